@@ -1,0 +1,16 @@
+"""Networks: the SAGC gamma estimator, the enhancer and the checkpoint format."""
+
+from .checkpoint import load_checkpoint, load_enhancer, named_weights, resolve_weights, save_enhancer
+from .gamma import ApplyGamma, Enhancer, GammaEstimator, apply_gamma
+
+__all__ = [
+    "ApplyGamma",
+    "Enhancer",
+    "GammaEstimator",
+    "apply_gamma",
+    "load_checkpoint",
+    "load_enhancer",
+    "named_weights",
+    "resolve_weights",
+    "save_enhancer",
+]

@@ -1,0 +1,147 @@
+"""Checkpoint format for enhancers: architecture, weights and provenance in one file.
+
+A checkpoint is a plain dict, loadable with ``torch.load(..., weights_only=True)``::
+
+    {"format": 1, "kind": "sagc.enhancer", "arch": {"width": 32},
+     "runtime": {"scale": 1.0, "gain": 1.0}, "state_dict": {...}, "provenance": {...}}
+
+``provenance`` records what produced the weights (config, data, metrics, command, git commit);
+it must hold only plain Python values so the file stays safe to load.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sagc.errors import SagcError
+
+from .gamma import Enhancer, GammaEstimator
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ENHANCER_KIND",
+    "save_enhancer",
+    "load_enhancer",
+    "load_checkpoint",
+    "resolve_weights",
+    "named_weights",
+]
+
+FORMAT_VERSION = 1
+ENHANCER_KIND = "sagc.enhancer"
+
+
+def named_weights() -> dict[str, Path]:
+    """Checkpoints installed with the package, by name (``default`` once it ships)."""
+    folder = resources.files("sagc.weights")
+    found: dict[str, Path] = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".pt"):
+            found[entry.name[: -len(".pt")]] = Path(str(entry))
+    return found
+
+
+def resolve_weights(path_or_name: str | os.PathLike[str]) -> Path:
+    """Turn a file path or an installed weights name into an existing file path."""
+    text = os.fspath(path_or_name)
+    candidate = Path(text)
+    if candidate.is_file():
+        return candidate
+    installed = named_weights()
+    if text in installed:
+        return installed[text]
+    if text == "default":
+        raise SagcError(
+            "no default weights are installed in this copy of sagc; pass --weights PATH "
+            "to a checkpoint made by `sagc train enhancer`"
+        )
+    if candidate.is_dir():
+        raise SagcError(f"weights path {text} is a directory; pass a checkpoint file (.pt)")
+    hint = f" (installed: {', '.join(sorted(installed))})" if installed else ""
+    raise SagcError(f"weights file not found: {text}; pass a checkpoint path or a name{hint}")
+
+
+def save_enhancer(
+    path: str | os.PathLike[str],
+    estimator: GammaEstimator,
+    *,
+    scale: float = 1.0,
+    gain: float = 1.0,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``estimator`` with its run-time defaults and provenance, atomically."""
+    checkpoint = {
+        "format": FORMAT_VERSION,
+        "kind": ENHANCER_KIND,
+        "arch": {"width": estimator.width},
+        "runtime": {"scale": float(scale), "gain": float(gain)},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in estimator.state_dict().items()},
+        "provenance": dict(provenance or {}),
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_checkpoint(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load and validate an enhancer checkpoint dict (``weights_only=True``)."""
+    path = resolve_weights(path_or_name)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise SagcError(f"{path} is not a sagc checkpoint (could not read it: {exc})") from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != ENHANCER_KIND:
+        kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise SagcError(f"{path} is not a sagc enhancer checkpoint (found kind {kind!r})")
+    if checkpoint.get("format") != FORMAT_VERSION:
+        raise SagcError(
+            f"{path} uses checkpoint format {checkpoint.get('format')!r}; this sagc reads "
+            f"format {FORMAT_VERSION}"
+        )
+    return checkpoint
+
+
+def load_enhancer(
+    path_or_name: str | os.PathLike[str] = "default",
+    *,
+    scale: float | None = None,
+    gain: float | None = None,
+) -> Enhancer:
+    """Build an :class:`Enhancer` in eval mode from a checkpoint path or installed name.
+
+    ``scale`` and ``gain`` override the run-time defaults stored in the checkpoint.
+    """
+    checkpoint = load_checkpoint(path_or_name)
+    try:
+        estimator = GammaEstimator(**checkpoint["arch"])
+    except (TypeError, ValueError) as exc:
+        raise SagcError(f"checkpoint has an unknown architecture {checkpoint['arch']!r}") from exc
+    try:
+        estimator.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise SagcError(f"weights do not match the GammaEstimator architecture: {first}") from exc
+    runtime = checkpoint.get("runtime", {})
+    enhancer = Enhancer(
+        estimator,
+        scale=runtime.get("scale", 1.0) if scale is None else scale,
+        gain=runtime.get("gain", 1.0) if gain is None else gain,
+    )
+    return enhancer.eval().requires_grad_(False)

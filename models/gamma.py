@@ -1,0 +1,145 @@
+"""The SAGC gamma estimator, the gamma operator and the full-frame ``Enhancer``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
+
+DEFAULT_EPS = 1e-4
+
+
+def _check_image(x: Tensor, name: str = "x") -> None:
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be an N×3×H×W RGB tensor, got shape {list(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
+
+
+def apply_gamma(x: Tensor, gamma: Tensor, *, eps: float = DEFAULT_EPS) -> Tensor:
+    """Return ``x ** gamma`` computed as ``exp(gamma * log(max(x, eps)))``.
+
+    ``gamma`` broadcasts against ``x``; with ``gamma`` in (0, 1) the result never darkens ``x``
+    (apart from inputs below ``eps``, which are lifted to ``eps ** gamma``).
+    """
+    return torch.exp(gamma * torch.log(torch.clamp(x, min=eps)))
+
+
+class ApplyGamma(nn.Module):
+    """Module form of :func:`apply_gamma`."""
+
+    def __init__(self, *, eps: float = DEFAULT_EPS) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor, gamma: Tensor) -> Tensor:
+        return apply_gamma(x, gamma, eps=self.eps)
+
+
+class _SeparableConv(nn.Sequential):
+    """Depthwise 3×3 convolution followed by a pointwise 1×1 convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels),
+            nn.Conv2d(in_channels, out_channels, 1),
+        )
+
+
+class GammaEstimator(nn.Module):
+    """The SAGC trunk: seven separable convolutions with U-shaped skips, sigmoid output.
+
+    Maps an N×3×H×W image in [0, 1] to an N×3×H×W exponent map in (0, 1) at the same size.
+    At ``width=32`` it has 10,561 parameters.
+    """
+
+    def __init__(self, *, width: int = 32) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be positive, got {width}")
+        self.width = width
+        self.conv1 = _SeparableConv(3, width)
+        self.conv2 = _SeparableConv(width, width)
+        self.conv3 = _SeparableConv(width, width)
+        self.conv4 = _SeparableConv(width, width)
+        self.conv5 = _SeparableConv(2 * width, width)
+        self.conv6 = _SeparableConv(2 * width, width)
+        self.conv7 = _SeparableConv(2 * width, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x1 = F.relu(self.conv1(x))
+        x2 = F.relu(self.conv2(x1))
+        x3 = F.relu(self.conv3(x2))
+        x4 = F.relu(self.conv4(x3))
+        x5 = F.relu(self.conv5(torch.cat([x3, x4], dim=1)))
+        x6 = F.relu(self.conv6(torch.cat([x2, x5], dim=1)))
+        return torch.sigmoid(self.conv7(torch.cat([x1, x6], dim=1)))
+
+
+class Enhancer(nn.Module):
+    """Run-time gain → γ estimated at 1/``scale`` resolution → bilinear upsample → ``x ** γ``.
+
+    Pure tensor in, tensor out: float RGB in [0, 1], N×3×H×W; device and dtype follow the input.
+    """
+
+    def __init__(
+        self,
+        estimator: GammaEstimator,
+        *,
+        scale: float = 1.0,
+        gain: float = 1.0,
+        eps: float = DEFAULT_EPS,
+    ) -> None:
+        super().__init__()
+        if scale < 1.0:
+            raise ValueError(f"scale must be >= 1 (estimate at 1/scale resolution), got {scale}")
+        if gain <= 0.0:
+            raise ValueError(f"gain must be positive, got {gain}")
+        self.estimator = estimator
+        self.scale = float(scale)
+        self.gain = float(gain)
+        self.eps = float(eps)
+
+    def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size at which γ is estimated for an input of ``height`` × ``width``."""
+        return (
+            max(1, int(math.ceil(height / self.scale))),
+            max(1, int(math.ceil(width / self.scale))),
+        )
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """Apply the run-time gain (clamped back into [0, 1])."""
+        if self.gain == 1.0:
+            return x
+        return torch.clamp(x * self.gain, 0.0, 1.0)
+
+    def estimate(self, x: Tensor) -> Tensor:
+        """γ map at the low estimation resolution for a gain-adjusted input ``x``."""
+        if self.scale == 1.0:
+            return self.estimator(x)
+        return self.estimator(self.downscale(x))
+
+    def downscale(self, x: Tensor) -> Tensor:
+        """Area-average ``x`` to the estimation size (averaging also tames sensor noise)."""
+        size = self.low_resolution_size(x.shape[-2], x.shape[-1])
+        factor = int(self.scale)
+        if factor > 1:
+            x = F.avg_pool2d(x, kernel_size=factor, stride=factor, ceil_mode=True)
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x
+
+    def apply(self, x: Tensor, gamma: Tensor) -> Tensor:
+        """Upsample a (possibly low-resolution) γ map to ``x``'s size and apply it."""
+        if gamma.shape[-2:] != x.shape[-2:]:
+            gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return apply_gamma(x, gamma, eps=self.eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_image(x)
+        x = self.prepare(x)
+        return self.apply(x, self.estimate(x))

@@ -1,0 +1,4 @@
+from sagc.cli import main
+import sys
+
+sys.exit(main())

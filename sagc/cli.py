@@ -1,0 +1,247 @@
+"""The ``sagc`` command line: the only module that prints.
+
+Every user mistake surfaces as one ``sagc: error: ...`` line on stderr and a non-zero exit;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import av.error
+import torch
+from tqdm import tqdm
+
+from sagc import __version__
+from sagc.errors import SagcError
+
+log = logging.getLogger("sagc")
+
+DEMO_DIR = "sagc_demo"
+
+
+def _add_enhance(sub: argparse._SubParsersAction) -> None:
+    from sagc.stream.sinks import PRESETS
+
+    p = sub.add_parser(
+        "enhance",
+        help="enhance videos, images or folders of images",
+        description="Enhance low-light videos, images or folders of images. Outputs default to "
+        "<stem>_enhanced.<ext> beside each input (folders: <folder>_enhanced/).",
+    )
+    p.add_argument("inputs", nargs="*", help="video files or URLs, lavfi:GRAPH, images, folders")
+    p.add_argument("-o", "--output", help="output file, or folder (required for several inputs)")
+    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
+    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
+    p.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N")
+    p.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
+    p.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
+    p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset")
+    p.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, else yuv420p)")
+    p.add_argument("--compare", action="store_true", help="also write <output>_compare: input | output")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"synthesise a dark clip and enhance it into ./{DEMO_DIR}/ (or -o DIR)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_enhance)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="sagc", description="Real-time low-light enhancement (Semantic-Aware Gamma Correction)."
+    )
+    parser.add_argument("--version", action="version", version=f"sagc {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_enhance(sub)
+    _add_weights(sub)
+    return parser
+
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="list installed weights or show a checkpoint's provenance")
+    p.add_argument("checkpoint", nargs="?", help="path or installed name to describe")
+    p.set_defaults(handler=_run_weights)
+
+
+def _run_weights(args: argparse.Namespace) -> int:
+    from sagc.models import load_checkpoint, named_weights
+
+    if args.checkpoint is None:
+        installed = named_weights()
+        if not installed:
+            print("no weights are installed with this copy of sagc")
+        for name, path in sorted(installed.items()):
+            print(f"{name}\t{path}")
+        return 0
+    checkpoint = load_checkpoint(args.checkpoint)
+    print(f"architecture: {checkpoint['arch']}")
+    print(f"run-time defaults: {checkpoint.get('runtime', {})}")
+    params = sum(t.numel() for t in checkpoint["state_dict"].values())
+    print(f"parameters: {params}")
+    for key, value in checkpoint.get("provenance", {}).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SagcError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SagcError("--device cuda: no CUDA device is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise SagcError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
+    return device
+
+
+class _Stopper:
+    """Turns the first SIGINT/SIGTERM into a stop request; a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_Stopper]:
+    stopper = _Stopper()
+    previous = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopper
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _plan(args: argparse.Namespace) -> tuple[list, bool]:
+    from sagc.demo import make_demo_clip
+    from sagc.jobs import Job, plan_jobs
+
+    if not args.demo:
+        return plan_jobs(args.inputs, args.output, overwrite=args.overwrite), args.compare
+    if args.inputs:
+        raise SagcError("--demo makes its own input; drop the input paths or drop --demo")
+    folder = Path(args.output or DEMO_DIR)
+    if folder.exists() and not folder.is_dir():
+        raise SagcError(f"--demo writes into a folder, but {folder} is a file")
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = make_demo_clip(folder / "dark_input.mp4")
+    print(f"demo input (synthetic dark clip): {clip}", file=sys.stderr)
+    return [Job("video", str(clip), folder / "enhanced.mp4")], True
+
+
+def _run_enhance(args: argparse.Namespace) -> int:
+    from sagc.enhance import run_image_job, run_video_job
+    from sagc.models import load_enhancer
+    from sagc.stream.sinks import EncoderSettings
+    from sagc.stream.stage import FrameEnhancer
+
+    settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
+    device = _device(args.device)
+    enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
+    stage = FrameEnhancer(enhancer, device=device)
+    jobs, compare = _plan(args)
+    images = [job for job in jobs if job.kind == "image"]
+    failures: list[str] = []
+    with _stop_on_signals() as stopper:
+        if images:
+            bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
+            for job in images:
+                if stopper.event.is_set():
+                    break
+                try:
+                    run_image_job(job, stage, compare=compare)
+                except SagcError as exc:
+                    failures.append(str(exc))
+                bar.update()
+            bar.close()
+            if not stopper.event.is_set():
+                print(f"wrote {len(images) - len(failures)} image(s) to {images[0].output.parent}")
+        for job in (j for j in jobs if j.kind == "video"):
+            if stopper.event.is_set():
+                break
+            bar = tqdm(unit="frame", disable=args.quiet, desc=Path(job.source).name[:30])
+            started = time.perf_counter()
+            try:
+                result = run_video_job(
+                    job,
+                    stage,
+                    settings=settings,
+                    compare=compare,
+                    stop=stopper.event,
+                    on_start=lambda total, bar=bar: setattr(bar, "total", total),
+                    on_frame=lambda _frame, bar=bar: bar.update(),
+                )
+            except SagcError as exc:
+                failures.append(str(exc))
+                continue
+            finally:
+                bar.close()
+            if result.interrupted:
+                print(
+                    f"sagc: interrupted: {result.frames} frames written to {result.output}",
+                    file=sys.stderr,
+                )
+                break
+            fps = result.frames / max(time.perf_counter() - started, 1e-9)
+            extra = f" (side by side: {result.compare})" if result.compare else ""
+            print(f"wrote {result.output}: {result.frames} frames, {fps:.1f} frames/s{extra}")
+    for message in failures:
+        print(f"sagc: error: {message}", file=sys.stderr)
+    if stopper.signum is not None:
+        if images and not any(j.kind == "video" for j in jobs):
+            print("sagc: interrupted; finished images are in place", file=sys.stderr)
+        return 128 + stopper.signum
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sagc`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="sagc: %(levelname)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except SagcError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"sagc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (av.error.FFmpegError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"sagc: error: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sagc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Run planned enhance jobs: video files through the pipeline, images one by one.
+
+Outputs are written under a ``.partial`` name and renamed when complete; an interrupted video
+is flushed and closed so the partial file plays and holds every frame written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagc.errors import SagcError
+from sagc.jobs import Job, compare_path, partial_path
+from sagc.stream.frame import Frame, side_by_side
+from sagc.stream.images import read_image, write_image
+from sagc.stream.pipeline import run_pipeline
+from sagc.stream.sinks import EncoderSettings, EncoderSink
+from sagc.stream.sources import VideoSource
+
+__all__ = ["JobResult", "run_video_job", "run_image_job"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What one job produced."""
+
+    output: Path
+    frames: int
+    interrupted: bool = False
+    compare: Path | None = None
+
+
+def run_video_job(
+    job: Job,
+    stage: Callable[[Frame], Frame],
+    *,
+    settings: EncoderSettings = EncoderSettings(),
+    compare: bool = False,
+    stop: threading.Event | None = None,
+    on_start: Callable[[int | None], None] | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
+) -> JobResult:
+    """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
+
+    Raises :class:`SagcError` after writing the readable part when the input was truncated
+    or corrupt. On ``stop`` returns ``interrupted=True`` with the partial file's path.
+    """
+    outputs = [job.output] + ([compare_path(job.output)] if compare else [])
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    with VideoSource(job.source) as source:
+        info = source.info
+        if on_start is not None:
+            on_start(info.expected_frames)
+        sinks: list[EncoderSink] = []
+        try:
+            for i, final in enumerate(outputs):
+                sinks.append(
+                    EncoderSink(
+                        final,
+                        info,
+                        settings=settings,
+                        passthrough=source.passthrough_streams,
+                        width=info.width * (2 if i else 1),
+                        container_path=partial_path(final),
+                    )
+                )
+            result = run_pipeline(
+                source,
+                stage,
+                sinks[0],
+                compare=sinks[1] if compare else None,
+                stop=stop,
+                on_frame=on_frame,
+            )
+        except BaseException:
+            for sink in sinks:
+                _close_quietly(sink)
+            for final in outputs:
+                partial_path(final).unlink(missing_ok=True)
+            raise
+        for sink in sinks:
+            sink.close()
+        if result.interrupted:
+            return JobResult(partial_path(job.output), result.frames, interrupted=True)
+        for final in outputs:
+            os.replace(partial_path(final), final)
+        if source.lost_frames:
+            got = source.decoded
+            raise SagcError(
+                f"{job.source} is truncated or corrupt: decoded {got} frames, {source.lost_frames} "
+                f"lost; the readable part was written to {job.output}"
+            )
+        if result.frames == 0:
+            raise SagcError(f"{job.source} has no video frames")
+        return JobResult(job.output, result.frames, compare=outputs[1] if compare else None)
+
+
+def _close_quietly(sink: EncoderSink) -> None:
+    try:
+        sink.close()
+    except Exception as exc:  # the original error matters more than a failed flush
+        log.debug("closing %s after an error failed: %s", sink.path, exc)
+
+
+def run_image_job(job: Job, stage: Callable[[Frame], Frame], *, compare: bool = False) -> JobResult:
+    """Enhance one image file into ``job.output`` (and its side-by-side with ``compare``)."""
+    frame = read_image(job.source)
+    enhanced = stage(frame)
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    write_image(job.output, enhanced)
+    side = None
+    if compare:
+        side = write_image(compare_path(job.output), side_by_side(frame, enhanced))
+    return JobResult(job.output, 1, compare=side)

@@ -1,0 +1,1 @@
+"""Checkpoints installed with the package (``<name>.pt``) and their model cards."""

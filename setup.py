@@ -1,0 +1,37 @@
+"""Packaging for sagc: the top-level folders are mapped under the single import name ``sagc``."""
+
+from setuptools import setup
+
+PACKAGES = {
+    "sagc": "sagc",
+    "sagc.weights": "sagc/weights",
+    "sagc.models": "models",
+    "sagc.stream": "stream",
+}
+
+setup(
+    name="sagc",
+    version="0.1.0",
+    description="Real-time low-light enhancement with Semantic-Aware Gamma Correction",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    package_data={"sagc.weights": ["*.pt", "*.md"]},
+    install_requires=[
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "av>=14",
+        "numpy>=1.24",
+        "opencv-python>=4.8",
+        "pillow>=9",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "scikit-image>=0.21"],
+        "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
+        "eval": ["lpips>=0.1.4", "scipy>=1.10", "scikit-image>=0.21"],
+    },
+    entry_points={"console_scripts": ["sagc=sagc.cli:main"]},
+)

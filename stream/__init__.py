@@ -1,0 +1,1 @@
+"""Streaming: frame sources, encoder sinks, and the source → enhancer → sink pipeline."""

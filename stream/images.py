@@ -1,0 +1,125 @@
+"""Still images: read PNG/JPEG/BMP/TIFF into frames and write them back in the same layout.
+
+8- and 16-bit depth, grey, RGB and RGBA are kept; EXIF orientation is applied on read so the
+written image is upright without needing the tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from sagc.errors import SagcError
+
+from .frame import Frame
+
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "read_image", "write_image"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_EXIF_ORIENTATION = 0x0112
+_JPEG_QUALITY = 95
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """True when the extension is one of :data:`IMAGE_EXTENSIONS`."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_path(p))
+
+
+def _exif_orientation(path: Path) -> int:
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return 1
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright according to an EXIF orientation value (1–8)."""
+    transforms = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: np.rot90(a, k=2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return np.ascontiguousarray(transforms.get(orientation, transforms[1])(pixels))
+
+
+def read_image(path: str | os.PathLike[str]) -> Frame:
+    """Decode an image file into an upright RGB :class:`Frame` (alpha and layout recorded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SagcError(f"input not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if pixels is None:
+        raise SagcError(f"{path} is not a readable image (corrupt or unsupported format)")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise SagcError(f"{path}: {pixels.dtype} images are not supported; use 8- or 16-bit")
+    pixels = apply_orientation(pixels, _exif_orientation(path))
+    alpha = None
+    if pixels.ndim == 2:
+        channels, rgb = 1, np.repeat(pixels[:, :, None], 3, axis=2)
+    elif pixels.shape[2] == 4:
+        channels, rgb, alpha = 4, cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), pixels[:, :, 3].copy()
+    elif pixels.shape[2] == 3:
+        channels, rgb = 3, cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    else:
+        raise SagcError(f"{path}: images with {pixels.shape[2]} channels are not supported")
+    return Frame(np.ascontiguousarray(rgb), alpha=alpha, channels=channels)
+
+
+def _to_layout(frame: Frame) -> np.ndarray:
+    if frame.channels == 1:
+        grey = frame.rgb.astype(np.float32).mean(axis=2)
+        return np.rint(grey).astype(frame.rgb.dtype)
+    bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
+    if frame.alpha is not None:
+        return np.dstack([bgr, frame.alpha])
+    return bgr
+
+
+def write_image(path: str | os.PathLike[str], frame: Frame) -> Path:
+    """Encode ``frame`` by ``path``'s extension and move it into place atomically."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        known = ", ".join(IMAGE_EXTENSIONS)
+        raise SagcError(f"unknown image output extension {ext or '(none)'!r}; use one of {known}")
+    pixels = _to_layout(frame)
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg", ".bmp"):
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            log.warning("%s cannot hold alpha; writing %s without it", ext, path.name)
+            pixels = pixels[:, :, :3]
+        if pixels.dtype == np.uint16:
+            log.warning("%s cannot hold 16-bit pixels; writing %s as 8-bit", ext, path.name)
+            pixels = np.rint(pixels / 257.0).astype(np.uint8)
+        if ext != ".bmp":
+            params = [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]
+    ok, encoded = cv2.imencode(ext, np.ascontiguousarray(pixels), params)
+    if not ok:
+        raise SagcError(f"could not encode {path.name} as {ext}")
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        encoded.tofile(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SagcError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path

@@ -1,0 +1,208 @@
+"""Video frame sources: anything PyAV opens (files, network URLs, lavfi graphs).
+
+A :class:`VideoSource` yields decoded :class:`Frame` objects in presentation order and, beside
+them, the audio and subtitle packets of the same container untouched, so a sink can copy them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from sagc.errors import SagcError
+
+from .colour import effective_range, swscale_colorspace
+from .frame import Frame
+
+__all__ = ["LAVFI_PREFIX", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
+
+log = logging.getLogger(__name__)
+
+LAVFI_PREFIX = "lavfi:"
+_URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+PASSTHROUGH_TYPES = ("audio", "subtitle")
+
+
+def is_url(spec: str) -> bool:
+    """True for network inputs PyAV opens by URL."""
+    return spec.lower().startswith(_URL_SCHEMES)
+
+
+def is_lavfi(spec: str) -> bool:
+    """True for ``lavfi:GRAPH`` inputs (FFmpeg's filter sources, e.g. ``lavfi:testsrc2``)."""
+    return spec.startswith(LAVFI_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What a sink needs to know about the video it re-encodes."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    rate: Fraction
+    time_base: Fraction
+    color_range: int
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    rotation: int
+    codec: str
+    expected_frames: int | None
+
+
+def _open_container(spec: str) -> av.container.InputContainer:
+    if is_lavfi(spec):
+        graph = spec[len(LAVFI_PREFIX) :]
+        try:
+            return av.open(graph, format="lavfi")
+        except av.error.FFmpegError as exc:
+            raise SagcError(f"invalid lavfi source {graph!r}: {exc.strerror}") from exc
+    if not is_url(spec):
+        path = Path(spec)
+        if not path.exists():
+            raise SagcError(f"input not found: {spec}")
+        if path.is_dir():
+            raise SagcError(f"{spec} is a directory, not a video file")
+    try:
+        return av.open(spec, mode="r", timeout=(15.0, 15.0) if is_url(spec) else None)
+    except av.error.InvalidDataError as exc:
+        raise SagcError(f"{spec} is not a media file FFmpeg can read ({exc.strerror})") from exc
+    except av.error.FFmpegError as exc:
+        raise SagcError(f"cannot open {spec}: {exc.strerror}") from exc
+
+
+class VideoSource:
+    """Decode the first video stream of ``spec``; also pass its audio/subtitle packets through.
+
+    Frames come out as RGB (uint8, or uint16 when the source has more than 8 bits), converted
+    with the matrix and range the stream is tagged with. Corrupt or truncated input is decoded
+    as far as it is readable; :attr:`lost_frames` says how much was not.
+    """
+
+    def __init__(self, spec: str, *, decoder_threads: int = 0) -> None:
+        self.spec = spec
+        self._container = _open_container(spec)
+        try:
+            self._setup(decoder_threads)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _setup(self, decoder_threads: int) -> None:
+        container = self._container
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams})
+            detail = f"only {', '.join(kinds)}" if kinds else "no streams"
+            raise SagcError(f"{self.spec} has no video stream ({detail}); pass a video file")
+        self._video = container.streams.video[0]
+        self._video.thread_type = "AUTO"
+        self._video.thread_count = decoder_threads
+        self.passthrough_streams = [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
+        self.decoded = 0
+        self.corrupt_packets = 0
+        self.read_error: str | None = None
+        self._items = self._demux()
+        self._pending: deque[Frame | av.Packet] = deque()
+        self._peek_first_frame()
+        self.info: VideoInfo = self._first_info
+
+    def _peek_first_frame(self) -> None:
+        for item in self._items:
+            self._pending.append(item)
+            if isinstance(item, Frame):
+                return
+        reason = f" ({self.read_error})" if self.read_error else ""
+        raise SagcError(f"{self.spec} has no decodable video frames{reason}")
+
+    def _describe(self, frame: av.VideoFrame) -> VideoInfo:
+        stream = self._video
+        fmt = frame.format
+        depth = max(c.bits for c in fmt.components)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
+        return VideoInfo(
+            width=frame.width,
+            height=frame.height,
+            pix_fmt=fmt.name,
+            bit_depth=depth,
+            rate=Fraction(rate),
+            time_base=Fraction(stream.time_base or frame.time_base or Fraction(1, 90000)),
+            color_range=int(frame.color_range),
+            colorspace=int(frame.colorspace),
+            color_primaries=int(frame.color_primaries),
+            color_trc=int(frame.color_trc),
+            rotation=int(frame.rotation),
+            codec=stream.codec_context.name,
+            expected_frames=int(stream.frames) if stream.frames else None,
+        )
+
+    def _convert(self, frame: av.VideoFrame) -> Frame:
+        if self.decoded == 0:
+            self._first_info = self._describe(frame)
+            info = self._first_info
+            self._rgb_format = "rgb48le" if info.bit_depth > 8 else "rgb24"
+            self._matrix = swscale_colorspace(info.colorspace)
+            self._range = effective_range(info.color_range, info.pix_fmt)
+        rgb = frame.to_ndarray(
+            format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range
+        )
+        pts = frame.pts if frame.pts is not None else frame.dts
+        out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
+        self.decoded += 1
+        return out
+
+    def _decode(self, packet: av.Packet | None) -> Iterator[Frame]:
+        try:
+            frames = self._video.decode(packet)
+        except av.error.InvalidDataError as exc:
+            self.corrupt_packets += 1
+            log.debug("skipping undecodable packet: %s", exc)
+            return
+        for frame in frames:
+            yield self._convert(frame)
+
+    def _demux(self) -> Iterator[Frame | av.Packet]:
+        streams = [self._video, *self.passthrough_streams]
+        try:
+            for packet in self._container.demux(streams):
+                if packet.stream.index == self._video.index:
+                    yield from self._decode(packet)
+                elif packet.dts is not None:
+                    yield packet
+        except av.error.FFmpegError as exc:
+            # Truncated or damaged container: keep what was read, flush the decoder below.
+            self.read_error = exc.strerror or str(exc)
+            log.debug("stopped reading %s: %s", self.spec, exc)
+            yield from self._decode(None)
+
+    def __iter__(self) -> Iterator[Frame | av.Packet]:
+        while self._pending:
+            yield self._pending.popleft()
+        yield from self._items
+
+    @property
+    def lost_frames(self) -> int:
+        """Frames the container promised (or packets that failed) but that were not decoded."""
+        expected = self.info.expected_frames
+        if expected:
+            return max(0, expected - self.decoded)
+        return self.corrupt_packets + (1 if self.read_error else 0)
+
+    def close(self) -> None:
+        """Release the demuxer and decoder."""
+        self._items.close()
+        self._container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
