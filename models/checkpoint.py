@@ -12,9 +12,7 @@ it must hold only plain Python values so the file stays safe to load.
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -105,8 +103,10 @@ def load_checkpoint(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
     path = resolve_weights(path_or_name)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise SagcError(f"{path} is not a sagc checkpoint (could not read it: {exc})") from exc
+    except Exception as exc:  # any parse failure means "not a checkpoint" to the user
+        raise SagcError(
+            f"{path} is not a sagc checkpoint (torch.load failed: {type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("kind") != ENHANCER_KIND:
         kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise SagcError(f"{path} is not a sagc enhancer checkpoint (found kind {kind!r})")

@@ -75,7 +75,9 @@ def _open_container(spec: str) -> av.container.InputContainer:
     try:
         return av.open(spec, mode="r", timeout=(15.0, 15.0) if is_url(spec) else None)
     except av.error.InvalidDataError as exc:
-        raise SagcError(f"{spec} is not a media file FFmpeg can read ({exc.strerror})") from exc
+        raise SagcError(
+            f"cannot read {spec}: not a media file, or damaged/truncated ({exc.strerror})"
+        ) from exc
     except av.error.FFmpegError as exc:
         raise SagcError(f"cannot open {spec}: {exc.strerror}") from exc
 
@@ -110,6 +112,8 @@ class VideoSource:
         self.decoded = 0
         self.corrupt_packets = 0
         self.read_error: str | None = None
+        self._first_time: float | None = None
+        self._last_time: float | None = None
         self._items = self._demux()
         self._pending: deque[Frame | av.Packet] = deque()
         self._peek_first_frame()
@@ -156,6 +160,9 @@ class VideoSource:
         )
         pts = frame.pts if frame.pts is not None else frame.dts
         out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
+        if out.time is not None:
+            self._first_time = out.time if self._first_time is None else self._first_time
+            self._last_time = out.time
         self.decoded += 1
         return out
 
@@ -188,13 +195,32 @@ class VideoSource:
             yield self._pending.popleft()
         yield from self._items
 
+    def _declared_seconds(self) -> float | None:
+        stream = self._video
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        if self._container.duration:
+            return self._container.duration / 1_000_000
+        return None
+
     @property
     def lost_frames(self) -> int:
-        """Frames the container promised (or packets that failed) but that were not decoded."""
+        """Frames the container promised but that were not decoded (0 when all arrived).
+
+        Uses the frame count in the header when there is one; otherwise compares how far the
+        decoded timestamps got with the declared duration (so variable frame rate is fine).
+        """
         expected = self.info.expected_frames
         if expected:
             return max(0, expected - self.decoded)
-        return self.corrupt_packets + (1 if self.read_error else 0)
+        declared = self._declared_seconds()
+        if declared is None or self._last_time is None:
+            return self.corrupt_packets
+        frame_seconds = 1.0 / float(self.info.rate)
+        start = self._first_time or 0.0
+        gap = declared - (self._last_time - start) - frame_seconds
+        missing = round(gap / frame_seconds) if gap > 1.5 * frame_seconds else 0
+        return max(missing, self.corrupt_packets)
 
     def close(self) -> None:
         """Release the demuxer and decoder."""
