@@ -49,8 +49,12 @@ def _stream_stem(spec: str) -> str:
     return "lavfi" if is_lavfi(spec) else (Path(spec.split("?")[0]).stem or "stream")
 
 
-def _jobs_for(spec: str, output: Path | None, into_dir: bool) -> list[Job]:
-    """Jobs for one input; ``output`` is a file (``into_dir`` False) or a folder."""
+def _jobs_for(spec: str, output: Path | None, *, into_dir: bool, many: bool) -> list[Job]:
+    """Jobs for one input; ``output`` is a file (``into_dir`` False) or a folder.
+
+    A single folder input is written straight into ``output``; with several inputs each
+    folder gets its own subfolder there.
+    """
     if is_url(spec) or is_lavfi(spec):
         if output is None:
             raise SagcError(f"give -o OUTPUT for the stream input {spec}")
@@ -66,10 +70,8 @@ def _jobs_for(spec: str, output: Path | None, into_dir: bool) -> list[Job]:
             raise SagcError(f"no images ({exts}) in directory {spec}")
         if output is None:
             folder = path.resolve().with_name(path.resolve().name + SUFFIX)
-        elif into_dir:
-            folder = output / path.name
         else:
-            folder = output
+            folder = output / path.name if many else output
         if folder.exists() and not folder.is_dir():
             raise SagcError(f"output {folder} exists and is not a directory")
         return [Job("image", str(p), folder / p.name) for p in images]
@@ -102,7 +104,7 @@ def plan_jobs(inputs: Sequence[str], output: str | None, *, overwrite: bool) -> 
     into_dir = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
     if many and out is not None and out.exists() and not out.is_dir():
         raise SagcError(f"-o must be a directory when several inputs are given, got file {output}")
-    jobs = [job for spec in inputs for job in _jobs_for(spec, out, into_dir)]
+    jobs = [job for spec in inputs for job in _jobs_for(spec, out, into_dir=into_dir, many=many)]
     sources = {Path(j.source).resolve() for j in jobs if not (is_url(j.source) or is_lavfi(j.source))}
     seen: set[Path] = set()
     for job in jobs:

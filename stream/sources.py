@@ -74,6 +74,8 @@ def _open_container(spec: str) -> av.container.InputContainer:
             raise SagcError(f"{spec} is a directory, not a video file")
     try:
         return av.open(spec, mode="r", timeout=(15.0, 15.0) if is_url(spec) else None)
+    except av.error.EOFError as exc:
+        raise SagcError(f"{spec} has no video frames (the file ends before the first one)") from exc
     except av.error.InvalidDataError as exc:
         raise SagcError(
             f"cannot read {spec}: not a media file, or damaged/truncated ({exc.strerror})"
@@ -103,8 +105,9 @@ class VideoSource:
         container = self._container
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams})
-            detail = f"only {', '.join(kinds)}" if kinds else "no streams"
-            raise SagcError(f"{self.spec} has no video stream ({detail}); pass a video file")
+            if not kinds:
+                raise SagcError(f"{self.spec} has no video frames (it holds no streams at all)")
+            raise SagcError(f"{self.spec} has no video stream (only {', '.join(kinds)}); pass a video file")
         self._video = container.streams.video[0]
         self._video.thread_type = "AUTO"
         self._video.thread_count = decoder_threads

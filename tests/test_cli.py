@@ -1,0 +1,215 @@
+"""`sagc enhance` end to end, as a user runs it: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from sagc.models import named_weights
+
+from .conftest import make_clip
+
+
+def sagc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sagc", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], pattern: str) -> None:
+    """Non-zero exit, exactly one ``sagc: error:`` line mentioning ``pattern``, no traceback."""
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sagc: error:")]
+    assert len(errors) == 1, result.stderr
+    assert pattern in errors[0], errors[0]
+
+
+def video_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    return make_clip(tmp_path / "night.mp4", frames=12, audio=True, brightness=0.3)
+
+
+def test_enhance_video_default_output(tmp_path, clip, weights):
+    result = sagc("enhance", str(clip), "--weights", str(weights), "-q")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "night_enhanced.mp4"
+    assert "wrote" in result.stdout and str(out) in result.stdout
+    assert video_frames(out) == 12
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_refuses_existing_output_unless_overwrite(tmp_path, clip, weights):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    assert_clean_error(sagc("enhance", str(clip), "-o", str(out), "--weights", str(weights)), "--overwrite")
+    assert out.read_bytes() == b"precious"
+    result = sagc("enhance", str(clip), "-o", str(out), "--weights", str(weights), "--overwrite", "-q")
+    assert result.returncode == 0, result.stderr
+    assert video_frames(out) == 12
+
+
+def test_never_overwrites_input(clip, weights):
+    before = clip.read_bytes()
+    args = ("enhance", str(clip), "-o", str(clip), "--weights", str(weights), "--overwrite")
+    assert_clean_error(sagc(*args), "is an input")
+    assert clip.read_bytes() == before
+
+
+def test_image_folder_and_compare(tmp_path, weights):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.jpg"):
+        cv2.imwrite(str(folder / name), (rng.random((24, 32, 3)) * 60).astype(np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = sagc("enhance", str(folder), "-o", str(out) + "/", "--weights", str(weights), "--compare", "-q")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a.png", "a_compare.png", "b.jpg", "b_compare.jpg"]
+    assert cv2.imread(str(out / "a_compare.png")).shape == (24, 64, 3)
+    assert cv2.imread(str(out / "a.png")).mean() > cv2.imread(str(folder / "a.png")).mean()
+    result = sagc("enhance", str(folder), "--weights", str(weights), "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "photos_enhanced").iterdir()) == ["a.png", "b.jpg"]
+
+
+def test_several_inputs_into_folder(tmp_path, clip, weights):
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.full((10, 12, 3), 30, np.uint8))
+    out = tmp_path / "results"
+    result = sagc("enhance", str(clip), str(image), "-o", str(out), "--weights", str(weights), "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["night.mp4", "still.png"]
+
+
+def _zero_frame_video(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+    return path
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    full = make_clip(path.with_name("full.mkv"), frames=48)
+    data = full.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_input,extra,pattern",
+    [
+        (lambda d: d / "missing.mp4", (), "input not found"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", (), "no images"),
+        (lambda d: (d / "junk.mp4").write_bytes(b"junk" * 500) and d / "junk.mp4", (), "not a media file"),
+        (lambda d: _zero_frame_video(d / "zero.mkv"), (), "has no video frames"),
+        (lambda d: _zero_frame_video(d / "zero.mp4"), (), "has no video frames"),
+        (lambda d: _audio_only(d / "sound.m4a"), (), "has no video stream"),
+        (lambda d: _truncated(d / "cut.mkv"), (), "lost"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/x.avi"), "unknown video output extension"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/x.mp4", "--codec", "nope"), "unknown or unavailable encoder"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/ok.mp4/x.mp4"), "is a file, not a directory"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("--pix-fmt", "nv99"), "cannot encode pixel format"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("--crf", "99"), "--crf"),
+    ],
+    ids=[
+        "missing",
+        "empty-dir",
+        "not-media",
+        "zero-frames-mkv",
+        "zero-frames-mp4",
+        "audio-only",
+        "truncated",
+        "unknown-ext",
+        "unknown-codec",
+        "unwritable-dir",
+        "bad-pix-fmt",
+        "bad-crf",
+    ],
+)
+def test_bad_inputs_give_one_clear_line(tmp_path, weights, make_input, extra, pattern):
+    source = make_input(tmp_path)
+    args = [arg.format(d=tmp_path) for arg in extra]
+    assert_clean_error(sagc("enhance", str(source), *args, "--weights", str(weights), "-q"), pattern)
+
+
+def test_bad_weights(tmp_path, clip):
+    assert_clean_error(sagc("enhance", str(clip), "--weights", str(tmp_path / "no.pt")), "weights file not found")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x80\x04junk")
+    assert_clean_error(sagc("enhance", str(clip), "--weights", str(junk)), "not a sagc checkpoint")
+    assert_clean_error(sagc("enhance", str(clip), "--weights", str(clip)), "not a sagc checkpoint")
+
+
+def test_debug_shows_traceback(tmp_path, weights):
+    result = sagc("--debug", "enhance", str(tmp_path / "missing.mp4"), "--weights", str(weights))
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_demo_without_or_with_default_weights(tmp_path):
+    result = sagc("enhance", "--demo", "-o", str(tmp_path / "demo"), "-q")
+    if "default" in named_weights():
+        assert result.returncode == 0, result.stderr
+        assert video_frames(tmp_path / "demo" / "enhanced_compare.mp4") == 120
+    else:
+        assert_clean_error(result, "no default weights are installed")
+
+
+def test_demo_runs_with_given_weights(tmp_path, weights):
+    result = sagc("enhance", "--demo", "-o", str(tmp_path / "demo"), "--weights", str(weights), "-q")
+    assert result.returncode == 0, result.stderr
+    demo = tmp_path / "demo"
+    assert video_frames(demo / "dark_input.mp4") == 120
+    with av.open(str(demo / "enhanced_compare.mp4")) as c:
+        assert c.streams.video[0].width == 1280
+        assert [s.type for s in c.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_leaves_playable_partial_output(tmp_path, weights, sig, code):
+    out = tmp_path / "live.mp4"
+    partial = tmp_path / "live.partial.mp4"
+    source = "lavfi:testsrc2=size=320x240:rate=30:duration=600"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sagc", "enhance", source, "-o", str(out), "--weights", str(weights), "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 20_000):
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert f"written to {partial}" in stderr
+    assert not out.exists()
+    assert video_frames(partial) > 0
