@@ -7,6 +7,8 @@ PACKAGES = {
     "sagc.weights": "sagc/weights",
     "sagc.models": "models",
     "sagc.stream": "stream",
+    "sagc.train": "train",
+    "sagc.eval": "eval",
 }
 
 setup(
@@ -29,7 +31,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "scikit-image>=0.21"],
+        "test": ["pytest>=7", "scikit-image>=0.21", "pyyaml>=6", "tensorboard>=2.12"],
         "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
         "eval": ["lpips>=0.1.4", "scipy>=1.10", "scikit-image>=0.21"],
     },

@@ -26,6 +26,7 @@ from .gamma import Enhancer, GammaEstimator
 
 __all__ = [
     "FORMAT_VERSION",
+    "save_checkpoint",
     "ENHANCER_KIND",
     "save_enhancer",
     "load_enhancer",
@@ -68,21 +69,22 @@ def resolve_weights(path_or_name: str | os.PathLike[str]) -> Path:
     raise SagcError(f"weights file not found: {text}; pass a checkpoint path or a name{hint}")
 
 
-def save_enhancer(
+def save_checkpoint(
     path: str | os.PathLike[str],
-    estimator: GammaEstimator,
     *,
-    scale: float = 1.0,
-    gain: float = 1.0,
+    kind: str,
+    arch: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    runtime: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``estimator`` with its run-time defaults and provenance, atomically."""
+    """Write a checkpoint dict of ``kind`` atomically (temporary file, then rename)."""
     checkpoint = {
         "format": FORMAT_VERSION,
-        "kind": ENHANCER_KIND,
-        "arch": {"width": estimator.width},
-        "runtime": {"scale": float(scale), "gain": float(gain)},
-        "state_dict": {k: v.detach().cpu().clone() for k, v in estimator.state_dict().items()},
+        "kind": kind,
+        "arch": dict(arch),
+        "runtime": dict(runtime or {}),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
         "provenance": dict(provenance or {}),
     }
     target = Path(path)
@@ -98,8 +100,27 @@ def save_enhancer(
     return target
 
 
-def load_checkpoint(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load and validate an enhancer checkpoint dict (``weights_only=True``)."""
+def save_enhancer(
+    path: str | os.PathLike[str],
+    estimator: GammaEstimator,
+    *,
+    scale: float = 1.0,
+    gain: float = 1.0,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``estimator`` with its run-time defaults and provenance, atomically."""
+    return save_checkpoint(
+        path,
+        kind=ENHANCER_KIND,
+        arch={"width": estimator.width},
+        state_dict=estimator.state_dict(),
+        runtime={"scale": float(scale), "gain": float(gain)},
+        provenance=provenance,
+    )
+
+
+def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str = ENHANCER_KIND) -> dict[str, Any]:
+    """Load and validate a checkpoint dict of ``kind`` (``weights_only=True``)."""
     path = resolve_weights(path_or_name)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -107,9 +128,10 @@ def load_checkpoint(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
         raise SagcError(
             f"{path} is not a sagc checkpoint (torch.load failed: {type(exc).__name__}: {exc})"
         ) from exc
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != ENHANCER_KIND:
-        kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise SagcError(f"{path} is not a sagc enhancer checkpoint (found kind {kind!r})")
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != kind:
+        found = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        noun = kind.removeprefix("sagc.")
+        raise SagcError(f"{path} is not a sagc {noun} checkpoint (found kind {found!r})")
     if checkpoint.get("format") != FORMAT_VERSION:
         raise SagcError(
             f"{path} uses checkpoint format {checkpoint.get('format')!r}; this sagc reads "

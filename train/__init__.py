@@ -1,0 +1,1 @@
+"""Unsupervised SAGC trainer, the semantic-prior trainer, their data and losses."""

@@ -1,0 +1,235 @@
+"""Training data: CamVid segmentation pairs and unpaired normal/low-light image sets.
+
+Every random choice comes from a generator seeded by ``(seed, epoch, index)``, so a sample is
+the same whichever worker makes it and a resumed run sees exactly the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from sagc.errors import SagcError
+from sagc.stream.images import list_images, read_image
+from sagc.synth import darken, sample_darken_params
+
+__all__ = [
+    "VOID",
+    "CAMVID_CLASSES",
+    "CamVidSegmentation",
+    "UnpairedImages",
+    "SyntheticLowLight",
+    "mean_luminance",
+    "load_rgb",
+    "sample_generator",
+]
+
+log = logging.getLogger(__name__)
+
+CAMVID_CLASSES = (
+    "sky",
+    "building",
+    "pole",
+    "road",
+    "pavement",
+    "tree",
+    "sign",
+    "fence",
+    "car",
+    "pedestrian",
+    "bicyclist",
+)
+VOID = 11
+
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The generator for one sample: independent of worker count and iteration order."""
+    mixed = np.random.SeedSequence([seed, epoch, index]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(mixed) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def load_rgb(path: str | os.PathLike[str]) -> Tensor:
+    """3×H×W float tensor in [0, 1] from an image file."""
+    frame = read_image(path)
+    return torch.from_numpy(frame.rgb.astype(np.float32) / frame.max_value).permute(2, 0, 1)
+
+
+def mean_luminance(image: Tensor) -> float:
+    """Mean Rec.709 luma of a 3×H×W image in [0, 1]."""
+    weights = torch.tensor([0.2126, 0.7152, 0.0722], dtype=image.dtype).view(3, 1, 1)
+    return float((image * weights).sum(0).mean())
+
+
+def _uniform(g: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g))
+
+
+def _scale_crop(
+    image: Tensor, label: Tensor | None, g: torch.Generator, crop: tuple[int, int], scales: tuple[float, float]
+) -> tuple[Tensor, Tensor | None]:
+    """Random rescale, pad (label padded with void) and crop to ``crop`` = (h, w), random flip."""
+    scale = _uniform(g, *scales)
+    h, w = image.shape[-2:]
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+    if label is not None:
+        label = F.interpolate(label[None, None].float(), size=size, mode="nearest")[0, 0].long()
+    ch, cw = crop
+    pad_h, pad_w = max(0, ch - size[0]), max(0, cw - size[1])
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h))
+        if label is not None:
+            label = F.pad(label, (0, pad_w, 0, pad_h), value=VOID)
+    top = int(torch.randint(0, image.shape[-2] - ch + 1, (), generator=g))
+    left = int(torch.randint(0, image.shape[-1] - cw + 1, (), generator=g))
+    image = image[:, top : top + ch, left : left + cw]
+    if label is not None:
+        label = label[top : top + ch, left : left + cw]
+    if float(torch.rand((), generator=g)) < 0.5:
+        image = image.flip(-1)
+        label = label.flip(-1) if label is not None else None
+    return image.contiguous(), None if label is None else label.contiguous()
+
+
+@dataclass(frozen=True, slots=True)
+class Photometric:
+    """Brightness/contrast/gamma jitter, and ISSR darkening with some probability."""
+
+    brightness: float = 0.4
+    contrast: float = 0.3
+    gamma: tuple[float, float] = (0.6, 2.0)
+    darken_prob: float = 0.3
+
+    def __call__(self, image: Tensor, g: torch.Generator) -> Tensor:
+        if float(torch.rand((), generator=g)) < self.darken_prob:
+            return darken(image, sample_darken_params(g), generator=g)
+        image = image.clamp(0, 1) ** _uniform(g, *self.gamma)
+        image = image * _uniform(g, 1 - self.brightness, 1 + self.brightness)
+        mean = image.mean()
+        image = (image - mean) * _uniform(g, 1 - self.contrast, 1 + self.contrast) + mean
+        return image.clamp(0, 1)
+
+
+def _pairs(root: Path) -> list[tuple[Path, Path]]:
+    images, labels = root / "images", root / "labels"
+    if not images.is_dir() or not labels.is_dir():
+        raise SagcError(f"{root} must contain images/ and labels/ (CamVid layout)")
+    pairs = []
+    for image in list_images(images):
+        label = labels / f"{image.stem}.png"
+        if not label.is_file():
+            raise SagcError(f"no label {label.name} for {image} in {labels}")
+        pairs.append((image, label))
+    if not pairs:
+        raise SagcError(f"no images in {images}")
+    return pairs
+
+
+class CamVidSegmentation(Dataset):
+    """CamVid split ``root/{images,labels}``, held in memory; augmented when ``train``."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        train: bool,
+        crop: tuple[int, int] = (256, 320),
+        scales: tuple[float, float] = (0.6, 1.4),
+        photometric: Photometric | None = Photometric(),
+        seed: int = 0,
+    ) -> None:
+        self.pairs = _pairs(Path(root))
+        self.images = [load_rgb(p) for p, _ in self.pairs]
+        self.labels = [torch.from_numpy(read_image(q).rgb[:, :, 0].astype(np.int64)) for _, q in self.pairs]
+        self.train, self.crop, self.scales = train, crop, scales
+        self.photometric, self.seed, self.epoch = photometric, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image, label = self.images[index], self.labels[index]
+        if not self.train:
+            return image, label
+        g = sample_generator(self.seed, self.epoch, index)
+        image, label = _scale_crop(image, label, g, self.crop, self.scales)
+        if self.photometric is not None:
+            image = self.photometric(image, g)
+        return image, label
+
+
+def _collect(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for folder in folders:
+        path = Path(folder)
+        if not path.is_dir():
+            raise SagcError(f"image folder not found: {folder}")
+        found = list_images(path)
+        if not found:
+            raise SagcError(f"no images in {folder}")
+        files.extend(found)
+    return files
+
+
+class UnpairedImages(Dataset):
+    """Random crops from image folders (normal-light or real low-light), held in memory.
+
+    With ``max_luminance`` only images darker than that are kept: SICE's under-exposed third
+    is picked out this way.
+    """
+
+    def __init__(
+        self,
+        folders: Sequence[str | os.PathLike[str]],
+        *,
+        crop: int = 256,
+        max_luminance: float | None = None,
+        resize_to: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.crop, self.seed, self.epoch = crop, seed, 0
+        self.images: list[Tensor] = []
+        for path in _collect(folders):
+            image = load_rgb(path)
+            if max_luminance is not None and mean_luminance(image) > max_luminance:
+                continue
+            if resize_to is not None and min(image.shape[-2:]) > resize_to:
+                factor = resize_to / min(image.shape[-2:])
+                size = (round(image.shape[-2] * factor), round(image.shape[-1] * factor))
+                image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
+            self.images.append(image)
+        if not self.images:
+            raise SagcError(f"no usable images in {', '.join(map(str, folders))}")
+        log.info("loaded %d images from %s", len(self.images), ", ".join(map(str, folders)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        g = sample_generator(self.seed, self.epoch, index)
+        image, _ = _scale_crop(self.images[index], None, g, (self.crop, self.crop), (1.0, 1.0))
+        return image
+
+
+class SyntheticLowLight(UnpairedImages):
+    """Normal-light crops darkened on the fly with the ISSR recipe (fresh draw per sample)."""
+
+    def __getitem__(self, index: int) -> Tensor:
+        image = super().__getitem__(index)
+        g = sample_generator(self.seed + 1, self.epoch, index)
+        return darken(image, sample_darken_params(g), generator=g)

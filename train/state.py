@@ -1,0 +1,89 @@
+"""Training-state plumbing shared by the trainers: RNG capture, epoch order, atomic saves.
+
+A training checkpoint holds plain tensors and Python values only, so it loads with
+``weights_only=True`` and ``--resume`` continues bit-exactly (same batches, same dropout).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sagc.errors import SagcError
+
+__all__ = ["capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (called once in the trainer's main, never at import)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _numpy_state() -> dict[str, Any]:
+    state = np.random.get_state(legacy=False)
+    inner = dict(state["state"])
+    inner["key"] = [int(v) for v in inner["key"]]
+    return {**state, "state": inner}
+
+
+def capture_rng() -> dict[str, Any]:
+    """The global RNG states (torch CPU/CUDA, NumPy, Python) as loadable plain values."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_state(),
+        "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Undo :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {**numpy_state["state"], "key": np.asarray(numpy_state["state"]["key"], np.uint32)}
+    np.random.set_state(numpy_state)
+    values = state["python"]
+    random.setstate((values[-2], tuple(values[:-2]), values[-1]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def epoch_order(length: int, *, seed: int, epoch: int) -> list[int]:
+    """The sample order of one epoch, a pure function of (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(length, generator=g).tolist()
+
+
+def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write a training state atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a training state saved by :func:`save_state` (``weights_only=True``)."""
+    if not Path(path).is_file():
+        raise SagcError(f"nothing to resume: {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise SagcError(f"{path} is not a sagc training state ({type(exc).__name__}: {exc})") from exc
