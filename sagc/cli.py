@@ -86,6 +86,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
     seg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     seg.set_defaults(handler=_run_train_seg)
+    enh = kinds.add_parser("enhancer", help="train the SAGC enhancer (unpaired, semantic prior)")
+    enh.add_argument("--config", help="YAML config (e.g. configs/sagc_default.yaml)")
+    enh.add_argument("--normal", nargs="+", required=True, help="normal-light image folder(s)")
+    enh.add_argument("--low", nargs="*", default=[], help="real low-light folder(s); bright images are skipped")
+    enh.add_argument("--synthetic-low", nargs="*", default=[], help="normal-light folder(s) to darken on the fly (ISSR)")
+    enh.add_argument("--val", help="normal-light folder darkened with seed 0 for validation (e.g. camvid/val/images)")
+    enh.add_argument("--out", default="runs/enhancer", help="run folder (checkpoints, logs)")
+    enh.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")
+    enh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    enh.set_defaults(handler=_run_train_enhancer)
 
 
 class _StepBar:
@@ -104,6 +114,34 @@ class _StepBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _run_train_enhancer(args: argparse.Namespace) -> int:
+    from sagc.config import load_config
+    from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
+
+    config = load_config(EnhancerConfig, args.config, args.set)
+    data = EnhancerData(normal=args.normal, low=args.low, synthetic_low=args.synthetic_low, val=args.val)
+    bar = _StepBar("enhancer")
+    try:
+        result = train_enhancer(config, data, out=args.out, resume=args.resume, progress=bar)
+    finally:
+        bar.close()
+    if result["rank"] != 0:
+        return 0
+    if result.get("stopped"):
+        print(f"stopped at step {result['steps']}; continue with --resume: {Path(args.out) / 'last.pt'}")
+        return 0
+    best = result["best"]
+    if "ssim" in best:
+        print(
+            f"best Dark-CamVid-val PSNR {best['psnr']:.2f} dB, SSIM {best['ssim']:.4f} "
+            f"(step {best['step']}): {Path(args.out) / 'best.pt'}"
+        )
+    if result["world"] > 1:
+        print(f"all {result['world']} ranks hold identical weights: {result['replicas_identical']}")
+    print(f"final weights after {result['steps']} steps: {result['final']}")
+    return 0
 
 
 def _run_train_seg(args: argparse.Namespace) -> int:

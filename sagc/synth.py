@@ -7,12 +7,13 @@ gives the same darkening.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["DarkenParams", "sample_darken_params", "darken"]
+__all__ = ["DarkenParams", "sample_darken_params", "darken", "darken_sequence"]
 
 # Beta-gamma camera response f(E) = exp(b (1 - E^a)); its inverse linearises pixel values.
 _CRF_A = -0.3293
@@ -81,3 +82,14 @@ def darken(
     if quantize:
         out = torch.round(out * 255.0) / 255.0
     return out.to(image.dtype)
+
+
+def darken_sequence(images: Iterable[Tensor], *, seed: int) -> Iterator[Tensor]:
+    """Darken images one by one with one generator seeded ``seed``: fresh parameters each.
+
+    This defines the Dark-* evaluation sets (e.g. Dark-CamVid-val is CamVid val, sorted by
+    name, through ``darken_sequence(..., seed=0)``).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for image in images:
+        yield darken(image, sample_darken_params(generator), generator=generator)

@@ -54,7 +54,8 @@ class SegConfig:
     val_every: int = 5
     checkpoint_every: int = 50
     seed: int = 0
-    max_steps: int = 0  # > 0 stops early (smoke runs and tests)
+    max_steps: int = 0  # > 0: a shorter run (the schedule ends there)
+    stop_at: int = 0  # > 0: checkpoint and stop after this step (continue later with --resume)
 
 
 def imagenet_backbone_path(explicit: str | None = None) -> Path:
@@ -200,7 +201,7 @@ def train_segprior(
                 progress(step, total, {"loss": loss.item()})
             if step % config.checkpoint_every == 0:
                 checkpoint()
-            if step >= total:
+            if step >= total or (config.stop_at and step >= config.stop_at):
                 break
         epoch_done = step == (epoch + 1) * steps_per_epoch
         if (epoch_done and (epoch + 1) % config.val_every == 0) or step >= total:
@@ -220,5 +221,8 @@ def train_segprior(
                 }
                 save_segprior(out / "best.pt", model, provenance=provenance, half=True)
             checkpoint()
+        if config.stop_at and total > step >= config.stop_at:
+            checkpoint()
+            break
     logger.close()
     return {"best_miou": best, "last": metrics, "steps": step}

@@ -1,0 +1,129 @@
+"""Loss terms: hand-computed values, zeros where they must be zero, gradients reach the enhancer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sagc.models import Enhancer, GammaEstimator
+from sagc.models.critic import SegCritic
+from sagc.models.segprior import SegPrior
+from sagc.train import losses
+
+
+def _global(x: torch.Tensor) -> torch.Tensor:
+    return x.new_ones(x.shape[0], 1, *x.shape[-2:])
+
+
+def test_luminance_weights():
+    x = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    assert losses.luminance(x).item() == pytest.approx(0.2126)
+
+
+def test_brightness_hand_computed_single_class():
+    enhanced = torch.full((1, 3, 2, 2), 0.2)
+    reference = torch.full((2, 3, 2, 2), 0.5)
+    value = losses.brightness_loss(enhanced, _global(enhanced), reference, _global(reference))
+    assert value.item() == pytest.approx(0.3, abs=1e-5)
+
+
+def test_brightness_per_class_uses_matching_classes():
+    # left half class 0 (luminance 0.1), right half class 1 (0.9); the reference has only class 1 at 0.9
+    enhanced = torch.zeros(1, 3, 1, 2)
+    enhanced[..., 0], enhanced[..., 1] = 0.1, 0.9
+    masks = torch.zeros(1, 2, 1, 2)
+    masks[0, 0, 0, 0] = masks[0, 1, 0, 1] = 1
+    reference = torch.full((1, 3, 1, 2), 0.9)
+    ref_masks = torch.zeros(1, 2, 1, 2)
+    ref_masks[0, 1] = 1
+    # class 0 is absent from the reference, so only class 1 counts, and it matches
+    assert losses.brightness_loss(enhanced, masks, reference, ref_masks).item() == pytest.approx(0, abs=1e-5)
+    # the global loss would see mean 0.5 vs 0.9
+    assert losses.brightness_loss(enhanced, _global(enhanced), reference, _global(reference)).item() == pytest.approx(0.4, abs=1e-5)
+
+
+def test_color_hand_computed():
+    enhanced = torch.tensor([0.2, 0.2, 0.4]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    reference = torch.tensor([0.3, 0.3, 0.3]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    value = losses.color_loss(enhanced, _global(enhanced), reference, _global(reference))
+    # chromaticities (0.25, 0.25, 0.5) vs (1/3, 1/3, 1/3): |Δ| summed = 1/12 + 1/12 + 1/6
+    assert value.item() == pytest.approx(1 / 3, abs=1e-5)
+    assert losses.color_loss(reference, _global(reference), reference * 2, _global(reference)).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_smoothness_hand_computed_and_edge_weighting():
+    gamma = torch.zeros(1, 3, 2, 2)
+    gamma[..., 1] = 1.0  # a vertical step: |dx| = 1 on each row, dy = 0
+    flat = _global(gamma)
+    assert losses.smoothness_loss(gamma, flat).item() == pytest.approx(1.0)
+    edge = torch.zeros(1, 2, 2, 2)
+    edge[:, 0, :, 0] = edge[:, 1, :, 1] = 1  # the class boundary sits on the γ step
+    assert losses.smoothness_loss(gamma, edge).item() == pytest.approx(torch.exp(torch.tensor(-2.0)).item())
+    assert losses.smoothness_loss(torch.full((1, 3, 4, 4), 0.3), flat).item() == 0
+
+
+def test_flip_loss_zero_for_equivariant_map():
+    x = torch.rand(2, 3, 5, 7)
+    pointwise = lambda t: t**0.5  # noqa: E731
+    assert losses.flip_loss(pointwise(x), pointwise(x.flip(-1))).item() == 0
+    assert losses.flip_loss(x, x).item() > 0
+
+
+def test_reconstruction_zero_when_unchanged():
+    x = torch.rand(1, 3, 4, 4)
+    assert losses.reconstruction_loss(x, x).item() == 0
+    assert losses.reconstruction_loss(x + 0.1, x).item() == pytest.approx(0.1, abs=1e-6)
+
+
+def test_module_forms_equal_functions():
+    x, y = torch.rand(2, 3, 6, 6), torch.rand(2, 3, 6, 6)
+    m = torch.softmax(torch.rand(2, 4, 6, 6), 1)
+    assert losses.BrightnessLoss()(x, m, y, m) == losses.brightness_loss(x, m, y, m)
+    assert losses.ColorLoss()(x, m, y, m) == losses.color_loss(x, m, y, m)
+    assert losses.SmoothnessLoss()(x, m) == losses.smoothness_loss(x, m)
+    assert losses.FlipLoss()(x, y) == losses.flip_loss(x, y)
+    assert losses.ReconstructionLoss()(x, y) == losses.reconstruction_loss(x, y)
+
+
+@pytest.fixture(scope="module")
+def prior() -> SegPrior:
+    torch.manual_seed(0)
+    return SegPrior(num_classes=5, aspp_channels=16).eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("term", ["bright", "color", "smooth", "flip", "recon", "adversarial"])
+def test_gradient_reaches_enhancer(prior, term):
+    torch.manual_seed(1)
+    enhancer = Enhancer(GammaEstimator(width=8), scale=2.0)
+    critic = SegCritic(num_classes=5, width=8)
+    low, normal = torch.rand(2, 3, 32, 32) * 0.3, torch.rand(2, 3, 32, 32)
+    x = enhancer.prepare(low)
+    gamma = enhancer.estimate(x)
+    enhanced = enhancer.apply(x, gamma)
+    masks = torch.softmax(prior(enhanced), 1)
+    normal_masks = torch.softmax(prior(normal), 1)
+    value = {
+        "bright": lambda: losses.brightness_loss(enhanced, masks.detach(), normal, normal_masks),
+        "color": lambda: losses.color_loss(enhanced, masks.detach(), normal, normal_masks),
+        "smooth": lambda: losses.smoothness_loss(gamma, masks.detach()),
+        "flip": lambda: losses.flip_loss(enhanced, enhancer(low.flip(-1))),
+        "recon": lambda: losses.reconstruction_loss(enhancer(normal), normal),
+        "adversarial": lambda: losses.generator_loss(critic.requires_grad_(False), masks),
+    }[term]()
+    value.backward()
+    grads = [p.grad for p in enhancer.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0
+    assert all(p.grad is None for p in prior.parameters())
+
+
+def test_critic_loss_trains_only_the_critic(prior):
+    critic = SegCritic(num_classes=5, width=8)
+    real = torch.softmax(torch.rand(2, 5, 32, 32), 1)
+    fake_source = torch.rand(2, 5, 32, 32, requires_grad=True)
+    loss = losses.critic_loss(critic, real, torch.softmax(fake_source, 1))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert fake_source.grad is None
+    assert all(p.grad is not None for p in critic.parameters())
+    assert losses.gradient_penalty(critic, real, real).item() >= 0

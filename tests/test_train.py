@@ -1,0 +1,162 @@
+"""Trainers on tiny generated data: checkpoints, bit-exact resume, torchrun, data sets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torchvision.models import mobilenet_v2
+
+from sagc.config import load_config
+from sagc.errors import SagcError
+from sagc.models import load_checkpoint, load_enhancer
+from sagc.models.segprior import SegPrior, save_segprior
+from sagc.train.data import CamVidSegmentation, SyntheticLowLight, UnpairedImages
+from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
+from sagc.train.seg import SegConfig, train_segprior
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _folder(path: Path, count: int, *, level: float, size=(48, 64), seed=0) -> Path:
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        image = np.clip(rng.random((*size, 3)) * level * 255 + rng.random(3) * 40, 0, 255).astype(np.uint8)
+        cv2.imwrite(str(path / f"{i:03d}.png"), image)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    torch.manual_seed(0)
+    prior = save_segprior(root / "prior.pt", SegPrior(num_classes=11, aspp_channels=16).eval(), half=False)
+    return {
+        "normal": _folder(root / "normal", 6, level=0.9),
+        "low": _folder(root / "low", 6, level=0.15, seed=1),
+        "val": _folder(root / "val", 2, level=0.8, seed=2),
+        "prior": prior,
+    }
+
+
+def _config(tiny, **overrides) -> EnhancerConfig:
+    values = [
+        "steps=4",
+        "batch_size=2",
+        "crop=32",
+        "checkpoint_every=1",
+        "train_scales=[1, 2]",
+        "runtime_scale=2",
+        f"prior={tiny['prior']}",
+        "warmup_steps=1",
+    ] + [f"{k}={v}" for k, v in overrides.items()]
+    return load_config(EnhancerConfig, ROOT / "configs" / "sagc_default.yaml", values)
+
+
+def _data(tiny) -> EnhancerData:
+    return EnhancerData(
+        normal=[str(tiny["normal"])], low=[str(tiny["low"])], synthetic_low=[str(tiny["normal"])], val=str(tiny["val"])
+    )
+
+
+def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
+    result = train_enhancer(_config(tiny, steps=3), _data(tiny), out=tmp_path)
+    assert result["steps"] == 3
+    for name in ("last.pt", "best.pt", "final.pt", "config.yaml"):
+        assert (tmp_path / name).exists(), name
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["provenance"]["trainer"] == "sagc train enhancer"
+    assert "dark_camvid_val" in best["provenance"]["metrics"]
+    enhancer = load_enhancer(tmp_path / "best.pt")
+    assert enhancer.scale == 2.0
+    assert list((tmp_path / "tb").iterdir())
+
+
+def test_resume_is_bit_exact(tiny, tmp_path):
+    straight = tmp_path / "straight"
+    train_enhancer(_config(tiny), _data(tiny), out=straight)
+    split = tmp_path / "split"
+    stopped = train_enhancer(_config(tiny, stop_at=2), _data(tiny), out=split)
+    assert stopped["stopped"] and stopped["steps"] == 2
+    train_enhancer(_config(tiny), _data(tiny), out=split, resume=True)
+    a = torch.load(straight / "final.pt", weights_only=True)["state_dict"]
+    b = torch.load(split / "final.pt", weights_only=True)["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa = torch.load(straight / "last.pt", weights_only=True)
+    sb = torch.load(split / "last.pt", weights_only=True)
+    for key in sa["critic"]:
+        assert torch.equal(sa["critic"][key], sb["critic"][key]), key
+
+
+def test_ablation_switches_run(tiny, tmp_path):
+    plain = train_enhancer(_config(tiny, steps=2, semantics="false"), _data(tiny), out=tmp_path / "a")
+    no_adv = train_enhancer(_config(tiny, steps=2, adversarial="false"), _data(tiny), out=tmp_path / "b")
+    assert plain["steps"] == no_adv["steps"] == 2
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["critic"] is None
+
+
+def test_missing_prior_is_a_clear_error(tiny, tmp_path):
+    with pytest.raises(SagcError, match="semantic prior"):
+        train_enhancer(_config(tiny, prior=str(tmp_path / "none.pt")), _data(tiny), out=tmp_path)
+
+
+def test_torchrun_two_cpu_ranks_hold_identical_weights(tiny, tmp_path):
+    args = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "sagc.train", "enhancer",
+        "--config", str(ROOT / "configs" / "sagc_default.yaml"),
+        "--normal", str(tiny["normal"]), "--low", str(tiny["low"]), "--out", str(tmp_path),
+        "--set", "steps=3", "--set", "batch_size=4", "--set", "crop=32", "--set", f"prior={tiny['prior']}",
+        "--set", "train_scales=[1]",
+    ]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "all 2 ranks hold identical weights: True" in result.stdout
+    assert (tmp_path / "final.pt").exists()
+
+
+def test_unpaired_sets_are_deterministic_and_filter_by_luminance(tiny):
+    low = UnpairedImages([tiny["low"], tiny["normal"]], crop=32, max_luminance=0.3)
+    assert len(low) == 6  # the bright folder is filtered out
+    low.set_epoch(3)
+    torch.testing.assert_close(low[1], low[1], rtol=0, atol=0)
+    synthetic = SyntheticLowLight([tiny["normal"]], crop=32)
+    assert synthetic[0].mean() < UnpairedImages([tiny["normal"]], crop=32)[0].mean()
+
+
+def _camvid(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 4), ("val", 2)):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        for i in range(count):
+            cv2.imwrite(str(root / split / "images" / f"f{i}.png"), (rng.random((48, 64, 3)) * 255).astype(np.uint8))
+            cv2.imwrite(str(root / split / "labels" / f"f{i}.png"), rng.integers(0, 12, (48, 64)).astype(np.uint8))
+    return root
+
+
+def test_camvid_dataset_and_seg_training_resume(tmp_path):
+    data = _camvid(tmp_path / "camvid")
+    dataset = CamVidSegmentation(data / "train", train=True, crop=(32, 40))
+    image, label = dataset[0]
+    assert image.shape == (3, 32, 40) and label.shape == (32, 40) and label.max() <= 11
+    backbone = tmp_path / "mobilenet_v2.pth"
+    torch.manual_seed(0)
+    torch.save(mobilenet_v2(weights=None).state_dict(), backbone)
+    base = ["epochs=2", "batch_size=2", "crop=[32, 40]", "aspp_channels=16", "checkpoint_every=1", "val_every=1"]
+    config = load_config(SegConfig, ROOT / "configs" / "seg_camvid.yaml", base)
+    straight = train_segprior(config, data=data, out=tmp_path / "a", backbone=str(backbone))
+    assert straight["steps"] == 4 and 0 <= straight["best_miou"] <= 1
+    split = load_config(SegConfig, ROOT / "configs" / "seg_camvid.yaml", base + ["stop_at=1"])
+    train_segprior(split, data=data, out=tmp_path / "b", backbone=str(backbone))
+    train_segprior(config, data=data, out=tmp_path / "b", backbone=str(backbone), resume=True)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

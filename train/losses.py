@@ -1,0 +1,165 @@
+"""SAGC's unsupervised losses: each a plain function plus a thin module.
+
+Conventions: images N×3×H×W in [0, 1]; ``masks`` are soft class maps N×C×H×W that sum to 1
+over C (a segmentation softmax, or a single all-ones class when semantics are switched off);
+γ maps are N×3×h×w. Luminance is Rec.709 luma.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "luminance",
+    "class_means",
+    "brightness_loss",
+    "color_loss",
+    "smoothness_loss",
+    "flip_loss",
+    "reconstruction_loss",
+    "gradient_penalty",
+    "critic_loss",
+    "generator_loss",
+    "BrightnessLoss",
+    "ColorLoss",
+    "SmoothnessLoss",
+    "FlipLoss",
+    "ReconstructionLoss",
+]
+
+_EPS = 1e-6
+
+
+def luminance(x: Tensor) -> Tensor:
+    """N×1×H×W Rec.709 luma of N×3×H×W RGB."""
+    weights = x.new_tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def _resize_masks(masks: Tensor, size: torch.Size) -> Tensor:
+    if masks.shape[-2:] == size:
+        return masks
+    return F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+
+
+def class_means(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """Soft-masked means per image and class: (N×C×K means, N×C mask mass share).
+
+    ``values`` is N×K×H×W; the share is each class's fraction of the image.
+    """
+    masks = _resize_masks(masks, values.shape[-2:])
+    mass = masks.sum((-2, -1))  # N×C
+    sums = torch.einsum("nchw,nkhw->nck", masks, values)
+    means = sums / (mass.unsqueeze(-1) + _EPS)
+    return means, mass / mass.sum(1, keepdim=True).clamp(min=_EPS)
+
+
+def _pooled_reference(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """Class means pooled over a whole batch of reference images: (C×K, C share)."""
+    masks = _resize_masks(masks, values.shape[-2:])
+    mass = masks.sum((0, -2, -1))
+    sums = torch.einsum("nchw,nkhw->ck", masks, values)
+    return sums / (mass.unsqueeze(-1) + _EPS), mass / mass.sum().clamp(min=_EPS)
+
+
+def _class_weights(share: Tensor, reference_share: Tensor) -> Tensor:
+    """Weight each (image, class) by how present the class is in both; rows sum to 1."""
+    weights = torch.minimum(share, reference_share.unsqueeze(0))
+    return weights / weights.sum(1, keepdim=True).clamp(min=_EPS)
+
+
+def brightness_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+    """Per-class mean luminance of ``enhanced`` vs. the same class in unpaired ``reference``."""
+    means, share = class_means(luminance(enhanced), masks)
+    target, target_share = _pooled_reference(luminance(reference), reference_masks)
+    weights = _class_weights(share, target_share)
+    return (weights * (means[..., 0] - target[:, 0]).abs()).sum(1).mean()
+
+
+def _chromaticity(means: Tensor) -> Tensor:
+    return means / (means.sum(-1, keepdim=True) + _EPS)
+
+
+def color_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+    """Per-class channel ratios (r, g, b)/(r+g+b) of ``enhanced`` vs. the reference's."""
+    means, share = class_means(enhanced, masks)
+    target, target_share = _pooled_reference(reference, reference_masks)
+    weights = _class_weights(share, target_share)
+    error = (_chromaticity(means) - _chromaticity(target).unsqueeze(0)).abs().sum(-1)
+    return (weights * error).sum(1).mean()
+
+
+def smoothness_loss(gamma: Tensor, masks: Tensor) -> Tensor:
+    """Total variation of γ, weighted by exp(−TV of the class maps) so class edges may stay sharp."""
+    masks = _resize_masks(masks, gamma.shape[-2:])
+    dx_g = (gamma[..., :, 1:] - gamma[..., :, :-1]).abs().mean(1, keepdim=True)
+    dy_g = (gamma[..., 1:, :] - gamma[..., :-1, :]).abs().mean(1, keepdim=True)
+    wx = torch.exp(-(masks[..., :, 1:] - masks[..., :, :-1]).abs().sum(1, keepdim=True))
+    wy = torch.exp(-(masks[..., 1:, :] - masks[..., :-1, :]).abs().sum(1, keepdim=True))
+    return (wx * dx_g).mean() + (wy * dy_g).mean()
+
+
+def flip_loss(enhanced: Tensor, enhanced_of_flipped: Tensor) -> Tensor:
+    """Mean |E(flip x) − flip E(x)|: zero for a flip-equivariant enhancer."""
+    return (enhanced_of_flipped - enhanced.flip(-1)).abs().mean()
+
+
+def reconstruction_loss(enhanced_normal: Tensor, normal: Tensor) -> Tensor:
+    """Mean |E(n) − n| for normal-light images n: well-exposed pictures should stay put."""
+    return (enhanced_normal - normal).abs().mean()
+
+
+def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP: (‖∇ critic(mix)‖ − 1)² on random interpolates of real and fake maps."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, *, gp_weight: float = 10.0) -> Tensor:
+    """The critic's WGAN-GP objective on segmentation maps (fake is detached here)."""
+    fake = fake.detach()
+    return critic(fake).mean() - critic(real).mean() + gp_weight * gradient_penalty(critic, real, fake)
+
+
+def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
+    """The enhancer's adversarial term: −critic(seg(E(x))). Not detached: gradient reaches E."""
+    return -critic(fake).mean()
+
+
+class BrightnessLoss(nn.Module):
+    """Module form of :func:`brightness_loss`."""
+
+    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+        return brightness_loss(enhanced, masks, reference, reference_masks)
+
+
+class ColorLoss(nn.Module):
+    """Module form of :func:`color_loss`."""
+
+    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+        return color_loss(enhanced, masks, reference, reference_masks)
+
+
+class SmoothnessLoss(nn.Module):
+    """Module form of :func:`smoothness_loss`."""
+
+    def forward(self, gamma: Tensor, masks: Tensor) -> Tensor:
+        return smoothness_loss(gamma, masks)
+
+
+class FlipLoss(nn.Module):
+    """Module form of :func:`flip_loss`."""
+
+    def forward(self, enhanced: Tensor, enhanced_of_flipped: Tensor) -> Tensor:
+        return flip_loss(enhanced, enhanced_of_flipped)
+
+
+class ReconstructionLoss(nn.Module):
+    """Module form of :func:`reconstruction_loss`."""
+
+    def forward(self, enhanced_normal: Tensor, normal: Tensor) -> Tensor:
+        return reconstruction_loss(enhanced_normal, normal)
