@@ -125,17 +125,14 @@ def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str = ENHANCE
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any parse failure means "not a checkpoint" to the user
-        raise SagcError(
-            f"{path} is not a sagc checkpoint (torch.load failed: {type(exc).__name__}: {exc})"
-        ) from exc
+        raise SagcError(f"{path} is not a sagc checkpoint (torch.load failed: {type(exc).__name__}: {exc})") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("kind") != kind:
         found = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         noun = kind.removeprefix("sagc.")
         raise SagcError(f"{path} is not a sagc {noun} checkpoint (found kind {found!r})")
     if checkpoint.get("format") != FORMAT_VERSION:
         raise SagcError(
-            f"{path} uses checkpoint format {checkpoint.get('format')!r}; this sagc reads "
-            f"format {FORMAT_VERSION}"
+            f"{path} uses checkpoint format {checkpoint.get('format')!r}; this sagc reads format {FORMAT_VERSION}"
         )
     return checkpoint
 

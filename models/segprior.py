@@ -42,13 +42,9 @@ class _ASPP(nn.Module):
 
     def __init__(self, cin: int, cout: int, rates: tuple[int, ...] = (6, 12, 18)) -> None:
         super().__init__()
-        self.branches = nn.ModuleList(
-            [_conv_bn_relu(cin, cout)] + [_conv_bn_relu(cin, cout, 3, r) for r in rates]
-        )
+        self.branches = nn.ModuleList([_conv_bn_relu(cin, cout)] + [_conv_bn_relu(cin, cout, 3, r) for r in rates])
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False), nn.ReLU())
-        self.project = nn.Sequential(
-            _conv_bn_relu(cout * (len(rates) + 2), cout), nn.Dropout(0.1)
-        )
+        self.project = nn.Sequential(_conv_bn_relu(cout * (len(rates) + 2), cout), nn.Dropout(0.1))
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = self.pool(x).expand(-1, -1, x.shape[-2], x.shape[-1])
@@ -137,8 +133,6 @@ def load_segprior(path_or_name: str | os.PathLike[str]) -> SegPrior:
     """Load a prior frozen: eval mode, no parameter requires grad, strict key match."""
     checkpoint = load_checkpoint(path_or_name, kind=SEGPRIOR_KIND)
     model = SegPrior(**checkpoint["arch"])
-    state = {
-        k: (v.float() if v.is_floating_point() else v) for k, v in checkpoint["state_dict"].items()
-    }
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in checkpoint["state_dict"].items()}
     model.load_state_dict(state, strict=True)
     return model.eval().requires_grad_(False)

@@ -1,4 +1,5 @@
-from sagc.cli import main
 import sys
+
+from sagc.cli import main
 
 sys.exit(main())

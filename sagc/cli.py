@@ -90,7 +90,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     enh.add_argument("--config", help="YAML config (e.g. configs/sagc_default.yaml)")
     enh.add_argument("--normal", nargs="+", required=True, help="normal-light image folder(s)")
     enh.add_argument("--low", nargs="*", default=[], help="real low-light folder(s); bright images are skipped")
-    enh.add_argument("--synthetic-low", nargs="*", default=[], help="normal-light folder(s) to darken on the fly (ISSR)")
+    enh.add_argument(
+        "--synthetic-low", nargs="*", default=[], help="normal-light folder(s) to darken on the fly (ISSR)"
+    )
     enh.add_argument("--val", help="normal-light folder darkened with seed 0 for validation (e.g. camvid/val/images)")
     enh.add_argument("--out", default="runs/enhancer", help="run folder (checkpoints, logs)")
     enh.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly")

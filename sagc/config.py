@@ -44,7 +44,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise SagcError(f"{where}: expected {len(args)} values, got {list(value)}")
-            return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+            return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
         item = args[0] if args else Any
         return origin(_coerce(v, item, where) for v in value)
     if annotation is bool:
@@ -70,9 +70,7 @@ def _build(cls: type[T], values: Mapping[str, Any], where: str = "config") -> T:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - fields
     if unknown:
-        raise SagcError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
-        )
+        raise SagcError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
     return cls(**kwargs)
 

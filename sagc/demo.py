@@ -44,7 +44,7 @@ def street_scene(index: int, *, size: tuple[int, int], rate: int, seed: int = 0)
     """Frame ``index`` of a street scene (H×W×3 float32 in [0, 1]): lane marks and a car move."""
     width, height = size
     img = _backdrop(width, height, seed).copy()
-    horizon, road_mid = int(height * 0.6), int(height * 0.8)
+    road_mid = int(height * 0.8)
     offset = int(index * 240 / rate) % 80
     for x in range(-80 + offset, width, 80):
         img[road_mid - 2 : road_mid + 2, max(0, x) : max(0, x + 40)] = (0.9, 0.9, 0.85)
@@ -53,7 +53,7 @@ def street_scene(index: int, *, size: tuple[int, int], rate: int, seed: int = 0)
     top = road_mid - car_h - 6
     xs, xe = max(0, cx), min(width, cx + car_w)
     if xe > xs:
-        img[top:road_mid - 6, xs:xe] = (0.75, 0.12, 0.1)
+        img[top : road_mid - 6, xs:xe] = (0.75, 0.12, 0.1)
         img[top + 4 : top + car_h // 2, max(xs, cx + 8) : min(xe, cx + car_w - 8)] = (0.5, 0.6, 0.7)
         lamp = min(width, cx + car_w)
         img[road_mid - 20 : road_mid - 12, max(0, lamp - 6) : lamp] = (1.0, 1.0, 0.85)

@@ -32,9 +32,7 @@ class Frame:
         if self.rgb.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"Frame.rgb must be uint8 or uint16, got {self.rgb.dtype}")
         if self.alpha is not None and self.alpha.shape != self.rgb.shape[:2]:
-            raise ValueError(
-                f"Frame.alpha must be H×W {self.rgb.shape[:2]}, got shape {self.alpha.shape}"
-            )
+            raise ValueError(f"Frame.alpha must be H×W {self.rgb.shape[:2]}, got shape {self.alpha.shape}")
 
     @property
     def height(self) -> int:

@@ -99,8 +99,7 @@ def choose_pix_fmt(codec: av.Codec, info: VideoInfo, requested: str | None, size
     if requested is not None:
         if supported and requested not in supported:
             raise SagcError(
-                f"{codec.name} cannot encode pixel format {requested!r}; "
-                f"choose one of {', '.join(supported)}"
+                f"{codec.name} cannot encode pixel format {requested!r}; choose one of {', '.join(supported)}"
             )
         return requested
     wanted = plain_pix_fmt(info.pix_fmt)
@@ -213,14 +212,10 @@ class EncoderSink:
     def write_frame(self, frame: Frame) -> None:
         """Encode one frame at its own pts."""
         if frame.width != self.width or frame.height != self.height:
-            raise ValueError(
-                f"frame is {frame.width}x{frame.height}, encoder expects {self.width}x{self.height}"
-            )
+            raise ValueError(f"frame is {frame.width}x{frame.height}, encoder expects {self.width}x{self.height}")
         fmt = "rgb48le" if frame.rgb.dtype == np.uint16 else "rgb24"
         picture = av.VideoFrame.from_ndarray(frame.rgb, format=fmt)
-        picture = picture.reformat(
-            format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range
-        )
+        picture = picture.reformat(format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range)
         picture.pts = frame.pts
         picture.time_base = frame.time_base
         for packet in self._stream.encode(picture):

@@ -77,9 +77,7 @@ def _open_container(spec: str) -> av.container.InputContainer:
     except av.error.EOFError as exc:
         raise SagcError(f"{spec} has no video frames (the file ends before the first one)") from exc
     except av.error.InvalidDataError as exc:
-        raise SagcError(
-            f"cannot read {spec}: not a media file, or damaged/truncated ({exc.strerror})"
-        ) from exc
+        raise SagcError(f"cannot read {spec}: not a media file, or damaged/truncated ({exc.strerror})") from exc
     except av.error.FFmpegError as exc:
         raise SagcError(f"cannot open {spec}: {exc.strerror}") from exc
 
@@ -158,9 +156,7 @@ class VideoSource:
             self._rgb_format = "rgb48le" if info.bit_depth > 8 else "rgb24"
             self._matrix = swscale_colorspace(info.colorspace)
             self._range = effective_range(info.color_range, info.pix_fmt)
-        rgb = frame.to_ndarray(
-            format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range
-        )
+        rgb = frame.to_ndarray(format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range)
         pts = frame.pts if frame.pts is not None else frame.dts
         out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
         if out.time is not None:

@@ -19,9 +19,7 @@ from .conftest import make_clip
 
 
 def sagc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sagc", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "sagc", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], pattern: str) -> None:
@@ -135,7 +133,11 @@ def _truncated(path: Path) -> Path:
         (lambda d: _audio_only(d / "sound.m4a"), (), "has no video stream"),
         (lambda d: _truncated(d / "cut.mkv"), (), "lost"),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/x.avi"), "unknown video output extension"),
-        (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/x.mp4", "--codec", "nope"), "unknown or unavailable encoder"),
+        (
+            lambda d: make_clip(d / "ok.mp4", frames=2),
+            ("-o", "{d}/x.mp4", "--codec", "nope"),
+            "unknown or unavailable encoder",
+        ),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/ok.mp4/x.mp4"), "is a file, not a directory"),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("--pix-fmt", "nv99"), "cannot encode pixel format"),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("--crf", "99"), "--crf"),

@@ -39,7 +39,9 @@ def test_brightness_per_class_uses_matching_classes():
     # class 0 is absent from the reference, so only class 1 counts, and it matches
     assert losses.brightness_loss(enhanced, masks, reference, ref_masks).item() == pytest.approx(0, abs=1e-5)
     # the global loss would see mean 0.5 vs 0.9
-    assert losses.brightness_loss(enhanced, _global(enhanced), reference, _global(reference)).item() == pytest.approx(0.4, abs=1e-5)
+    assert losses.brightness_loss(enhanced, _global(enhanced), reference, _global(reference)).item() == pytest.approx(
+        0.4, abs=1e-5
+    )
 
 
 def test_color_hand_computed():
@@ -48,7 +50,9 @@ def test_color_hand_computed():
     value = losses.color_loss(enhanced, _global(enhanced), reference, _global(reference))
     # chromaticities (0.25, 0.25, 0.5) vs (1/3, 1/3, 1/3): |Δ| summed = 1/12 + 1/12 + 1/6
     assert value.item() == pytest.approx(1 / 3, abs=1e-5)
-    assert losses.color_loss(reference, _global(reference), reference * 2, _global(reference)).item() == pytest.approx(0, abs=1e-6)
+    assert losses.color_loss(reference, _global(reference), reference * 2, _global(reference)).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_smoothness_hand_computed_and_edge_weighting():

@@ -122,9 +122,7 @@ def test_rotation_kept(tmp_path, stage):
     _enhance(src, tmp_path / "out.mp4", stage)
     out = tmp_path / "out.mp4"
     assert ffprobe(out, "-show_entries", "stream_side_data=rotation") == ["90"]
-    assert ffprobe(out, "-select_streams", "v", "-show_entries", "stream=width,height")[0].startswith(
-        "160,96"
-    )
+    assert ffprobe(out, "-select_streams", "v", "-show_entries", "stream=width,height")[0].startswith("160,96")
 
 
 @needs_ffmpeg

@@ -39,7 +39,7 @@ from .distributed import (
     replicas_identical,
     shutdown_distributed,
 )
-from .state import capture_rng, epoch_order, load_state, restore_rng, save_state, seed_everything
+from .state import capture_rng, epoch_order, load_state, restore_rng, run_provenance, save_state, seed_everything
 from .tensorboard import SummaryLogger
 
 __all__ = ["LossWeights", "EnhancerConfig", "EnhancerData", "train_enhancer", "validate", "dark_camvid"]
@@ -112,7 +112,7 @@ def validate(enhancer: Enhancer, dark: Sequence[Tensor], clean: Sequence[Tensor]
     """Mean PSNR/SSIM of enhanced dark images and PSNR of enhanced clean images vs. themselves."""
     device = next(enhancer.parameters()).device
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "input_psnr": [], "identity_psnr": []}
-    for low, ref in zip(dark, clean):
+    for low, ref in zip(dark, clean, strict=True):
         low, ref = low[None].to(device), ref[None].to(device)
         out = enhancer(low)
         scores["psnr"].append(float(psnr(out, ref)))
@@ -125,7 +125,9 @@ def validate(enhancer: Enhancer, dark: Sequence[Tensor], clean: Sequence[Tensor]
 class _Batches:
     """Per-rank batches of low-light and normal-light crops, a pure function of the step."""
 
-    def __init__(self, low: torch.utils.data.Dataset, normal: torch.utils.data.Dataset, config: EnhancerConfig, dist: DistInfo):
+    def __init__(
+        self, low: torch.utils.data.Dataset, normal: torch.utils.data.Dataset, config: EnhancerConfig, dist: DistInfo
+    ):
         self.low, self.normal, self.config, self.dist = low, normal, config, dist
         self.steps_per_epoch = max(1, len(low) // config.batch_size)
 
@@ -155,7 +157,9 @@ def _datasets(data: EnhancerData, config: EnhancerConfig) -> tuple[_LowLight, Un
     parts: list[UnpairedImages] = []
     if data.low:
         parts.append(
-            UnpairedImages(data.low, crop=config.crop, max_luminance=config.low_max_luminance, resize_to=360, seed=config.seed)
+            UnpairedImages(
+                data.low, crop=config.crop, max_luminance=config.low_max_luminance, resize_to=360, seed=config.seed
+            )
         )
     if data.synthetic_low:
         parts.append(SyntheticLowLight(data.synthetic_low, crop=config.crop, seed=config.seed + 1))
@@ -397,12 +401,20 @@ def _validate_and_keep(
     if scores["psnr"] <= best["psnr"]:
         return best
     provenance = {
+        **run_provenance(),
         "trainer": "sagc train enhancer",
         "config": config_to_dict(config),
-        "data": {"normal": list(data.normal), "low": list(data.low), "synthetic_low": list(data.synthetic_low), "val": data.val},
+        "data": {
+            "normal": list(data.normal),
+            "low": list(data.low),
+            "synthetic_low": list(data.synthetic_low),
+            "val": data.val,
+        },
         "step": step,
         "metrics": {"dark_camvid_val": {k: round(v, 4) for k, v in scores.items()}},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    save_enhancer(out / "best.pt", estimator, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance)
+    save_enhancer(
+        out / "best.pt", estimator, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
+    )
     return scores | {"step": step}

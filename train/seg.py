@@ -24,7 +24,7 @@ from sagc.models.segprior import SegPrior, save_segprior
 from sagc.synth import darken, sample_darken_params
 
 from .data import CAMVID_CLASSES, VOID, CamVidSegmentation, Photometric
-from .state import capture_rng, epoch_order, load_state, restore_rng, save_state, seed_everything
+from .state import capture_rng, epoch_order, load_state, restore_rng, run_provenance, save_state, seed_everything
 from .tensorboard import SummaryLogger
 
 __all__ = ["SegConfig", "train_segprior", "evaluate_segprior", "imagenet_backbone_path"]
@@ -117,7 +117,7 @@ def evaluate_segprior(
     iou = iou_per_class(confusion)
     return {
         "miou": float(iou.nanmean()),
-        "iou": {name: round(float(v), 4) for name, v in zip(CAMVID_CLASSES, iou)},
+        "iou": {name: round(float(v), 4) for name, v in zip(CAMVID_CLASSES, iou, strict=True)},
     }
 
 
@@ -211,6 +211,7 @@ def train_segprior(
             if metrics["miou"] > best:
                 best = metrics["miou"]
                 provenance = {
+                    **run_provenance(),
                     "trainer": "sagc train seg",
                     "config": config_to_dict(config),
                     "data": str(data),

@@ -7,7 +7,10 @@ A training checkpoint holds plain tensors and Python values only, so it loads wi
 from __future__ import annotations
 
 import os
+import platform
 import random
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import torch
 
 from sagc.errors import SagcError
 
-__all__ = ["capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
+__all__ = ["run_provenance", "capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
@@ -87,3 +90,22 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise SagcError(f"{path} is not a sagc training state ({type(exc).__name__}: {exc})") from exc
+
+
+def run_provenance() -> dict[str, Any]:
+    """Command line, git commit, library versions and hardware of this run (plain values)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    hardware = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        hardware += f", {torch.cuda.get_device_name(0)}"
+    return {
+        "command": " ".join(["sagc" if i == 0 else a for i, a in enumerate(sys.argv)]),
+        "git_commit": commit,
+        "torch": torch.__version__,
+        "hardware": hardware,
+    }
