@@ -122,6 +122,7 @@ def _run_train_enhancer(args: argparse.Namespace) -> int:
     from sagc.config import load_config
     from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
 
+    logging.getLogger("sagc").setLevel(logging.INFO)
     config = load_config(EnhancerConfig, args.config, args.set)
     data = EnhancerData(normal=args.normal, low=args.low, synthetic_low=args.synthetic_low, val=args.val)
     bar = _StepBar("enhancer")
@@ -150,6 +151,7 @@ def _run_train_seg(args: argparse.Namespace) -> int:
     from sagc.config import load_config
     from sagc.train.seg import SegConfig, train_segprior
 
+    logging.getLogger("sagc").setLevel(logging.INFO)
     config = load_config(SegConfig, args.config, args.set)
     bar = _StepBar("seg")
     try:

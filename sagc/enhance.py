@@ -17,6 +17,7 @@ from sagc.errors import SagcError
 from sagc.jobs import Job, compare_path, partial_path
 from sagc.stream.frame import Frame, side_by_side
 from sagc.stream.images import read_image, write_image
+from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.pipeline import run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import VideoSource
@@ -45,8 +46,12 @@ def run_video_job(
     stop: threading.Event | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    concurrent: bool = True,
 ) -> JobResult:
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
+
+    ``concurrent`` runs decode, enhance and encode in their own threads; the output is the
+    same as the sequential pipeline's.
 
     Raises :class:`SagcError` after writing the readable part when the input was truncated
     or corrupt. On ``stop`` returns ``interrupted=True`` with the partial file's path.
@@ -70,7 +75,8 @@ def run_video_job(
                         container_path=partial_path(final),
                     )
                 )
-            result = run_pipeline(
+            runner = run_pipeline_threaded if concurrent else run_pipeline
+            result = runner(
                 source,
                 stage,
                 sinks[0],

@@ -63,7 +63,7 @@ class LossWeights:
 class EnhancerConfig:
     """Hyper-parameters of ``sagc train enhancer`` (``configs/sagc_default.yaml``)."""
 
-    steps: int = 1500
+    steps: int = 1200
     batch_size: int = 8
     crop: int = 224
     lr: float = 1e-3

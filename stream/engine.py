@@ -1,0 +1,176 @@
+"""The concurrent pipeline: decode, enhance and encode in their own threads, bounded queues.
+
+PyAV releases the GIL inside codec work and torch inside its kernels, so the three stages
+overlap and throughput approaches the slowest one. Items keep their order (one thread per
+stage, FIFO queues); the first error in any stage stops the others and is raised once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import av
+
+from .frame import Frame, side_by_side
+from .pipeline import FrameSink, PipelineResult
+
+__all__ = ["ThreadedPipeline", "run_pipeline_threaded"]
+
+_END = object()
+_POLL = 0.05
+
+
+class _Aborted(Exception):
+    """Raised inside a worker when another stage failed."""
+
+
+class ThreadedPipeline:
+    """source → [queue] → stage → [queue] → sink(s), each arrow a thread boundary.
+
+    Owns its threads: use as a context manager or call :meth:`close`. ``stop`` ends decoding;
+    frames already decoded are still enhanced and written, so the output holds every frame
+    that left the decoder.
+    """
+
+    def __init__(
+        self,
+        source: Iterable[Frame | av.Packet],
+        stage: Callable[[Frame], Frame],
+        sink: FrameSink,
+        *,
+        compare: FrameSink | None = None,
+        stop: threading.Event | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        depth: int = 4,
+    ) -> None:
+        if depth < 1:
+            raise ValueError(f"queue depth must be at least 1, got {depth}")
+        self._source, self._stage, self._sink, self._compare = source, stage, sink, compare
+        self._stop = stop or threading.Event()
+        self._on_frame = on_frame
+        self.decoded: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.enhanced: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._abort = threading.Event()
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self.frames = 0
+        self.packets = 0
+        self.interrupted = False
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._decode,), name="sagc-decode", daemon=True),
+            threading.Thread(target=self._guard, args=(self._enhance,), name="sagc-enhance", daemon=True),
+            threading.Thread(target=self._guard, args=(self._encode,), name="sagc-encode", daemon=True),
+        ]
+
+    def _guard(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except _Aborted:
+            pass
+        except BaseException as exc:  # surfaced once by run()
+            with self._lock:
+                self._errors.append(exc)
+            self._abort.set()
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> None:
+        while True:
+            if self._abort.is_set():
+                raise _Aborted
+            try:
+                q.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue[Any]) -> Any:
+        while True:
+            if self._abort.is_set():
+                raise _Aborted
+            try:
+                return q.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+
+    def _decode(self) -> None:
+        try:
+            for item in self._source:
+                if self._stop.is_set():
+                    self.interrupted = True
+                    break
+                self._put(self.decoded, item)
+        finally:
+            if not self._abort.is_set():
+                self._put(self.decoded, _END)
+
+    def _enhance(self) -> None:
+        while (item := self._get(self.decoded)) is not _END:
+            if isinstance(item, Frame):
+                item = (item, self._stage(item))
+            self._put(self.enhanced, item)
+        self._put(self.enhanced, _END)
+
+    def _encode(self) -> None:
+        while (item := self._get(self.enhanced)) is not _END:
+            if isinstance(item, tuple):
+                original, enhanced = item
+                self._sink.write_frame(enhanced)
+                if self._compare is not None:
+                    self._compare.write_frame(side_by_side(original, enhanced))
+                self.frames += 1
+                if self._on_frame is not None:
+                    self._on_frame(enhanced)
+            else:
+                self._sink.write_packet(item)
+                if self._compare is not None:
+                    self._compare.write_packet(item)
+                self.packets += 1
+
+    def run(self) -> PipelineResult:
+        """Run to the end of the source (or ``stop``); raise the first stage error, if any."""
+        for thread in self._threads:
+            thread.start()
+        try:
+            for thread in self._threads:
+                while thread.is_alive():  # short joins keep the main thread responsive to signals
+                    thread.join(timeout=0.1)
+        except BaseException:
+            self._abort.set()
+            raise
+        finally:
+            self.close()
+        if self._errors:
+            raise self._errors[0]
+        return PipelineResult(self.frames, self.packets, interrupted=self.interrupted)
+
+    def close(self) -> None:
+        """Stop every stage and wait for the threads (idempotent; sinks stay the caller's)."""
+        if any(t.is_alive() for t in self._threads):
+            self._abort.set()
+        for thread in self._threads:
+            if thread.ident is not None:
+                thread.join()
+
+    def __enter__(self) -> ThreadedPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_pipeline_threaded(
+    source: Iterable[Frame | av.Packet],
+    stage: Callable[[Frame], Frame],
+    sink: FrameSink,
+    *,
+    compare: FrameSink | None = None,
+    stop: threading.Event | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
+    depth: int = 4,
+) -> PipelineResult:
+    """:func:`sagc.stream.pipeline.run_pipeline` with the three stages in their own threads."""
+    pipeline = ThreadedPipeline(source, stage, sink, compare=compare, stop=stop, on_frame=on_frame, depth=depth)
+    with pipeline:
+        return pipeline.run()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The recipe behind the packaged weights: train the CamVid prior, train the enhancer with it,
+# score both ablations, and copy the results into sagc/weights/. Run from the repository root:
+#     bash tools/make_default_weights.sh ../shared/data
+# Each step checkpoints; rerun a step with --resume after an interruption.
+set -euo pipefail
+DATA=${1:?usage: make_default_weights.sh DATA_ROOT (with camvid/ and sice/)}
+RUNS=${RUNS:-runs}
+CAMVID=$DATA/camvid
+COMMON=(--normal "$CAMVID/train/images" --low "$DATA/sice" --synthetic-low "$CAMVID/train/images"
+        --val "$CAMVID/val/images" --config configs/sagc_default.yaml)
+
+sagc train seg --config configs/seg_camvid.yaml --data "$CAMVID" --out "$RUNS/seg"
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/full" --set prior="$RUNS/seg/best.pt"
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/noadv" --set prior="$RUNS/seg/best.pt" --set adversarial=false
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/nosem" --set semantics=false
+
+python tools/score_weights.py "$RUNS/full/best.pt" "$RUNS/noadv/best.pt" "$RUNS/nosem/best.pt" \
+    --camvid-val "$CAMVID/val/images" --sice "$DATA/sice"
+cp "$RUNS/seg/best.pt" sagc/weights/segprior_camvid.pt
+cp "$RUNS/full/best.pt" sagc/weights/default.pt
