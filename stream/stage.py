@@ -8,6 +8,7 @@ import functools
 import logging
 import sys
 
+import cv2
 import numpy as np
 import torch
 
@@ -15,7 +16,7 @@ from sagc.models import Enhancer
 
 from .frame import Frame
 
-__all__ = ["FrameEnhancer", "frame_to_tensor", "tensor_to_pixels"]
+__all__ = ["FrameEnhancer", "GammaTable", "frame_to_tensor", "tensor_to_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,40 @@ def tensor_to_pixels(y: torch.Tensor, *, dtype: np.dtype) -> np.ndarray:
     return y.to(torch.int32).cpu().numpy().astype(dtype)
 
 
+class GammaTable:
+    """All answers of ``x ** γ`` for 8-bit ``x`` and ``levels`` quantised γ: one gather per pixel.
+
+    ``table[q, x] = round(255 · max(min(x · gain / 255, 1), eps) ** (q / (levels − 1)))``; with
+    256 levels γ is quantised in steps of 1/255, far below what 8-bit output can show.
+    """
+
+    def __init__(self, *, gain: float = 1.0, eps: float, levels: int = 256) -> None:
+        if not 2 <= levels <= 256:
+            raise ValueError(f"levels must be in [2, 256], got {levels}")
+        self.levels = levels
+        x = np.clip(np.arange(256, dtype=np.float64) * gain / 255.0, eps, 1.0)
+        gamma = np.arange(levels, dtype=np.float64) / (levels - 1)
+        self.table = np.rint(255.0 * x[None, :] ** gamma[:, None]).astype(np.uint8).ravel()
+
+    def quantize(self, gamma: torch.Tensor) -> np.ndarray:
+        """1×3×h×w γ in (0, 1) → h×w×3 uint8 level indices."""
+        q = gamma[0].permute(1, 2, 0).float().mul(self.levels - 1).round_().clamp_(0, self.levels - 1)
+        return q.to(torch.uint8).cpu().numpy()
+
+    def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""
+        index = (levels.astype(np.uint16) << 8) | rgb
+        return np.take(self.table, index)
+
+
 class FrameEnhancer:
-    """Callable stage that enhances one :class:`Frame`, keeping its timing and alpha."""
+    """Callable stage that enhances one :class:`Frame`, keeping its timing and alpha.
+
+    On the CPU, 8-bit frames take the fast path: γ is estimated on an area-downscaled copy
+    (OpenCV, straight from uint8), upsampled as 8-bit levels and applied through a
+    :class:`GammaTable`, so no full-resolution float image is ever made. Everything else (GPU,
+    16-bit, ``fast=False``) runs the :class:`Enhancer` in floating point.
+    """
 
     def __init__(
         self,
@@ -70,6 +103,7 @@ class FrameEnhancer:
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        fast: bool = True,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
@@ -77,9 +111,26 @@ class FrameEnhancer:
         # Depthwise convolutions run several times faster in channels_last on CPU and GPU.
         self.enhancer = enhancer.to(device=self.device, dtype=dtype).eval()
         self.enhancer.to(memory_format=torch.channels_last)
+        self.table = GammaTable(gain=enhancer.gain, eps=enhancer.eps) if fast and self.device.type == "cpu" else None
 
     @torch.inference_mode()
     def __call__(self, frame: Frame) -> Frame:
+        if self.table is not None and frame.rgb.dtype == np.uint8:
+            return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         y = self.enhancer(x.contiguous(memory_format=torch.channels_last))
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
+
+    def _fast(self, rgb: np.ndarray) -> np.ndarray:
+        assert self.table is not None
+        height, width = rgb.shape[:2]
+        low_h, low_w = self.enhancer.low_resolution_size(height, width)
+        small = (
+            rgb if (low_h, low_w) == (height, width) else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
+        )
+        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        levels = self.table.quantize(self.enhancer.estimator(x))
+        if (low_h, low_w) != (height, width):
+            levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+        return self.table.apply(rgb, levels)

@@ -225,9 +225,10 @@ def _train(
     low_set, normal_set = _datasets(data, config)
     batches = _Batches(low_set, normal_set, config, dist)
     use_prior = config.semantics
-    prior = _load_prior(config.prior).to(device) if use_prior else None
+    # channels_last: depthwise and strided convolutions run several times faster on CPU in it
+    prior = _load_prior(config.prior).to(device, memory_format=torch.channels_last) if use_prior else None
     adversarial = config.adversarial and use_prior and config.weights.adversarial > 0
-    estimator = GammaEstimator(width=config.width).to(device)
+    estimator = GammaEstimator(width=config.width).to(device, memory_format=torch.channels_last)
     critic = SegCritic(num_classes=prior.num_classes).to(device) if adversarial else None
     trainable: nn.Module = estimator
     if dist.world > 1:
@@ -354,7 +355,7 @@ def _enhancer_terms(
     pass per step, which DistributedDataParallel requires.
     """
     n = low.shape[0]
-    x = enhancer.prepare(torch.cat([low, low.flip(-1), normal]))
+    x = enhancer.prepare(torch.cat([low, low.flip(-1), normal]).contiguous(memory_format=torch.channels_last))
     gamma_all = enhancer.estimate(x)
     out = enhancer.apply(x, gamma_all)
     enhanced, enhanced_flipped, enhanced_normal = out[:n], out[n : 2 * n], out[2 * n :]
