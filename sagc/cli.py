@@ -247,7 +247,7 @@ def _plan(args: argparse.Namespace) -> tuple[list, bool]:
 
 
 def _run_enhance(args: argparse.Namespace) -> int:
-    from sagc.enhance import run_image_job, run_video_job
+    from sagc.enhance import run_image_jobs, run_video_job
     from sagc.models import load_enhancer
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import FrameEnhancer
@@ -262,17 +262,12 @@ def _run_enhance(args: argparse.Namespace) -> int:
     with _stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
-            for job in images:
-                if stopper.event.is_set():
-                    break
-                try:
-                    run_image_job(job, stage, compare=compare)
-                except SagcError as exc:
-                    failures.append(str(exc))
-                bar.update()
+            result, image_failures = run_image_jobs(
+                images, stage, compare=compare, stop=stopper.event, on_frame=lambda _f: bar.update()
+            )
             bar.close()
-            if not stopper.event.is_set():
-                print(f"wrote {len(images) - len(failures)} image(s) to {images[0].output.parent}")
+            failures += image_failures
+            print(f"wrote {result.frames} image(s) to {images[0].output.parent}")
         for job in (j for j in jobs if j.kind == "video"):
             if stopper.event.is_set():
                 break
@@ -306,7 +301,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
         print(f"sagc: error: {message}", file=sys.stderr)
     if stopper.signum is not None:
         if images and not any(j.kind == "video" for j in jobs):
-            print("sagc: interrupted; finished images are in place", file=sys.stderr)
+            print("sagc: interrupted; the images written so far are in place", file=sys.stderr)
         return 128 + stopper.signum
     return 1 if failures else 0
 

@@ -9,20 +9,20 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sagc.errors import SagcError
 from sagc.jobs import Job, compare_path, partial_path
-from sagc.stream.frame import Frame, side_by_side
-from sagc.stream.images import read_image, write_image
 from sagc.stream.engine import run_pipeline_threaded
-from sagc.stream.pipeline import run_pipeline
+from sagc.stream.frame import Frame
+from sagc.stream.images import ImageSink, ImageSource
+from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import VideoSource
 
-__all__ = ["JobResult", "run_video_job", "run_image_job"]
+__all__ = ["JobResult", "run_video_job", "run_image_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,17 @@ def _close_quietly(sink: EncoderSink) -> None:
         log.debug("closing %s after an error failed: %s", sink.path, exc)
 
 
-def run_image_job(job: Job, stage: Callable[[Frame], Frame], *, compare: bool = False) -> JobResult:
-    """Enhance one image file into ``job.output`` (and its side-by-side with ``compare``)."""
-    frame = read_image(job.source)
-    enhanced = stage(frame)
-    job.output.parent.mkdir(parents=True, exist_ok=True)
-    write_image(job.output, enhanced)
-    side = None
-    if compare:
-        side = write_image(compare_path(job.output), side_by_side(frame, enhanced))
-    return JobResult(job.output, 1, compare=side)
+def run_image_jobs(
+    jobs: Sequence[Job],
+    stage: Callable[[Frame], Frame],
+    *,
+    compare: bool = False,
+    stop: threading.Event | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
+) -> tuple[PipelineResult, list[str]]:
+    """Enhance image files through the pipeline; returns the result and per-image failures."""
+    source = ImageSource([job.source for job in jobs])
+    sink = ImageSink([job.output for job in jobs])
+    sides = ImageSink([compare_path(job.output) for job in jobs]) if compare else None
+    result = run_pipeline(source, stage, sink, compare=sides, stop=stop, on_frame=on_frame)
+    return result, source.failures

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,15 @@ from sagc.errors import SagcError
 
 from .frame import Frame
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "list_images", "read_image", "write_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageSink",
+    "ImageSource",
+    "is_image_path",
+    "list_images",
+    "read_image",
+    "write_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +132,49 @@ def write_image(path: str | os.PathLike[str], frame: Frame) -> Path:
         tmp.unlink(missing_ok=True)
         raise SagcError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
+
+
+class ImageSource:
+    """Frames from image files, in order; ``frame.index`` is the file's position in ``paths``.
+
+    An unreadable file is skipped and its one-line reason kept in :attr:`failures`.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.failures: list[str] = []
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            try:
+                frame = read_image(path)
+            except SagcError as exc:
+                self.failures.append(str(exc))
+                continue
+            frame.index = index
+            yield frame
+
+    def close(self) -> None:
+        """Nothing stays open between images; here for the source protocol."""
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageSink:
+    """Writes frame ``i`` to ``outputs[i]`` (atomically, creating folders as needed)."""
+
+    def __init__(self, outputs: Sequence[str | os.PathLike[str]]) -> None:
+        self.outputs = [Path(p) for p in outputs]
+        self.written: list[Path] = []
+
+    def write_frame(self, frame: Frame) -> None:
+        target = self.outputs[frame.index]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.written.append(write_image(target, frame))
+
+    def write_packet(self, packet: object) -> None:
+        raise TypeError("image sinks take frames only")

@@ -88,6 +88,17 @@ def test_image_folder_and_compare(tmp_path, weights):
     assert sorted(p.name for p in (tmp_path / "photos_enhanced").iterdir()) == ["a.png", "b.jpg"]
 
 
+def test_corrupt_image_in_folder_is_reported_and_others_written(tmp_path, weights):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((10, 12, 3), 30, np.uint8))
+    (folder / "bad.png").write_bytes(b"\x89PNG broken")
+    result = sagc("enhance", str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights), "-q")
+    assert_clean_error(result, "bad.png")
+    assert (tmp_path / "out" / "good.png").exists()
+    assert not (tmp_path / "out" / "bad.png").exists()
+
+
 def test_several_inputs_into_folder(tmp_path, clip, weights):
     image = tmp_path / "still.png"
     cv2.imwrite(str(image), np.full((10, 12, 3), 30, np.uint8))
