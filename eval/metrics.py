@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "luma",
     "to_8bit",
     "psnr",
     "ssim",
@@ -28,6 +29,12 @@ _K1, _K2 = 0.01, 0.03
 def _check(x: Tensor, y: Tensor) -> None:
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"expected two N×C×H×W tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def luma(x: Tensor) -> Tensor:
+    """Rec.709 luma of RGB with channels at dim −3 (N×3×H×W → N×1×H×W, 3×H×W → 1×H×W)."""
+    weights = x.new_tensor([0.2126, 0.7152, 0.0722]).view(3, 1, 1)
+    return (x * weights).sum(-3, keepdim=True)
 
 
 def to_8bit(x: Tensor) -> Tensor:

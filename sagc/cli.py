@@ -44,6 +44,13 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
     p.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N")
+    p.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="video: temporal smoothing of the γ map, weight of the past in [0, 1) (default 0: off)",
+    )
     p.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
     p.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
     p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset")
@@ -255,7 +262,10 @@ def _run_enhance(args: argparse.Namespace) -> int:
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = _device(args.device)
     enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
+    if not 0.0 <= args.smooth < 1.0:
+        raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
     stage = FrameEnhancer(enhancer, device=device)
+    video_stage = FrameEnhancer(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
     jobs, compare = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []
@@ -273,10 +283,11 @@ def _run_enhance(args: argparse.Namespace) -> int:
                 break
             bar = tqdm(unit="frame", disable=args.quiet, desc=Path(job.source).name[:30])
             started = time.perf_counter()
+            video_stage.reset()
             try:
                 result = run_video_job(
                     job,
-                    stage,
+                    video_stage,
                     settings=settings,
                     compare=compare,
                     stop=stopper.event,

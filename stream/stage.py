@@ -15,6 +15,7 @@ import torch
 from sagc.models import Enhancer
 
 from .frame import Frame
+from .smoothing import GammaSmoother
 
 __all__ = ["FrameEnhancer", "GammaTable", "frame_to_tensor", "tensor_to_pixels"]
 
@@ -104,6 +105,7 @@ class FrameEnhancer:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         fast: bool = True,
+        smooth: float = 0.0,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
@@ -112,25 +114,35 @@ class FrameEnhancer:
         self.enhancer = enhancer.to(device=self.device, dtype=dtype).eval()
         self.enhancer.to(memory_format=torch.channels_last)
         self.table = GammaTable(gain=enhancer.gain, eps=enhancer.eps) if fast and self.device.type == "cpu" else None
+        self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+
+    def reset(self) -> None:
+        """Forget temporal state (call between unrelated clips)."""
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    def _gamma(self, small: torch.Tensor) -> torch.Tensor:
+        gamma = self.enhancer.estimator(small)
+        return self.smoother(gamma, small) if self.smoother is not None else gamma
 
     @torch.inference_mode()
     def __call__(self, frame: Frame) -> Frame:
         if self.table is not None and frame.rgb.dtype == np.uint8:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
-        y = self.enhancer(x.contiguous(memory_format=torch.channels_last))
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        y = self.enhancer.apply(x, self._gamma(self.enhancer.downscale(x)))
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
         assert self.table is not None
         height, width = rgb.shape[:2]
         low_h, low_w = self.enhancer.low_resolution_size(height, width)
-        small = (
-            rgb if (low_h, low_w) == (height, width) else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
-        )
+        same = (low_h, low_w) == (height, width)
+        small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        levels = self.table.quantize(self.enhancer.estimator(x))
-        if (low_h, low_w) != (height, width):
+        levels = self.table.quantize(self._gamma(x))
+        if not same:
             levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         return self.table.apply(rgb, levels)

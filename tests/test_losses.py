@@ -15,9 +15,9 @@ def _global(x: torch.Tensor) -> torch.Tensor:
     return x.new_ones(x.shape[0], 1, *x.shape[-2:])
 
 
-def test_luminance_weights():
+def test_luma_weights():
     x = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
-    assert losses.luminance(x).item() == pytest.approx(0.2126)
+    assert losses.luma(x).item() == pytest.approx(0.2126)
 
 
 def test_brightness_hand_computed_single_class():

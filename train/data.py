@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sagc.errors import SagcError
+from sagc.eval.metrics import luma
 from sagc.stream.images import list_images, read_image
 from sagc.synth import darken, sample_darken_params
 
@@ -65,8 +66,7 @@ def load_rgb(path: str | os.PathLike[str]) -> Tensor:
 
 def mean_luminance(image: Tensor) -> float:
     """Mean Rec.709 luma of a 3×H×W image in [0, 1]."""
-    weights = torch.tensor([0.2126, 0.7152, 0.0722], dtype=image.dtype).view(3, 1, 1)
-    return float((image * weights).sum(0).mean())
+    return float(luma(image).mean())
 
 
 def _uniform(g: torch.Generator, low: float, high: float) -> float:

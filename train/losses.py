@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sagc.eval.metrics import luma
+
 __all__ = [
-    "luminance",
     "class_means",
     "brightness_loss",
     "color_loss",
@@ -30,12 +31,6 @@ __all__ = [
 ]
 
 _EPS = 1e-6
-
-
-def luminance(x: Tensor) -> Tensor:
-    """N×1×H×W Rec.709 luma of N×3×H×W RGB."""
-    weights = x.new_tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)
-    return (x * weights).sum(1, keepdim=True)
 
 
 def _resize_masks(masks: Tensor, size: torch.Size) -> Tensor:
@@ -72,8 +67,8 @@ def _class_weights(share: Tensor, reference_share: Tensor) -> Tensor:
 
 def brightness_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
     """Per-class mean luminance of ``enhanced`` vs. the same class in unpaired ``reference``."""
-    means, share = class_means(luminance(enhanced), masks)
-    target, target_share = _pooled_reference(luminance(reference), reference_masks)
+    means, share = class_means(luma(enhanced), masks)
+    target, target_share = _pooled_reference(luma(reference), reference_masks)
     weights = _class_weights(share, target_share)
     return (weights * (means[..., 0] - target[:, 0]).abs()).sum(1).mean()
 
