@@ -76,9 +76,74 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_enhance(sub)
+    _add_bench(sub)
     _add_train(sub)
     _add_weights(sub)
     return parser
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from sagc.stream.sinks import PRESETS
+
+    p = sub.add_parser(
+        "bench",
+        help="measure decode, transcode, enhance and end-to-end throughput in one run",
+        description="Throughput on one input, all figures from the same run: decode only, pass-through "
+        "transcode (same encoder, no model), enhance stage, estimator alone, end-to-end enhance.",
+    )
+    p.add_argument("input", nargs="?", help="video file or URL (or use --synthetic)")
+    p.add_argument("--synthetic", metavar="WxH@FPS", help="lavfi test source instead of a file, e.g. 1280x720@30")
+    p.add_argument("--frames", type=int, default=300, help="frames to process per measurement (default 300)")
+    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
+    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
+    p.add_argument("--codec", help="video encoder (default libx264)")
+    p.add_argument("--crf", type=int, help="constant rate factor")
+    p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder preset (default veryfast)")
+    p.add_argument("--json", help="also write the figures as JSON to this file")
+    p.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from sagc.models import load_enhancer
+    from sagc.stream.bench import run_bench, synthetic_spec
+    from sagc.stream.sinks import EncoderSettings
+    from sagc.stream.stage import FrameEnhancer
+
+    if (args.input is None) == (args.synthetic is None):
+        raise SagcError("give either an input video or --synthetic WxH@FPS")
+    if args.frames < 10:
+        raise SagcError(f"--frames must be at least 10, got {args.frames}")
+    try:
+        spec = synthetic_spec(args.synthetic) if args.synthetic else args.input
+    except ValueError as exc:
+        raise SagcError(str(exc)) from exc
+    settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    stage = FrameEnhancer(load_enhancer(args.weights, scale=args.scale), device=_device(args.device))
+    result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
+    rows = [
+        ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
+        ("device", result.device),
+        ("encoder", f"{result.codec} {result.preset}"),
+        ("decode only", f"{result.decode_fps:.1f} frames/s"),
+        ("pass-through transcode", f"{result.passthrough_fps:.1f} frames/s"),
+        ("enhance stage", f"{result.stage_fps:.1f} frames/s"),
+        ("estimator alone", f"{result.estimator_fps:.1f} frames/s"),
+        ("end-to-end enhance", f"{result.enhance_fps:.1f} frames/s"),
+        ("end-to-end / pass-through", f"{result.ratio_enhance_to_passthrough:.3f}"),
+    ]
+    rows += [(f"{name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.stage_ms.items()]
+    rows.append(("pipeline latency ms p50/p95", f"{result.latency_ms['p50']:.2f} / {result.latency_ms['p95']:.2f}"))
+    rows.append(("peak RSS", f"{result.peak_rss_mb:.0f} MB"))
+    rows.append(("peak GPU memory", "n/a" if result.peak_gpu_mb is None else f"{result.peak_gpu_mb:.0f} MB"))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
+    return 0
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -226,3 +227,38 @@ def test_signal_leaves_playable_partial_output(tmp_path, weights, sig, code):
     assert f"written to {partial}" in stderr
     assert not out.exists()
     assert video_frames(partial) > 0
+
+
+def test_bench_json_has_every_field(tmp_path, weights):
+    out = tmp_path / "bench.json"
+    args = ("bench", "--synthetic", "160x96@30", "--frames", "20", "--weights", str(weights), "--json", str(out))
+    result = sagc(*args)
+    assert result.returncode == 0, result.stderr
+    assert "end-to-end / pass-through" in result.stdout
+    figures = json.loads(out.read_text())
+    for key in (
+        "decode_fps",
+        "passthrough_fps",
+        "stage_fps",
+        "estimator_fps",
+        "enhance_fps",
+        "ratio_enhance_to_passthrough",
+        "peak_rss_mb",
+    ):
+        assert figures[key] > 0, key
+    assert set(figures["stage_ms"]) == {"decode", "enhance", "encode"}
+    assert figures["latency_ms"]["p95"] >= figures["latency_ms"]["p50"] > 0
+    assert figures["width"] == 160 and figures["frames"] == 20
+
+
+def test_bench_needs_one_input(weights):
+    assert_clean_error(sagc("bench", "--weights", str(weights)), "either an input video or --synthetic")
+    assert_clean_error(sagc("bench", "--synthetic", "big", "--weights", str(weights)), "WxH@FPS")
+
+
+def test_smooth_option(tmp_path, clip, weights):
+    out = tmp_path / "smooth.mp4"
+    result = sagc("enhance", str(clip), "-o", str(out), "--smooth", "0.8", "--weights", str(weights), "-q")
+    assert result.returncode == 0, result.stderr
+    assert video_frames(out) == 12
+    assert_clean_error(sagc("enhance", str(clip), "--smooth", "1.5", "--weights", str(weights)), "--smooth")

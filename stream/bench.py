@@ -1,0 +1,254 @@
+"""Throughput benchmark: decode-only, pass-through transcode, enhance stage, estimator, end to end.
+
+Everything is measured in one run on the same input so the ratios are meaningful on a noisy
+machine: end-to-end enhance vs. a pass-through transcode with the same encoder settings.
+Clocks are read after ``torch.cuda.synchronize()`` on CUDA; warm-up frames are excluded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import torch
+
+from .engine import run_pipeline_threaded
+from .frame import Frame
+from .sinks import EncoderSettings, EncoderSink
+from .sources import VideoSource
+from .stage import FrameEnhancer
+
+__all__ = ["BenchResult", "run_bench", "synthetic_spec"]
+
+_WARMUP = 5
+
+
+def synthetic_spec(text: str) -> str:
+    """``WxH@FPS`` → a lavfi test source spec (e.g. ``1280x720@30``)."""
+    try:
+        size, rate = text.split("@")
+        width, height = (int(v) for v in size.lower().split("x"))
+        fps = float(rate)
+    except ValueError as exc:
+        raise ValueError(f"--synthetic wants WxH@FPS such as 1280x720@30, got {text!r}") from exc
+    return f"lavfi:testsrc2=size={width}x{height}:rate={fps:g}"
+
+
+@dataclass
+class BenchResult:
+    """All figures of one benchmark run (frames/s unless named otherwise)."""
+
+    input: str
+    width: int
+    height: int
+    frames: int
+    device: str
+    codec: str
+    preset: str
+    decode_fps: float
+    passthrough_fps: float
+    stage_fps: float
+    estimator_fps: float
+    enhance_fps: float
+    ratio_enhance_to_passthrough: float
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+    peak_gpu_mb: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50": 0.0, "p95": 0.0}
+    ordered = sorted(samples)
+    return {
+        "p50": round(1e3 * statistics.median(ordered), 3),
+        "p95": round(1e3 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+    }
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _frames_only(source: Iterable[Frame | av.Packet], limit: int) -> Iterator[Frame | av.Packet]:
+    """The first ``limit`` frames (and the packets between them)."""
+    count = 0
+    for item in source:
+        if isinstance(item, Frame):
+            if count == limit:
+                return
+            count += 1
+        yield item
+
+
+class _Timed:
+    """Wraps a callable or iterator and records how long each call / item took."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def iterate(self, items: Iterable[Frame | av.Packet]) -> Iterator[Frame | av.Packet]:
+        iterator = iter(items)
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            if isinstance(item, Frame):
+                self.samples.append(time.perf_counter() - started)
+            yield item
+
+    def call(self, fn: Callable[[Frame], Frame], device: torch.device) -> Callable[[Frame], Frame]:
+        def timed(frame: Frame) -> Frame:
+            started = time.perf_counter()
+            out = fn(frame)
+            _sync(device)
+            self.samples.append(time.perf_counter() - started)
+            return out
+
+        return timed
+
+
+class _TimedSink:
+    def __init__(self, sink: EncoderSink, stamps: dict[int, float], latencies: list[float]) -> None:
+        self.sink, self.stamps, self.latencies = sink, stamps, latencies
+        self.timer = _Timed()
+
+    def write_frame(self, frame: Frame) -> None:
+        started = time.perf_counter()
+        self.sink.write_frame(frame)
+        now = time.perf_counter()
+        self.timer.samples.append(now - started)
+        if frame.index in self.stamps:
+            self.latencies.append(now - self.stamps.pop(frame.index))
+
+    def write_packet(self, packet: av.Packet) -> None:
+        self.sink.write_packet(packet)
+
+
+def _transcode(
+    spec: str,
+    frames: int,
+    stage: Callable[[Frame], Frame],
+    settings: EncoderSettings,
+    device: torch.device,
+    folder: Path,
+) -> tuple[float, dict[str, dict[str, float]], list[float]]:
+    """Decode → stage → encode ``frames`` frames through the threaded pipeline."""
+    decode, enhance, stamps, latencies = _Timed(), _Timed(), {}, []
+    with VideoSource(spec) as source:
+        with EncoderSink(folder / "bench.mp4", source.info, settings=settings) as encoder:
+            sink = _TimedSink(encoder, stamps, latencies)
+
+            def stamped(items: Iterable[Frame | av.Packet]) -> Iterator[Frame | av.Packet]:
+                for item in items:
+                    if isinstance(item, Frame):
+                        stamps[item.index] = time.perf_counter()
+                    yield item
+
+            started = time.perf_counter()
+            result = run_pipeline_threaded(
+                stamped(decode.iterate(_frames_only(source, frames))), enhance.call(stage, device), sink
+            )
+            encoder.close()
+            seconds = time.perf_counter() - started
+    stages = {
+        "decode": _percentiles(decode.samples[_WARMUP:]),
+        "enhance": _percentiles(enhance.samples[_WARMUP:]),
+        "encode": _percentiles(sink.timer.samples[_WARMUP:]),
+    }
+    return result.frames / seconds, stages, latencies[_WARMUP:]
+
+
+def run_bench(
+    spec: str,
+    stage: FrameEnhancer,
+    *,
+    frames: int = 300,
+    settings: EncoderSettings = EncoderSettings(),
+    progress: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Measure every figure of :class:`BenchResult` on the first ``frames`` frames of ``spec``."""
+    device = stage.device
+    say = progress or (lambda _message: None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    say("decode only")
+    with VideoSource(spec) as source:
+        info = source.info
+        started = time.perf_counter()
+        decoded = [item for item in _frames_only(source, frames) if isinstance(item, Frame)]
+        decode_fps = len(decoded) / (time.perf_counter() - started)
+    say("enhance stage and estimator")
+    for frame in decoded[:_WARMUP]:
+        stage(frame)
+    _sync(device)
+    started = time.perf_counter()
+    for frame in decoded[_WARMUP:]:
+        stage(frame)
+    _sync(device)
+    stage_fps = max(1, len(decoded) - _WARMUP) / (time.perf_counter() - started)
+    estimator_fps = _estimator_fps(stage, info.height, info.width)
+    del decoded
+    with tempfile.TemporaryDirectory(prefix="sagc-bench-") as tmp:
+        say("pass-through transcode")
+        passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp))
+        say("end-to-end enhance")
+        enhance_fps, stages, latencies = _transcode(spec, frames, stage, settings, device, Path(tmp))
+    peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return BenchResult(
+        input=spec,
+        width=info.width,
+        height=info.height,
+        frames=frames,
+        device=_describe(device),
+        codec=settings.codec or "libx264",
+        preset=settings.preset,
+        decode_fps=round(decode_fps, 2),
+        passthrough_fps=round(passthrough_fps, 2),
+        stage_fps=round(stage_fps, 2),
+        estimator_fps=round(estimator_fps, 2),
+        enhance_fps=round(enhance_fps, 2),
+        ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
+        stage_ms=stages,
+        latency_ms=_percentiles(latencies),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_gpu_mb=None if peak_gpu is None else round(peak_gpu, 1),
+    )
+
+
+@torch.inference_mode()
+def _estimator_fps(stage: FrameEnhancer, height: int, width: int, *, runs: int = 50) -> float:
+    """The estimator network alone on its low-resolution input (device-synchronised)."""
+    low_h, low_w = stage.enhancer.low_resolution_size(height, width)
+    x = torch.rand(1, 3, low_h, low_w, device=stage.device, dtype=stage.dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    for _ in range(_WARMUP):
+        stage.enhancer.estimator(x)
+    _sync(stage.device)
+    started = time.perf_counter()
+    for _ in itertools.repeat(None, runs):
+        stage.enhancer.estimator(x)
+    _sync(stage.device)
+    return runs / (time.perf_counter() - started)
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
