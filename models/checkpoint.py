@@ -26,6 +26,7 @@ from .gamma import Enhancer, GammaEstimator
 
 __all__ = [
     "FORMAT_VERSION",
+    "atomic_save",
     "save_checkpoint",
     "ENHANCER_KIND",
     "save_enhancer",
@@ -87,12 +88,17 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
         "provenance": dict(provenance or {}),
     }
+    return atomic_save(checkpoint, path)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        torch.save(checkpoint, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,7 +11,6 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from sagc.errors import SagcError
+from sagc.models.checkpoint import atomic_save
 
 __all__ = ["run_provenance", "capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
 
@@ -69,17 +69,7 @@ def epoch_order(length: int, *, seed: int, epoch: int) -> list[int]:
 
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write a training state atomically."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_save(state, path)
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
