@@ -91,6 +91,18 @@ def save_checkpoint(
     return atomic_save(checkpoint, path)
 
 
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, for one-line error reports."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
     target = Path(path)
@@ -99,6 +111,7 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,16 +138,17 @@ def save_enhancer(
     )
 
 
-def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str = ENHANCER_KIND) -> dict[str, Any]:
-    """Load and validate a checkpoint dict of ``kind`` (``weights_only=True``)."""
+def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str | None = ENHANCER_KIND) -> dict[str, Any]:
+    """Load and validate a checkpoint dict of ``kind`` (any sagc kind when None), ``weights_only=True``."""
     path = resolve_weights(path_or_name)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any parse failure means "not a checkpoint" to the user
-        raise SagcError(f"{path} is not a sagc checkpoint (torch.load failed: {type(exc).__name__}: {exc})") from exc
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != kind:
+        raise SagcError(f"{path} is not a sagc checkpoint (torch.load failed: {first_line(exc)})") from exc
+    found_kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None
+    if not isinstance(found_kind, str) or not (found_kind == kind or (kind is None and found_kind.startswith("sagc."))):
         found = checkpoint.get("kind") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        noun = kind.removeprefix("sagc.")
+        noun = kind.removeprefix("sagc.") if kind else "model"
         raise SagcError(f"{path} is not a sagc {noun} checkpoint (found kind {found!r})")
     if checkpoint.get("format") != FORMAT_VERSION:
         raise SagcError(

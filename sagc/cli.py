@@ -254,7 +254,8 @@ def _run_weights(args: argparse.Namespace) -> int:
         for name, path in sorted(installed.items()):
             print(f"{name}\t{path}")
         return 0
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint, kind=None)
+    print(f"kind: {checkpoint['kind']}")
     print(f"architecture: {checkpoint['arch']}")
     print(f"run-time defaults: {checkpoint.get('runtime', {})}")
     params = sum(t.numel() for t in checkpoint["state_dict"].values())

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from sagc.errors import SagcError
-from sagc.models.checkpoint import atomic_save
+from sagc.models.checkpoint import atomic_save, first_line
 
 __all__ = ["run_provenance", "capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
 
@@ -79,7 +79,7 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SagcError(f"{path} is not a sagc training state ({type(exc).__name__}: {exc})") from exc
+        raise SagcError(f"{path} is not a sagc training state ({first_line(exc)})") from exc
 
 
 def run_provenance() -> dict[str, Any]:
@@ -96,6 +96,6 @@ def run_provenance() -> dict[str, Any]:
     return {
         "command": " ".join(["sagc" if i == 0 else a for i, a in enumerate(sys.argv)]),
         "git_commit": commit,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "hardware": hardware,
     }
