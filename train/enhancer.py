@@ -63,9 +63,9 @@ class LossWeights:
 class EnhancerConfig:
     """Hyper-parameters of ``sagc train enhancer`` (``configs/sagc_default.yaml``)."""
 
-    steps: int = 1200
+    steps: int = 600
     batch_size: int = 8
-    crop: int = 224
+    crop: int = 160
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
