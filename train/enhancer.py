@@ -66,6 +66,7 @@ class EnhancerConfig:
     steps: int = 600
     batch_size: int = 8
     crop: int = 160
+    resize_to: int = 0  # > 0: images are first resized so the short side is this (crops see more context)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -158,14 +159,22 @@ def _datasets(data: EnhancerData, config: EnhancerConfig) -> tuple[_LowLight, Un
     if data.low:
         parts.append(
             UnpairedImages(
-                data.low, crop=config.crop, max_luminance=config.low_max_luminance, resize_to=360, seed=config.seed
+                data.low,
+                crop=config.crop,
+                max_luminance=config.low_max_luminance,
+                resize_to=config.resize_to or 360,
+                seed=config.seed,
             )
         )
     if data.synthetic_low:
-        parts.append(SyntheticLowLight(data.synthetic_low, crop=config.crop, seed=config.seed + 1))
+        parts.append(
+            SyntheticLowLight(
+                data.synthetic_low, crop=config.crop, resize_to=config.resize_to or None, seed=config.seed + 1
+            )
+        )
     if not parts:
         raise SagcError("give low-light images: --low FOLDER and/or --synthetic-low FOLDER")
-    normal = UnpairedImages(data.normal, crop=config.crop, seed=config.seed + 2)
+    normal = UnpairedImages(data.normal, crop=config.crop, resize_to=config.resize_to or None, seed=config.seed + 2)
     return _LowLight(parts), normal
 
 

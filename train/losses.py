@@ -114,10 +114,18 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, *, gp_weight: float = 10.0) -> Tensor:
-    """The critic's WGAN-GP objective on segmentation maps (fake is detached here)."""
+def critic_loss(
+    critic: nn.Module, real: Tensor, fake: Tensor, *, gp_weight: float = 10.0, drift: float = 1e-3
+) -> Tensor:
+    """The critic's WGAN-GP objective on segmentation maps (fake is detached here).
+
+    ``drift`` · critic(real)² keeps the scores near zero (they are otherwise defined only up to
+    a constant and wander off, which makes the logged values meaningless).
+    """
     fake = fake.detach()
-    return critic(fake).mean() - critic(real).mean() + gp_weight * gradient_penalty(critic, real, fake)
+    real_scores = critic(real)
+    wasserstein = critic(fake).mean() - real_scores.mean()
+    return wasserstein + gp_weight * gradient_penalty(critic, real, fake) + drift * real_scores.pow(2).mean()
 
 
 def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
