@@ -183,6 +183,33 @@ def test_bad_weights(tmp_path, clip):
     assert_clean_error(sagc("enhance", str(clip), "--weights", str(clip)), "not a sagc checkpoint")
 
 
+def test_http_url_input(tmp_path, weights):
+    """A real HTTP server on loopback serving a real clip: the URL path of FrameSource."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    make_clip(served / "cam.mp4", frames=10, audio=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cam.mp4"
+        out = tmp_path / "from_http.mp4"
+        result = sagc("enhance", url, "-o", str(out), "--weights", str(weights), "-q")
+        assert result.returncode == 0, result.stderr
+        assert video_frames(out) == 10
+        assert_clean_error(sagc("enhance", url, "--weights", str(weights)), "give -o OUTPUT")
+        missing = sagc("enhance", url.replace("cam", "nope"), "-o", str(tmp_path / "x.mp4"), "--weights", str(weights))
+        assert_clean_error(missing, "cannot open")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_debug_shows_traceback(tmp_path, weights):
     result = sagc("--debug", "enhance", str(tmp_path / "missing.mp4"), "--weights", str(weights))
     assert result.returncode == 1 and "Traceback" in result.stderr
