@@ -220,8 +220,10 @@ def test_stop_event_leaves_playable_partial(tmp_path, stage):
 
     result = _enhance(src, tmp_path / "out.mp4", stage, stop=stop, on_frame=on_frame)
     assert result.interrupted and result.output.name == "out.partial.mp4"
+    # frames already decoded when the stop came are still written (threaded pipeline)
+    assert 10 <= result.frames < 40
     with av.open(str(result.output)) as c:
-        assert sum(1 for _ in c.decode(video=0)) == 10
+        assert sum(1 for _ in c.decode(video=0)) == result.frames
     assert not (tmp_path / "out.mp4").exists()
 
 

@@ -85,8 +85,9 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 def run_provenance() -> dict[str, Any]:
     """Command line, git commit, library versions and hardware of this run (plain values)."""
     try:
+        here = Path(__file__).resolve().parent  # the checkout sagc runs from, not the cwd
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = None
