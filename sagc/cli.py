@@ -45,6 +45,12 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N")
     p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the model on CPU (default 1: decode and encode run beside it)",
+    )
+    p.add_argument(
         "--smooth",
         type=float,
         default=0.0,
@@ -100,6 +106,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, help="constant rate factor")
     p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder preset (default veryfast)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the model on CPU (default 1)")
     p.add_argument("--json", help="also write the figures as JSON to this file")
     p.set_defaults(handler=_run_bench)
 
@@ -121,6 +128,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SagcError(str(exc)) from exc
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    _set_threads(args.threads)
     stage = FrameEnhancer(load_enhancer(args.weights, scale=args.scale), device=_device(args.device))
     result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
     rows = [
@@ -265,6 +273,12 @@ def _run_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(count: int) -> None:
+    if count < 1:
+        raise SagcError(f"--threads must be at least 1, got {count}")
+    torch.set_num_threads(count)
+
+
 def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
@@ -327,6 +341,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = _device(args.device)
+    _set_threads(args.threads)
     enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
     if not 0.0 <= args.smooth < 1.0:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
