@@ -17,7 +17,7 @@ from .colour import effective_range, plain_pix_fmt, swscale_colorspace
 from .frame import Frame
 from .sources import VideoInfo
 
-__all__ = ["VIDEO_EXTENSIONS", "PRESETS", "EncoderSettings", "EncoderSink", "default_codec"]
+__all__ = ["VIDEO_EXTENSIONS", "PRESETS", "EncoderSettings", "EncoderSink", "container_for"]
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,6 @@ class EncoderSettings:
             raise SagcError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise SagcError(f"--crf must be between 0 and 63, got {self.crf}")
-
-
-def default_codec(path: Path) -> str:
-    """The video codec used for ``path``'s extension."""
-    return container_for(path)[1]
 
 
 def container_for(path: Path) -> tuple[str, str]:
