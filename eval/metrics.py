@@ -19,6 +19,7 @@ __all__ = [
     "ssim",
     "confusion_matrix",
     "iou_per_class",
+    "flicker",
 ]
 
 _SSIM_SIGMA = 1.5
@@ -100,3 +101,20 @@ def iou_per_class(confusion: Tensor) -> Tensor:
     tp = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - tp
     return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, math.nan))
+
+
+def flicker(output_means: Tensor, input_means: Tensor, *, eps: float = 1e-8) -> float:
+    """Temporal flicker of an enhanced clip relative to its input.
+
+    ``F = Σ_t |m_out(t) − m_out(t−1)| / Σ_t |m_in(t) − m_in(t−1)|`` over per-frame mean luma
+    ``m`` (1-D tensors, one value per frame). 0 on a static output; grows with brightness
+    oscillation the output adds; 1 × the enhancer's brightening for an output that only
+    follows the input.
+    """
+    if output_means.shape != input_means.shape or output_means.ndim != 1 or output_means.numel() < 2:
+        raise ValueError(
+            f"need two 1-D series of one length >= 2, got {tuple(output_means.shape)} and {tuple(input_means.shape)}"
+        )
+    change_out = output_means.double().diff().abs().sum()
+    change_in = input_means.double().diff().abs().sum()
+    return float(change_out / change_in.clamp(min=eps))

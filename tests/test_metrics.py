@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from sagc.eval.metrics import confusion_matrix, iou_per_class, psnr, ssim
+from sagc.eval.metrics import confusion_matrix, flicker, iou_per_class, psnr, ssim
 
 
 def _pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,3 +49,11 @@ def test_iou_from_confusion():
     iou = iou_per_class(confusion)
     assert iou.tolist()[:2] == pytest.approx([1 / 3, 2 / 3])
     assert iou[2] == 0
+
+
+def test_flicker_zero_when_static_and_grows_with_oscillation():
+    steady = torch.linspace(0.2, 0.3, 20)
+    assert flicker(torch.full((20,), 0.5), steady) == 0
+    assert flicker(steady * 2, steady) == pytest.approx(2.0)
+    wobble = torch.tensor([0.05 * (-1) ** t for t in range(20)])
+    assert flicker(steady * 2 + wobble, steady) > flicker(steady * 2 + wobble / 2, steady) > 2.0
