@@ -160,7 +160,8 @@ class VideoSource:
         pts = frame.pts if frame.pts is not None else frame.dts
         out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
         if out.time is not None:
-            self._first_time = out.time if self._first_time is None else self._first_time
+            if self._first_time is None:
+                self._first_time = out.time
             self._last_time = out.time
         self.decoded += 1
         return out

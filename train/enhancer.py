@@ -332,9 +332,10 @@ def _train(
     if not identical:
         raise RuntimeError("data-parallel ranks ended with different weights")
     if dist.is_main:
-        final = Enhancer(estimator, scale=config.runtime_scale, gain=config.runtime_gain)
         provenance = {"trainer": "sagc train enhancer", "config": config_to_dict(config), "step": step}
-        save_enhancer(out / "final.pt", final.estimator, scale=final.scale, gain=final.gain, provenance=provenance)
+        save_enhancer(
+            out / "final.pt", estimator, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
+        )
     return {
         "best": best,
         "steps": step,
