@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"sagc.weights": ["*.pt", "*.md"]},
+    package_data={"sagc.weights": ["*.pt", "*.md"], "sagc.eval": ["niqe_pris_params.npz", "NIQE_NOTICE.txt"]},
     install_requires=[
         "torch==2.14.1",
         "torchvision==0.29.1",
@@ -31,9 +31,17 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "scikit-image>=0.21", "pyyaml>=6", "tensorboard>=2.12"],
+        "test": [
+            "pytest>=7",
+            "scikit-image>=0.21",
+            "pyyaml>=6",
+            "tensorboard>=2.12",
+            "lpips>=0.1.4",
+            "scipy>=1.10",
+            "matplotlib>=3.7",
+        ],
         "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
-        "eval": ["lpips>=0.1.4", "scipy>=1.10", "scikit-image>=0.21"],
+        "eval": ["lpips>=0.1.4", "scipy>=1.10", "matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["sagc=sagc.cli:main"]},
 )

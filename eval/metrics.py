@@ -1,7 +1,9 @@
 """Image-quality and segmentation metrics: one implementation each, batched torch, any device.
 
 Conventions: images are RGB, N×3×H×W, float in [0, 1]; PSNR and SSIM are computed on the
-8-bit values the images quantise to (``round(x * 255)``), in float64, as the paper reports.
+8-bit values the images quantise to (``round(x * 255)``), in float64, as the paper reports —
+on the RGB channels by default, or with ``y_channel=True`` on MATLAB's ``rgb2ycbcr`` luma
+(16…235, not rounded), the "Y" convention of super-resolution and enhancement papers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import Tensor
 __all__ = [
     "luma",
     "to_8bit",
+    "matlab_y",
     "psnr",
     "ssim",
     "confusion_matrix",
@@ -43,10 +46,21 @@ def to_8bit(x: Tensor) -> Tensor:
     return torch.round(x.to(torch.float64).clamp(0, 1) * 255.0)
 
 
-def psnr(x: Tensor, y: Tensor) -> Tensor:
+def matlab_y(rgb8: Tensor) -> Tensor:
+    """MATLAB ``rgb2ycbcr`` luma (16…235) of 8-bit RGB code values, N×3×H×W → N×1×H×W float64."""
+    weights = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64, device=rgb8.device).view(1, 3, 1, 1)
+    return (rgb8.to(torch.float64) / 255.0 * weights).sum(1, keepdim=True) + 16.0
+
+
+def _codes(x: Tensor, y_channel: bool) -> Tensor:
+    code = to_8bit(x)
+    return matlab_y(code) if y_channel else code
+
+
+def psnr(x: Tensor, y: Tensor, *, y_channel: bool = False) -> Tensor:
     """Per-image PSNR in dB on 8-bit values; identical images give ``inf``."""
     _check(x, y)
-    mse = (to_8bit(x) - to_8bit(y)).pow(2).flatten(1).mean(1)
+    mse = (_codes(x, y_channel) - _codes(y, y_channel)).pow(2).flatten(1).mean(1)
     return 10.0 * torch.log10(255.0**2 / mse)
 
 
@@ -57,7 +71,7 @@ def _gaussian_window(device: torch.device) -> Tensor:
     return g
 
 
-def ssim(x: Tensor, y: Tensor) -> Tensor:
+def ssim(x: Tensor, y: Tensor, *, y_channel: bool = False) -> Tensor:
     """Per-image SSIM on 8-bit values: Gaussian 11×11 window (σ 1.5), K1 0.01, K2 0.03.
 
     Population covariances, valid-window mean, channels averaged: the same numbers as
@@ -65,7 +79,7 @@ def ssim(x: Tensor, y: Tensor) -> Tensor:
     use_sample_covariance=False, data_range=255, channel_axis=-1)``.
     """
     _check(x, y)
-    a, b = to_8bit(x), to_8bit(y)
+    a, b = _codes(x, y_channel), _codes(y, y_channel)
     c = a.shape[1]
     g = _gaussian_window(a.device)
     row = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import av.error
@@ -22,7 +19,9 @@ import torch
 from tqdm import tqdm
 
 from sagc import __version__
+from sagc.cli_eval import add_data, add_eval
 from sagc.errors import SagcError
+from sagc.runtime import parse_device, stop_on_signals
 
 log = logging.getLogger("sagc")
 
@@ -85,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_train(sub)
     _add_weights(sub)
+    add_eval(sub)
+    add_data(sub)
     return parser
 
 
@@ -129,7 +130,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise SagcError(str(exc)) from exc
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
     _set_threads(args.threads)
-    stage = FrameEnhancer(load_enhancer(args.weights, scale=args.scale), device=_device(args.device))
+    stage = FrameEnhancer(load_enhancer(args.weights, scale=args.scale), device=parse_device(args.device))
     result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
     rows = [
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
@@ -279,43 +280,6 @@ def _set_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise SagcError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SagcError("--device cuda: no CUDA device is available here; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise SagcError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
-    return device
-
-
-class _Stopper:
-    """Turns the first SIGINT/SIGTERM into a stop request; a second one aborts at once."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum: int | None = None
-
-    def __call__(self, signum: int, _frame: object) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
-        self.signum = signum
-        self.event.set()
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[_Stopper]:
-    stopper = _Stopper()
-    previous = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stopper
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _plan(args: argparse.Namespace) -> tuple[list, bool]:
     from sagc.demo import make_demo_clip
     from sagc.jobs import Job, plan_jobs
@@ -340,7 +304,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
     from sagc.stream.stage import FrameEnhancer
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
-    device = _device(args.device)
+    device = parse_device(args.device)
     _set_threads(args.threads)
     enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
     if not 0.0 <= args.smooth < 1.0:
@@ -350,7 +314,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
     jobs, compare = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []
-    with _stop_on_signals() as stopper:
+    with stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
             result, image_failures = run_image_jobs(

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from sagc.atomic import atomic_write_bytes
 from sagc.errors import SagcError
 
 from .frame import Frame
@@ -124,14 +125,10 @@ def write_image(path: str | os.PathLike[str], frame: Frame) -> Path:
     ok, encoded = cv2.imencode(ext, np.ascontiguousarray(pixels), params)
     if not ok:
         raise SagcError(f"could not encode {path.name} as {ext}")
-    tmp = path.with_name(f".{path.name}.partial")
     try:
-        encoded.tofile(tmp)
-        os.replace(tmp, path)
+        return atomic_write_bytes(path, encoded.tobytes())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SagcError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
 
 
 class ImageSource:

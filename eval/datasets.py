@@ -1,0 +1,191 @@
+"""What the evaluator reads: paired folders, unpaired folders, video streams; and the tool that
+makes paired data from normal-light images or clips with the ISSR recipe (``sagc.synth``).
+
+Paired folder: ``ROOT/low`` and ``ROOT/high`` holding images with matching stems (extension
+may differ). Video frames stream one at a time; nothing holds a whole clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sagc.enhance import JobResult, run_video_job
+from sagc.errors import SagcError
+from sagc.jobs import Job
+from sagc.stream.frame import Frame
+from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images, read_image, write_image
+from sagc.stream.sinks import EncoderSettings
+from sagc.stream.sources import VideoSource, is_lavfi, is_url
+from sagc.synth import darken, sample_darken_params
+
+__all__ = [
+    "ImagePair",
+    "paired_folder",
+    "image_folder",
+    "to_tensor",
+    "to_rgb8",
+    "ClipDarkener",
+    "video_frames",
+    "darken_folder",
+    "darken_video",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePair:
+    """One evaluation item: the input image and, for paired data, its reference."""
+
+    name: str
+    low: Path
+    high: Path | None = None
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        found.setdefault(path.stem, path)
+    return found
+
+
+def _subfolder(root: Path, name: str) -> Path:
+    for candidate in (name, name.capitalize(), name.upper()):
+        if (root / candidate).is_dir():
+            return root / candidate
+    raise SagcError(f"{root} has no {name}/ folder: a paired set needs {root}/low and {root}/high")
+
+
+def paired_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
+    """Pairs ``ROOT/low/<stem>.*`` ↔ ``ROOT/high/<stem>.*``, sorted by stem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SagcError(f"paired dataset {root} is not a directory")
+    low, high = _by_stem(_subfolder(root, "low")), _by_stem(_subfolder(root, "high"))
+    stems = sorted(low.keys() & high.keys())
+    if not stems:
+        raise SagcError(f"no matching stems between {root}/low ({len(low)} images) and {root}/high ({len(high)})")
+    unmatched = len(low.keys() ^ high.keys())
+    if unmatched:
+        log.warning("%s: %d images without a partner skipped", root, unmatched)
+    return [ImagePair(stem, low[stem], high[stem]) for stem in stems]
+
+
+def image_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
+    """Every image in ``root`` (no reference), sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SagcError(f"image dataset {root} is not a directory")
+    paths = list_images(root)
+    if not paths:
+        raise SagcError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {root}")
+    return [ImagePair(path.stem, path) for path in paths]
+
+
+def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
+    """H×W×3 uint8/uint16 → 1×3×H×W float32 in [0, 1] on ``device``."""
+    scale = float(np.iinfo(rgb.dtype).max)
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
+    return x.permute(2, 0, 1).unsqueeze(0).float().div_(scale)
+
+
+def to_rgb8(x: Tensor) -> np.ndarray:
+    """1×3×H×W (or 3×H×W) float in [0, 1] → H×W×3 uint8 (rounded)."""
+    if x.ndim == 4:
+        x = x[0]
+    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+class ClipDarkener:
+    """One ISSR draw per clip (constant exposure, gains, tone) and fresh noise on every frame."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.params = sample_darken_params(self.generator)
+
+    def __call__(self, frame: Frame) -> Frame:
+        dark = darken(to_tensor(frame.rgb), self.params, generator=self.generator)
+        return frame.with_pixels(to_rgb8(dark) if frame.rgb.dtype == np.uint8 else _to_16bit(dark))
+
+
+def _to_16bit(x: Tensor) -> np.ndarray:
+    return torch.round(x[0].clamp(0, 1) * 65535).to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
+
+
+def video_frames(
+    spec: str, *, darken_seed: int | None = None, max_frames: int | None = None
+) -> Iterator[tuple[Frame, Frame | None]]:
+    """Stream ``(input, reference)`` frames of a clip (at most ``max_frames``); with
+    ``darken_seed`` the input is the darkened frame and the reference the original, else the
+    reference is ``None``."""
+    darkener = ClipDarkener(darken_seed) if darken_seed is not None else None
+    with VideoSource(spec) as source:
+        for item in source:
+            if not isinstance(item, Frame):
+                continue
+            if max_frames is not None and item.index >= max_frames:
+                break
+            if darkener is None:
+                yield item, None
+            else:
+                yield darkener(item), item
+        if source.decoded == 0:
+            raise SagcError(f"{spec} has no video frames")
+
+
+def _check_target(dst: Path, *, overwrite: bool) -> None:
+    if dst.exists() and not overwrite:
+        raise SagcError(f"{dst} already exists; pass --overwrite to replace it")
+
+
+def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, seed: int, overwrite: bool = False,
+                  progress=None) -> int:  # fmt: skip
+    """Write ``DST/low`` (darkened, 8-bit PNG) and ``DST/high`` (the originals, PNG) for every
+    image in ``src`` sorted by name, drawing parameters in that order from one seeded generator
+    (so CamVid val with seed 0 gives Dark-CamVid-val). Returns the number of pairs."""
+    src, dst = Path(src), Path(dst)
+    paths = list_images(src)
+    if not paths:
+        raise SagcError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {src}")
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise SagcError(f"choose a destination outside the source folder {src}")
+    low, high = dst / "low", dst / "high"
+    for folder in (low, high):
+        if folder.exists() and any(folder.iterdir()):
+            _check_target(folder, overwrite=overwrite)
+    generator = torch.Generator().manual_seed(seed)
+    for path in paths:
+        frame = read_image(path)
+        dark = darken(to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
+        write_image(low / f"{path.stem}.png", Frame(to_rgb8(dark)))
+        write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3))
+        if progress is not None:
+            progress(path)
+    return len(paths)
+
+
+def darken_video(src: str, dst: str | os.PathLike[str], *, seed: int, settings: EncoderSettings = EncoderSettings(),
+                 overwrite: bool = False, stop=None, on_frame=None) -> JobResult:  # fmt: skip
+    """Darken a clip (one ISSR draw, fresh noise per frame) into ``dst``; audio is copied.
+
+    Written under a ``.partial`` name and moved into place when complete (an interrupted run
+    returns ``interrupted=True`` with the playable partial file).
+    """
+    dst = Path(dst)
+    if not (is_url(src) or is_lavfi(src)):
+        if not Path(src).is_file():
+            raise SagcError(f"input not found: {src}")
+        if dst.resolve() == Path(src).resolve():
+            raise SagcError("the destination is the input; choose another file name")
+    if is_image_path(dst) or dst.is_dir():
+        raise SagcError(f"{dst}: for a video source give a video file name as the destination, e.g. dark.mp4")
+    _check_target(dst, overwrite=overwrite)
+    return run_video_job(Job("video", src, dst), ClipDarkener(seed), settings=settings, stop=stop, on_frame=on_frame)

@@ -1,0 +1,126 @@
+"""Temporal metrics of an enhanced clip, computed while it streams (two frames held at a time).
+
+Flicker (``sagc.eval.metrics.flicker``): ``Σ_t |m_out(t) − m_out(t−1)| / Σ_t |m_in(t) − m_in(t−1)|``
+over per-frame mean luma ``m``.
+
+Warping error (Lai et al., "Learning blind video temporal consistency", 2018): consecutive
+output frames aligned by optical flow computed on the *guide* frames (the clean reference
+when there is one, else the input), occlusions masked::
+
+    E_t = Σ_x M_t(x) · ‖Y_t(x) − Y_{t−1}(x + F_t(x))‖² / (3 · Σ_x M_t(x)),   E = mean_t E_t
+
+``F_t`` is OpenCV's DIS flow from guide frame t to t−1 (so ``Y_{t−1}(x + F_t(x))`` is the
+previous output warped onto frame t, bilinear); ``M_t`` keeps pixels whose flow lands inside
+the frame and passes the forward–backward check
+``|F_t(x) + G_t(x + F_t(x))|² ≤ 0.01 (|F_t|² + |G_t|²) + 0.5`` with ``G_t`` the flow from t−1 to
+t. ``Y`` is RGB in [0, 1]. Dark guides are brightened by one common gain per pair (to mean
+luma 110/255, at most ×8) so DIS sees texture; the gain does not touch ``Y``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from .metrics import flicker
+
+__all__ = ["WarpingError", "TemporalMeter"]
+
+_GUIDE_MEAN = 110.0
+_MAX_GAIN = 8.0
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return xs, ys
+
+
+class WarpingError:
+    """Streaming warping error: ``update(guide, output)`` per frame (H×W×3 uint8 each)."""
+
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self.per_frame: list[float] = []
+
+    def reset(self) -> None:
+        self._previous = None
+        self.per_frame = []
+
+    def update(self, guide: np.ndarray, output: np.ndarray) -> float | None:
+        """Add one frame; returns E_t (``None`` for the first frame)."""
+        grey = _grey(guide)
+        out = output.astype(np.float32) / 255.0
+        previous, self._previous = self._previous, (grey, out)
+        if previous is None:
+            return None
+        prev_grey, prev_out = previous
+        mean = float(grey.mean())
+        if mean < _GUIDE_MEAN:
+            gain = min(_MAX_GAIN, _GUIDE_MEAN / max(mean, 1.0))
+            grey = cv2.convertScaleAbs(grey, alpha=gain)
+            prev_grey = cv2.convertScaleAbs(prev_grey, alpha=gain)
+        backward = self._dis.calc(grey, prev_grey, None)  # t → t−1
+        forward = self._dis.calc(prev_grey, grey, None)  # t−1 → t
+        height, width = grey.shape
+        if self._grid is None or self._grid[0].shape != (height, width):
+            self._grid = _grid(height, width)
+        xs, ys = self._grid
+        map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
+        warped = cv2.remap(prev_out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        forward_at = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        round_trip = ((backward + forward_at) ** 2).sum(-1)
+        bound = 0.01 * ((backward**2).sum(-1) + (forward_at**2).sum(-1)) + 0.5
+        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        mask = (round_trip <= bound) & inside
+        kept = int(mask.sum())
+        if kept == 0:
+            return None
+        error = float(((out - warped) ** 2).sum(-1)[mask].sum() / (3.0 * kept))
+        self.per_frame.append(error)
+        return error
+
+    @property
+    def value(self) -> float:
+        """Mean over frames (NaN before two frames)."""
+        return float(np.mean(self.per_frame)) if self.per_frame else float("nan")
+
+
+class TemporalMeter:
+    """Per-frame mean luma of input and output, flicker, and the warping error of a clip."""
+
+    def __init__(self, *, warping: bool = True) -> None:
+        self.input_luma: list[float] = []
+        self.output_luma: list[float] = []
+        self.warping = WarpingError() if warping else None
+
+    def update(self, input_rgb: np.ndarray, output_rgb: np.ndarray, *, guide: np.ndarray | None = None) -> None:
+        """Add a frame (H×W×3 uint8): the method's input, its output, and the flow guide."""
+        self.input_luma.append(_mean_luma(input_rgb))
+        self.output_luma.append(_mean_luma(output_rgb))
+        if self.warping is not None:
+            self.warping.update(input_rgb if guide is None else guide, output_rgb)
+
+    @property
+    def flicker(self) -> float:
+        if len(self.output_luma) < 2:
+            return float("nan")
+        return flicker(torch.tensor(self.output_luma), torch.tensor(self.input_luma))
+
+    @property
+    def warping_error(self) -> float:
+        return self.warping.value if self.warping is not None else float("nan")
+
+
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64) / 255.0
+
+
+def _mean_luma(rgb: np.ndarray) -> float:
+    """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (the same weights as ``metrics.luma``)."""
+    return float(rgb.reshape(-1, 3).mean(0, dtype=np.float64) @ _LUMA)

@@ -1,0 +1,184 @@
+"""``sagc eval pairs|images|video`` and ``sagc data darken``: argument parsing and printing.
+
+The work happens in :mod:`sagc.eval`; this module only wires options to it and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from sagc.errors import SagcError
+from sagc.runtime import parse_device, stop_on_signals
+
+__all__ = ["add_eval", "add_data"]
+
+log = logging.getLogger("sagc")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from sagc.eval.methods import METHOD_HELP
+
+    p.add_argument("--method", action="append", default=[], metavar="SPEC",
+                   help=f"method to evaluate, repeatable (default: sagc). Specs: {METHOD_HELP}")  # fmt: skip
+    p.add_argument("--out", default="eval_report", help="folder for report.json/csv and images (default eval_report)")
+    p.add_argument("--device", default="cpu", help="torch device for methods and metrics: cpu (default), cuda")
+    p.add_argument("--sheet-rows", type=int, default=8, help="rows in the contact sheet (default 8)")
+
+
+def _image_metric_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-niqe", action="store_true", help="skip NIQE")
+    p.add_argument("--niqe-params", help="NIQE pristine model: .npz like the packaged one, or the paper's .mat")
+    p.add_argument("--lpips-weights", help="AlexNet ImageNet weights for LPIPS (alexnet-owt-7be5be79.pth)")
+    p.add_argument("--y", action="store_true", help="also report PSNR/SSIM on MATLAB Y (psnr_y, ssim_y)")
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="compare methods on paired images, unpaired images or video")
+    kinds = p.add_subparsers(dest="eval_kind", metavar="KIND")
+    kinds.required = True
+    pairs = kinds.add_parser("pairs", help="DIR with low/ and high/ (matching stems): PSNR, SSIM, LPIPS, NIQE")
+    pairs.add_argument("data", help="folder holding low/ and high/")
+    _common(pairs)
+    _image_metric_options(pairs)
+    pairs.set_defaults(handler=_run_eval_images, paired=True)
+    images = kinds.add_parser("images", help="folder of real low-light images (no reference): NIQE, brightness")
+    images.add_argument("data", help="folder of images")
+    _common(images)
+    _image_metric_options(images)
+    images.set_defaults(handler=_run_eval_images, paired=False)
+    video = kinds.add_parser("video", help="a clip: flicker, warping error, brightness (PSNR/SSIM with --darken)")
+    video.add_argument("data", help="video file, URL or lavfi:GRAPH")
+    _common(video)
+    video.add_argument("--darken", action="store_true", help="darken the clip (ISSR) and score against the original")
+    video.add_argument("--seed", type=int, default=0, help="darkening seed (default 0)")
+    video.add_argument("--frames", type=int, help="evaluate at most this many frames")
+    video.add_argument("--no-warp", action="store_true", help="skip the warping error (optical flow)")
+    video.set_defaults(handler=_run_eval_video)
+
+
+def add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="dataset tools")
+    tools = p.add_subparsers(dest="data_tool", metavar="TOOL")
+    tools.required = True
+    darken = tools.add_parser(
+        "darken",
+        help="make low-light pairs with the ISSR recipe: folder → DST/low + DST/high, or video → video",
+        description="Folder SRC: writes DST/low/<stem>.png (darkened) and DST/high/<stem>.png (original), "
+        "parameters drawn per image in name order from one generator seeded SEED (CamVid val with seed 0 "
+        "is Dark-CamVid-val). Video SRC: writes the darkened clip to DST (one draw per clip, fresh noise "
+        "per frame, audio copied).",
+    )
+    darken.add_argument("src", help="normal-light image folder or video")
+    darken.add_argument("dst", help="output folder (for images) or video file (for a video)")
+    darken.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    darken.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    darken.add_argument("--crf", type=int, help="video: constant rate factor (default 18 for x264)")
+    darken.set_defaults(handler=_run_darken)
+
+
+def _methods(specs: list[str]):
+    from sagc.eval.methods import parse_method
+
+    specs = specs or ["sagc"]
+    names: dict[str, int] = {}
+    methods = []
+    for spec in specs:
+        method = parse_method(spec)
+        names[spec] = names.get(spec, 0) + 1
+        if names[spec] > 1:
+            method.name = f"{spec}#{names[spec]}"
+        methods.append(method)
+    return methods
+
+
+def _options(args: argparse.Namespace, device: torch.device, *, image_metrics: bool):
+    from sagc.eval.evaluator import EvalOptions
+    from sagc.eval.niqe import load_niqe_params
+    from sagc.eval.perceptual import load_lpips
+
+    if args.sheet_rows < 0:
+        raise SagcError("--sheet-rows must be >= 0")
+    options = EvalOptions(device=device, sheet_items=args.sheet_rows)
+    if image_metrics:
+        options.niqe = not args.no_niqe
+        options.niqe_params = load_niqe_params(args.niqe_params) if options.niqe else None
+        options.y_channel = args.y
+        if args.paired:
+            options.lpips = load_lpips(args.lpips_weights, device=device)
+        elif args.lpips_weights:
+            log.warning("--lpips-weights ignored: LPIPS needs a reference (use eval pairs)")
+    return options
+
+
+def _finish(report, out: str) -> int:
+    from sagc.eval.report import format_table, write_report
+
+    print(format_table(report))
+    written = write_report(report, out)
+    print("wrote " + ", ".join(str(p) for p in written.values()))
+    failed = sum(1 for r in report.rows if r.error is not None)
+    if failed:
+        print(f"{failed} item(s) failed; see the error column of {written['csv']}")
+    return 0
+
+
+def _run_eval_images(args: argparse.Namespace) -> int:
+    from sagc.eval.datasets import image_folder, paired_folder
+    from sagc.eval.evaluator import evaluate_images
+
+    items = paired_folder(args.data) if args.paired else image_folder(args.data)
+    device = parse_device(args.device)
+    methods = _methods(args.method)
+    options = _options(args, device, image_metrics=True)
+    with tqdm(total=len(items), unit="image", desc="eval") as bar:
+        report = evaluate_images(items, methods, options=options, kind="pairs" if args.paired else "images",
+                                 source=args.data, on_item=bar.update)  # fmt: skip
+    return _finish(report, args.out)
+
+
+def _run_eval_video(args: argparse.Namespace) -> int:
+    from sagc.eval.evaluator import evaluate_video
+
+    if args.frames is not None and args.frames < 2:
+        raise SagcError("--frames must be at least 2 (temporal metrics compare consecutive frames)")
+    if not Path(args.data).exists() and "://" not in args.data and not args.data.startswith("lavfi:"):
+        raise SagcError(f"input not found: {args.data}")
+    device = parse_device(args.device)
+    methods = _methods(args.method)
+    options = _options(args, device, image_metrics=False)
+    with tqdm(total=args.frames, unit="frame", desc="eval") as bar:
+        report = evaluate_video(args.data, methods, options=options, darken_seed=args.seed if args.darken else None,
+                                warping=not args.no_warp, max_frames=args.frames, on_frame=bar.update)  # fmt: skip
+    return _finish(report, args.out)
+
+
+def _run_darken(args: argparse.Namespace) -> int:
+    from sagc.eval.datasets import darken_folder, darken_video
+    from sagc.stream.images import list_images
+    from sagc.stream.sinks import EncoderSettings
+
+    src = Path(args.src)
+    if src.is_dir():
+        total = len(list_images(src))
+        with tqdm(total=total, unit="image", desc="darken") as bar:
+            count = darken_folder(
+                src, args.dst, seed=args.seed, overwrite=args.overwrite, progress=lambda _: bar.update()
+            )
+        print(f"wrote {count} pairs to {Path(args.dst) / 'low'} and {Path(args.dst) / 'high'} (seed {args.seed})")
+        return 0
+    if not src.exists() and "://" not in args.src and not args.src.startswith("lavfi:"):
+        raise SagcError(f"input not found: {args.src}")
+    settings = EncoderSettings(crf=args.crf)
+    with stop_on_signals() as stopper, tqdm(unit="frame", desc="darken") as bar:
+        result = darken_video(args.src, args.dst, seed=args.seed, settings=settings, overwrite=args.overwrite,
+                              stop=stopper.event, on_frame=lambda _: bar.update())  # fmt: skip
+    if result.interrupted:
+        print(f"interrupted: {result.frames} frames in {result.output} (playable)")
+        return 128 + (stopper.signum or 2)
+    print(f"wrote {result.frames} darkened frames to {result.output} (seed {args.seed})")
+    return 0

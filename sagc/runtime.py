@@ -1,0 +1,53 @@
+"""Process-level helpers the commands share: device choice and Ctrl-C handling."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from sagc.errors import SagcError
+
+__all__ = ["parse_device", "Stopper", "stop_on_signals"]
+
+
+def parse_device(name: str) -> torch.device:
+    """A usable torch device from a user's ``--device`` value, or one clear error."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SagcError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SagcError("--device cuda: no CUDA device is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise SagcError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
+    return device
+
+
+class Stopper:
+    """Turns the first SIGINT/SIGTERM into a stop request; a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Stopper]:
+    """Install :class:`Stopper` for SIGINT and SIGTERM for the duration of the block."""
+    stopper = Stopper()
+    previous = {s: signal.signal(s, stopper) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopper
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
