@@ -26,7 +26,7 @@ from .methods import Method
 from .metrics import luma, psnr, ssim
 from .niqe import NiqeParams, niqe
 from .perceptual import Lpips
-from .temporal import TemporalMeter
+from .temporal import GuideFlow, TemporalMeter
 
 __all__ = ["EvalOptions", "Row", "EvalReport", "evaluate_images", "evaluate_video", "describe_device"]
 
@@ -231,6 +231,7 @@ def evaluate_video(
     paired = darken_seed is not None
     report.sheet_columns = ["input"] + (["reference"] if paired else []) + report.methods
     meters = {m.name: TemporalMeter(warping=warping) for m in methods}
+    guide_flow = GuideFlow() if warping else None
     failed: set[str] = set()
     thumbs = _Thumbs(options.sheet_items)
     for method in methods:
@@ -244,6 +245,7 @@ def evaluate_video(
         reference = to_tensor(original.rgb, device=options.device) if original is not None else None
         guide = None if original is None else to_rgb8(reference)
         input_luma.append(float(luma(x.double()).mean()))
+        flow = guide_flow.update(rgb8 if guide is None else guide) if guide_flow is not None else None
         keep = thumbs.wants(index)
         row_thumbs = [_thumbnail(rgb8)] + ([_thumbnail(guide)] if guide is not None else []) if keep else []
         for method in methods:
@@ -258,7 +260,7 @@ def evaluate_video(
                     values["ssim"] = float(ssim(y, reference))
                 row.values = values
                 out8 = to_rgb8(y)
-                meters[method.name].update(rgb8, out8, guide=guide)
+                meters[method.name].update(rgb8, out8, flow)
                 if keep:
                     row_thumbs.append(_thumbnail(out8))
             except Exception as exc:  # noqa: BLE001 - a failing method is reported, others go on

@@ -80,18 +80,22 @@ def ssim(x: Tensor, y: Tensor, *, y_channel: bool = False) -> Tensor:
     """
     _check(x, y)
     a, b = _codes(x, y_channel), _codes(y, y_channel)
-    c = a.shape[1]
-    g = _gaussian_window(a.device)
+    # Blur in float32 (several times faster than float64 on CPU) after removing each channel's
+    # mean: the second moments then stay small (error against scikit-image ~3e-6 on real pairs).
+    offset_a = a.mean((2, 3), keepdim=True)
+    offset_b = b.mean((2, 3), keepdim=True)
+    a32, b32 = (a - offset_a).float(), (b - offset_b).float()
+    stack = torch.cat([a32, b32, a32 * a32, b32 * b32, a32 * b32], 1)
+    c = stack.shape[1]
+    g = _gaussian_window(a.device).float()
     row = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
     col = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(t, row, groups=c), col, groups=c)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
+    blurred = F.conv2d(F.conv2d(stack, row, groups=c), col, groups=c).double()
+    mu_a, mu_b, aa, bb, ab = blurred.chunk(5, dim=1)
+    var_a = aa - mu_a**2
+    var_b = bb - mu_b**2
+    cov = ab - mu_a * mu_b
+    mu_a, mu_b = mu_a + offset_a, mu_b + offset_b
     c1, c2 = (_K1 * 255.0) ** 2, (_K2 * 255.0) ** 2
     num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
     den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)

@@ -203,6 +203,8 @@ def _niqe_y(y: Tensor, params: NiqeParams) -> Tensor:
     feats = torch.cat(per_scale, 1)
     mean = torch.nanmean(feats, 0)
     complete = feats[~torch.isnan(feats).any(1)]
+    if complete.shape[0] < 2:  # a covariance needs two blocks (the reference would fail here)
+        return torch.tensor(math.nan, dtype=feats.dtype, device=feats.device)
     cov = torch.cov(complete.T)
     diff = (params.mean.to(feats) - mean)[None]
     inverse = torch.linalg.pinv((params.cov.to(feats) + cov) / 2)
@@ -213,7 +215,8 @@ def niqe(images: Tensor, *, params: NiqeParams | None = None) -> Tensor:
     """Per-image NIQE of N×3×H×W RGB in [0, 1] (quantised to 8 bits first) or N×1×H×W grey.
 
     At least 96×96 pixels; only whole 96-pixel blocks count (the rest is cropped, as the
-    reference does). Returns N float64 values.
+    reference does), and an image with fewer than two usable blocks scores NaN (undefined).
+    Returns N float64 values.
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected N×3×H×W or N×1×H×W images, got {tuple(images.shape)}")

@@ -25,7 +25,7 @@ import torch
 
 from .metrics import flicker
 
-__all__ = ["WarpingError", "TemporalMeter"]
+__all__ = ["GuideFlow", "WarpingError", "TemporalMeter"]
 
 _GUIDE_MEAN = 110.0
 _MAX_GAIN = 8.0
@@ -40,48 +40,59 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-class WarpingError:
-    """Streaming warping error: ``update(guide, output)`` per frame (H×W×3 uint8 each)."""
+class GuideFlow:
+    """Backward flow between consecutive guide frames and its validity mask, computed once per
+    frame and shared by every method's :class:`WarpingError`."""
 
     def __init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._previous: np.ndarray | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
-        self.per_frame: list[float] = []
 
-    def reset(self) -> None:
-        self._previous = None
-        self.per_frame = []
-
-    def update(self, guide: np.ndarray, output: np.ndarray) -> float | None:
-        """Add one frame; returns E_t (``None`` for the first frame)."""
+    def update(self, guide: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Add guide frame t (H×W×3 uint8); returns ``(map_x, map_y, mask)`` for t−1 → t, or
+        ``None`` for the first frame."""
         grey = _grey(guide)
-        out = output.astype(np.float32) / 255.0
-        previous, self._previous = self._previous, (grey, out)
-        if previous is None:
+        previous, self._previous = self._previous, grey
+        if previous is None or previous.shape != grey.shape:
             return None
-        prev_grey, prev_out = previous
         mean = float(grey.mean())
         if mean < _GUIDE_MEAN:
             gain = min(_MAX_GAIN, _GUIDE_MEAN / max(mean, 1.0))
             grey = cv2.convertScaleAbs(grey, alpha=gain)
-            prev_grey = cv2.convertScaleAbs(prev_grey, alpha=gain)
-        backward = self._dis.calc(grey, prev_grey, None)  # t → t−1
-        forward = self._dis.calc(prev_grey, grey, None)  # t−1 → t
+            previous = cv2.convertScaleAbs(previous, alpha=gain)
+        backward = self._dis.calc(grey, previous, None)  # t → t−1
+        forward = self._dis.calc(previous, grey, None)  # t−1 → t
         height, width = grey.shape
         if self._grid is None or self._grid[0].shape != (height, width):
             self._grid = _grid(height, width)
         xs, ys = self._grid
         map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
-        warped = cv2.remap(prev_out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         forward_at = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         round_trip = ((backward + forward_at) ** 2).sum(-1)
         bound = 0.01 * ((backward**2).sum(-1) + (forward_at**2).sum(-1)) + 0.5
         inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        mask = (round_trip <= bound) & inside
+        return map_x, map_y, (round_trip <= bound) & inside
+
+
+class WarpingError:
+    """Streaming warping error of one output sequence: ``update(output, flow)`` per frame."""
+
+    def __init__(self) -> None:
+        self._previous: np.ndarray | None = None
+        self.per_frame: list[float] = []
+
+    def update(self, output: np.ndarray, flow: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> float | None:
+        """Add output frame t (H×W×3 uint8) with :meth:`GuideFlow.update`'s result; returns E_t."""
+        out = output.astype(np.float32) / 255.0
+        previous, self._previous = self._previous, out
+        if previous is None or flow is None or previous.shape != out.shape:
+            return None
+        map_x, map_y, mask = flow
         kept = int(mask.sum())
         if kept == 0:
             return None
+        warped = cv2.remap(previous, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         error = float(((out - warped) ** 2).sum(-1)[mask].sum() / (3.0 * kept))
         self.per_frame.append(error)
         return error
@@ -100,12 +111,13 @@ class TemporalMeter:
         self.output_luma: list[float] = []
         self.warping = WarpingError() if warping else None
 
-    def update(self, input_rgb: np.ndarray, output_rgb: np.ndarray, *, guide: np.ndarray | None = None) -> None:
-        """Add a frame (H×W×3 uint8): the method's input, its output, and the flow guide."""
+    def update(self, input_rgb: np.ndarray, output_rgb: np.ndarray, flow=None) -> None:
+        """Add a frame (H×W×3 uint8): the method's input, its output, and the guide flow
+        (:meth:`GuideFlow.update` of this frame; needed for the warping error)."""
         self.input_luma.append(_mean_luma(input_rgb))
         self.output_luma.append(_mean_luma(output_rgb))
         if self.warping is not None:
-            self.warping.update(input_rgb if guide is None else guide, output_rgb)
+            self.warping.update(output_rgb, flow)
 
     @property
     def flicker(self) -> float:
