@@ -26,7 +26,7 @@ from .methods import Method
 from .metrics import luma, psnr, ssim
 from .niqe import NiqeParams, niqe
 from .perceptual import Lpips
-from .temporal import GuideFlow, TemporalMeter
+from .temporal import GuideFlow, TemporalMeter, mean_luma
 
 __all__ = ["EvalOptions", "Row", "EvalReport", "evaluate_images", "evaluate_video", "describe_device"]
 
@@ -244,7 +244,7 @@ def evaluate_video(
         x = to_tensor(frame.rgb, device=options.device)
         reference = to_tensor(original.rgb, device=options.device) if original is not None else None
         guide = None if original is None else to_rgb8(reference)
-        input_luma.append(float(luma(x.double()).mean()))
+        input_luma.append(mean_luma(rgb8))
         flow = guide_flow.update(rgb8 if guide is None else guide) if guide_flow is not None else None
         keep = thumbs.wants(index)
         row_thumbs = [_thumbnail(rgb8)] + ([_thumbnail(guide)] if guide is not None else []) if keep else []
@@ -254,12 +254,12 @@ def evaluate_video(
             row = Row(f"frame {index}", method.name)
             try:
                 y, row.ms = _timed(method, x)
-                values = {"luma": float(luma(y.double()).mean())}
+                out8 = to_rgb8(y)
+                values = {"luma": mean_luma(out8)}
                 if reference is not None:
                     values["psnr"] = float(psnr(y, reference))
                     values["ssim"] = float(ssim(y, reference))
                 row.values = values
-                out8 = to_rgb8(y)
                 meters[method.name].update(rgb8, out8, flow)
                 if keep:
                     row_thumbs.append(_thumbnail(out8))

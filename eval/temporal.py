@@ -25,7 +25,7 @@ import torch
 
 from .metrics import flicker
 
-__all__ = ["GuideFlow", "WarpingError", "TemporalMeter"]
+__all__ = ["GuideFlow", "WarpingError", "TemporalMeter", "mean_luma"]
 
 _GUIDE_MEAN = 110.0
 _MAX_GAIN = 8.0
@@ -50,13 +50,13 @@ class GuideFlow:
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def update(self, guide: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Add guide frame t (H×W×3 uint8); returns ``(map_x, map_y, mask)`` for t−1 → t, or
-        ``None`` for the first frame."""
+        """Add guide frame t (H×W×3 uint8); returns ``(map_x, map_y, mask)`` for t−1 → t (mask:
+        uint8, 1 where the flow is trusted), or ``None`` for the first frame."""
         grey = _grey(guide)
         previous, self._previous = self._previous, grey
         if previous is None or previous.shape != grey.shape:
             return None
-        mean = float(grey.mean())
+        mean = cv2.mean(grey)[0]
         if mean < _GUIDE_MEAN:
             gain = min(_MAX_GAIN, _GUIDE_MEAN / max(mean, 1.0))
             grey = cv2.convertScaleAbs(grey, alpha=gain)
@@ -69,10 +69,12 @@ class GuideFlow:
         xs, ys = self._grid
         map_x, map_y = xs + backward[..., 0], ys + backward[..., 1]
         forward_at = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        round_trip = ((backward + forward_at) ** 2).sum(-1)
-        bound = 0.01 * ((backward**2).sum(-1) + (forward_at**2).sum(-1)) + 0.5
+        bu, bv, fu, fv = backward[..., 0], backward[..., 1], forward_at[..., 0], forward_at[..., 1]
+        round_trip = (bu + fu) ** 2 + (bv + fv) ** 2
+        bound = 0.01 * (bu * bu + bv * bv + fu * fu + fv * fv) + 0.5
         inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        return map_x, map_y, (round_trip <= bound) & inside
+        mask = ((round_trip <= bound) & inside).astype(np.uint8)
+        return map_x, map_y, mask
 
 
 class WarpingError:
@@ -89,11 +91,11 @@ class WarpingError:
         if previous is None or flow is None or previous.shape != out.shape:
             return None
         map_x, map_y, mask = flow
-        kept = int(mask.sum())
-        if kept == 0:
+        if cv2.countNonZero(mask) == 0:
             return None
         warped = cv2.remap(previous, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        error = float(((out - warped) ** 2).sum(-1)[mask].sum() / (3.0 * kept))
+        diff = cv2.subtract(out, warped)
+        error = sum(cv2.mean(cv2.multiply(diff, diff), mask=mask)[:3]) / 3.0
         self.per_frame.append(error)
         return error
 
@@ -114,8 +116,8 @@ class TemporalMeter:
     def update(self, input_rgb: np.ndarray, output_rgb: np.ndarray, flow=None) -> None:
         """Add a frame (H×W×3 uint8): the method's input, its output, and the guide flow
         (:meth:`GuideFlow.update` of this frame; needed for the warping error)."""
-        self.input_luma.append(_mean_luma(input_rgb))
-        self.output_luma.append(_mean_luma(output_rgb))
+        self.input_luma.append(mean_luma(input_rgb))
+        self.output_luma.append(mean_luma(output_rgb))
         if self.warping is not None:
             self.warping.update(output_rgb, flow)
 
@@ -130,9 +132,10 @@ class TemporalMeter:
         return self.warping.value if self.warping is not None else float("nan")
 
 
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64) / 255.0
+_LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
 
 
-def _mean_luma(rgb: np.ndarray) -> float:
+def mean_luma(rgb: np.ndarray) -> float:
     """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (the same weights as ``metrics.luma``)."""
-    return float(rgb.reshape(-1, 3).mean(0, dtype=np.float64) @ _LUMA)
+    r, g, b, _ = cv2.mean(rgb)
+    return r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
