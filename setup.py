@@ -39,6 +39,7 @@ setup(
             "lpips>=0.1.4",
             "scipy>=1.10",
             "matplotlib>=3.7",
+            "selenium>=4.10",
         ],
         "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
         "eval": ["lpips>=0.1.4", "scipy>=1.10", "matplotlib>=3.7"],

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from sagc import __version__
 from sagc.cli_eval import add_data, add_eval
+from sagc.cli_live import add_preview
 from sagc.errors import SagcError
 from sagc.runtime import parse_device, stop_on_signals
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_train(sub)
     _add_weights(sub)
+    add_preview(sub)
     add_eval(sub)
     add_data(sub)
     return parser

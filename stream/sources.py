@@ -59,7 +59,16 @@ class VideoInfo:
     expected_frames: int | None
 
 
-def _open_container(spec: str) -> av.container.InputContainer:
+def _open_container(
+    spec: str, input_format: str | None = None, options: dict[str, str] | None = None
+) -> av.container.InputContainer:
+    if input_format is not None:  # capture devices (v4l2, avfoundation, dshow)
+        try:
+            return av.open(spec, format=input_format, options=options or {})
+        except av.error.FileNotFoundError as exc:
+            raise SagcError(f"camera {spec} not found; check --source (e.g. 0 or /dev/video0)") from exc
+        except av.error.FFmpegError as exc:
+            raise SagcError(f"cannot open camera {spec} ({input_format}): {exc.strerror}") from exc
     if is_lavfi(spec):
         graph = spec[len(LAVFI_PREFIX) :]
         try:
@@ -90,9 +99,17 @@ class VideoSource:
     as far as it is readable; :attr:`lost_frames` says how much was not.
     """
 
-    def __init__(self, spec: str, *, decoder_threads: int = 0) -> None:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        decoder_threads: int = 0,
+        input_format: str | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``)."""
         self.spec = spec
-        self._container = _open_container(spec)
+        self._container = _open_container(spec, input_format, options)
         try:
             self._setup(decoder_threads)
         except BaseException:

@@ -1,0 +1,142 @@
+"""``sagc preview``: live before|after view of a camera, stream, lavfi graph or paced file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from sagc.errors import SagcError
+from sagc.runtime import parse_device, stop_on_signals
+
+__all__ = ["add_preview"]
+
+log = logging.getLogger("sagc")
+
+
+def add_preview(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preview",
+        help="live preview of a webcam, stream or file: window and/or browser page",
+        description="Shows input | enhanced output live. Keeps only the newest frame (drops are counted), "
+        "so latency stays bounded. Window keys: s smoothing, v view, q quit. Ctrl-C ends the preview.",
+    )
+    p.add_argument("--source", required=True,
+                   help="webcam index (0), device (/dev/video2), rtsp/http URL, lavfi:GRAPH, or a file")  # fmt: skip
+    p.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 640x480")
+    p.add_argument("--realtime", action="store_true", help="pace a file at its frame rate (default: every frame)")
+    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
+    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
+    p.add_argument("--gain", type=float, help="run-time input gain (checkpoint default)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda")
+    p.add_argument("--smooth", type=float, default=0.8, help="γ-map smoothing A in [0,1) (default 0.8; 0 = off)")
+    p.add_argument("--view", choices=("side", "split"), default="side", help="before|after layout (default side)")
+    p.add_argument("--serve", metavar="[HOST:]PORT", help="serve the browser page (host defaults to 127.0.0.1)")
+    p.add_argument("--record", metavar="OUT", help="also write what is shown to this video file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --record file")
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--window", dest="window", action="store_true", default=None, help="force the local window")
+    window.add_argument("--no-window", dest="window", action="store_false", help="no local window")
+    p.add_argument("--frames", type=int, help="stop after showing this many frames")
+    p.add_argument("--retries", type=int, default=10, help="reconnect attempts for network sources (default 10)")
+    p.set_defaults(handler=_run_preview)
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sagc.models import load_enhancer
+    from sagc.stream.live import LiveCapture, parse_live_source
+    from sagc.stream.preview import PreviewSession
+    from sagc.stream.serve import PreviewServer, parse_address
+    from sagc.stream.stage import FrameEnhancer
+
+    if not 0 <= args.smooth < 1:
+        raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
+    if args.frames is not None and args.frames < 1:
+        raise SagcError("--frames must be at least 1")
+    window = _has_display() if args.window is None else args.window
+    if window and not _has_display():
+        raise SagcError("--window: no display here (DISPLAY is not set); use --serve PORT for the browser page")
+    if not window and not args.serve and not args.record:
+        raise SagcError("no display here: use --serve PORT (browser page) and/or --record OUT")
+    address = parse_address(args.serve) if args.serve else None
+    if args.record:
+        record = Path(args.record)
+        if record.exists() and not args.overwrite:
+            raise SagcError(f"{record} already exists; pass --overwrite to replace it")
+        if record.resolve() == Path(args.source).resolve():
+            raise SagcError("--record would overwrite the source; choose another file name")
+    spec = parse_live_source(args.source, size=args.size)
+    stage = FrameEnhancer(
+        load_enhancer(args.weights, scale=args.scale, gain=args.gain), device=parse_device(args.device)
+    )
+    capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
+    try:
+        capture.wait_open()
+    except BaseException:
+        capture.close()
+        raise
+    session = PreviewSession(capture, stage, smooth=args.smooth, view=args.view, record=args.record,
+                             max_frames=args.frames)  # fmt: skip
+    server = PreviewServer(session, *address) if address else None
+    try:
+        if server is not None:
+            server.start()
+            print(f"preview page: {server.url}", flush=True)
+        session.start()
+        with stop_on_signals() as stopper:
+            if window:
+                _window_loop(session, stopper.event)
+            else:
+                while not stopper.event.is_set() and not session.wait(0.2):
+                    pass
+    finally:
+        session.close()
+        if server is not None:
+            server.close()
+    if session.error is not None:
+        raise session.error
+    stats = session.stats()
+    print(f"shown {stats.shown} frames, dropped {stats.dropped} of {stats.received}, latency p50 "
+          f"{stats.latency_p50_ms:.1f} ms / p95 {stats.latency_p95_ms:.1f} ms")  # fmt: skip
+    if args.record:
+        print(f"recorded: {args.record}")
+    if capture.error is not None:
+        raise capture.error
+    return 0
+
+
+def _window_loop(session, stop) -> None:
+    import cv2
+
+    from sagc.stream.preview import VIEWS, overlay
+
+    title = "sagc preview (s: smoothing, v: view, q: quit)"
+    last = 0
+    try:
+        while not stop.is_set():
+            frame_id, rgb = session.latest(last, timeout=0.05)
+            if rgb is not None and frame_id != last:
+                last = frame_id
+                cv2.imshow(title, cv2.cvtColor(overlay(rgb, session.stats()), cv2.COLOR_RGB2BGR))
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord("q"), 27) or (rgb is not None and not session.stats().running):
+                break
+            if key == ord("s"):
+                session.request("smoothing", not session.stats().smoothing)
+            elif key == ord("v"):
+                session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
+            if session.wait(0):
+                break
+            time.sleep(0.001)
+    finally:
+        cv2.destroyAllWindows()

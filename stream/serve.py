@@ -1,0 +1,235 @@
+"""The preview's browser page: live view as MJPEG, counters, and controls, on 127.0.0.1 by default.
+
+Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/frame.jpg`` the
+newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
+``{"smoothing": bool}`` and/or ``{"view": "side"|"split"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+
+from sagc.errors import SagcError
+
+from .preview import VIEWS, PreviewSession
+
+__all__ = ["PreviewServer", "parse_address"]
+
+log = logging.getLogger(__name__)
+
+_BOUNDARY = "sagcframe"
+_JPEG_QUALITY = 80
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>sagc preview</title>
+<style>
+  body { background: #181818; color: #eee; font: 14px system-ui, sans-serif; margin: 16px; }
+  #view { max-width: 100%; border: 1px solid #444; display: block; }
+  #bar { margin: 8px 0; display: flex; gap: 16px; align-items: center; flex-wrap: wrap; }
+  button { font: inherit; padding: 4px 12px; }
+  .on { background: #2d6; } .off { background: #888; }
+  #counters span { margin-right: 14px; }
+</style>
+</head>
+<body>
+<h1>sagc preview</h1>
+<div id="bar">
+  <button id="smoothing" class="off">smoothing: …</button>
+  <button id="viewmode">view: …</button>
+  <div id="counters">
+    <span>fps <b id="fps">-</b></span>
+    <span>latency p50 <b id="latency">-</b> ms</span>
+    <span>p95 <b id="latency95">-</b> ms</span>
+    <span>shown <b id="shown">0</b></span>
+    <span>dropped <b id="dropped">0</b></span>
+    <span id="state"></span>
+  </div>
+</div>
+<img id="view" src="/stream.mjpg" alt="before | after">
+<script>
+let state = {smoothing: false, view: "side"};
+function render(s) {
+  state = s;
+  const b = document.getElementById("smoothing");
+  b.textContent = "smoothing: " + (s.smoothing ? "on" : "off");
+  b.className = s.smoothing ? "on" : "off";
+  document.getElementById("viewmode").textContent = "view: " + s.view;
+  document.getElementById("fps").textContent = s.fps.toFixed(1);
+  document.getElementById("latency").textContent = s.latency_p50_ms.toFixed(1);
+  document.getElementById("latency95").textContent = s.latency_p95_ms.toFixed(1);
+  document.getElementById("shown").textContent = s.shown;
+  document.getElementById("dropped").textContent = s.dropped;
+  document.getElementById("state").textContent = s.running ? "" : "source ended";
+}
+async function poll() {
+  try { render(await (await fetch("/stats")).json()); } catch (e) {}
+}
+async function control(body) {
+  const r = await fetch("/control", {method: "POST", headers: {"Content-Type": "application/json"},
+                                     body: JSON.stringify(body)});
+  if (r.ok) { setTimeout(poll, 150); }
+}
+document.getElementById("smoothing").onclick = () => control({smoothing: !state.smoothing});
+document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
+poll();
+setInterval(poll, 500);
+</script>
+</body>
+</html>
+"""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``PORT`` or ``HOST:PORT`` → (host, port); the host defaults to 127.0.0.1."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise SagcError(f"--serve wants [HOST:]PORT such as 8765 or 127.0.0.1:8765, got {text!r}") from None
+    if not 0 <= number <= 65535:
+        raise SagcError(f"--serve port must be 0…65535, got {number}")
+    return host, number
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+class _JpegCache:
+    """Encode each view once, however many clients watch."""
+
+    def __init__(self, session: PreviewSession) -> None:
+        self.session = session
+        self._lock = threading.Lock()
+        self._id = -1
+        self._data = b""
+
+    def get(self, after: int, timeout: float) -> tuple[int, bytes | None]:
+        frame_id, rgb = self.session.latest(after, timeout)
+        if rgb is None:
+            return frame_id, None
+        with self._lock:
+            if frame_id != self._id:
+                self._id, self._data = frame_id, _jpeg(rgb)
+            return self._id, self._data
+
+
+class PreviewServer:
+    """Serves the page for one :class:`PreviewSession` in a background thread."""
+
+    def __init__(self, session: PreviewSession, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.session = session
+        cache = _JpegCache(session)
+        stopping = threading.Event()
+        self._stopping = stopping
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: object) -> None:
+                log.debug("http %s - " + fmt, self.address_string(), *args)
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, payload: object) -> None:
+                self._send(status, json.dumps(payload).encode(), "application/json")
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                path = self.path.split("?")[0]
+                if path == "/":
+                    self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
+                elif path == "/stats":
+                    self._json(HTTPStatus.OK, asdict(session.stats()))
+                elif path == "/frame.jpg":
+                    _, data = cache.get(0, timeout=5.0)
+                    if data is None:
+                        self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "no frame yet"})
+                    else:
+                        self._send(HTTPStatus.OK, data, "image/jpeg")
+                elif path == "/stream.mjpg":
+                    self._stream()
+                else:
+                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path}"})
+
+            def _stream(self) -> None:
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                last = 0
+                try:
+                    while not stopping.is_set():
+                        frame_id, data = cache.get(last, timeout=0.5)
+                        if data is None or frame_id == last:
+                            if not session.stats().running:
+                                break
+                            continue
+                        last = frame_id
+                        head = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+                        self.wfile.write(head.encode() + data + b"\r\n")
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the viewer went away
+
+            def do_POST(self) -> None:  # noqa: N802
+                if self.path.split("?")[0] != "/control":
+                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path}"})
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "view"}:
+                        raise ValueError('send {"smoothing": true|false} and/or {"view": "' + '"|"'.join(VIEWS) + '"}')
+                    for name, value in body.items():
+                        session.request(name, value)
+                except (ValueError, json.JSONDecodeError) as exc:
+                    self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                    return
+                self._json(HTTPStatus.OK, {"requested": body})
+
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise SagcError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sagc-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> PreviewServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

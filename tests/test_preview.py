@@ -1,0 +1,266 @@
+"""Live sources and `sagc preview`: latest-frame policy, reconnects, recording, and the browser
+page driven in real headless Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sagc.cli import main
+from sagc.errors import SagcError
+from sagc.models import load_enhancer
+from sagc.stream.frame import Frame
+from sagc.stream.live import EndOfStream, LatestFrame, LiveCapture, LiveFrame, parse_live_source
+from sagc.stream.preview import PreviewSession, compose
+from sagc.stream.serve import PreviewServer, parse_address
+from sagc.stream.stage import FrameEnhancer
+from tests.conftest import FFPROBE, ffprobe, make_clip, needs_ffmpeg
+
+LAVFI = "lavfi:testsrc2=size=160x120:rate=25"
+
+
+def _frames(capture: LiveCapture, count: int, *, delay: float = 0.0, timeout: float = 10.0) -> list[LiveFrame]:
+    got: list[LiveFrame] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        try:
+            item = capture.get(timeout=0.5)
+        except EndOfStream:
+            break
+        if item is not None:
+            got.append(item)
+            time.sleep(delay)
+    return got
+
+
+def test_latest_frame_drops_and_counts_when_the_consumer_is_slow() -> None:
+    box = LatestFrame()
+    for i in range(10):
+        box.put(LiveFrame(Frame(np.zeros((2, 2, 3), np.uint8), index=i), time.monotonic()))
+    item = box.get(timeout=0)
+    assert item is not None and item.frame.index == 9
+    assert (box.received, box.dropped) == (10, 9)
+    assert box.get(timeout=0.01) is None
+    box.close()
+    with pytest.raises(EndOfStream):
+        box.get(timeout=0.01)
+
+
+def test_paced_source_drops_stale_frames_for_a_slow_consumer(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", frames=40, rate=40)
+    with LiveCapture(parse_live_source(str(clip)), realtime=True) as capture:
+        got = _frames(capture, 100, delay=0.1)
+    indices = [g.frame.index for g in got]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert capture.dropped > 10 and capture.received == 40
+    assert len(got) + capture.dropped == 40
+
+
+def test_unpaced_file_delivers_every_frame_in_order(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", frames=30)
+    with LiveCapture(parse_live_source(str(clip)), realtime=False) as capture:
+        got = _frames(capture, 100, delay=0.005)
+    assert [g.frame.index for g in got] == list(range(30))
+    assert capture.dropped == 0
+
+
+def test_network_source_reconnects_with_backoff(tmp_path: Path) -> None:
+    make_clip(tmp_path / "c.mp4", frames=10)
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            requests.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/c.mp4"
+        with LiveCapture(parse_live_source(url), retries=5, backoff=0.05) as capture:
+            deadline = time.monotonic() + 20
+            while capture.reconnects < 2 and time.monotonic() < deadline:
+                capture.get(timeout=0.2)
+        assert capture.reconnects >= 2 and len(requests) >= 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_network_source_gives_up_with_a_clear_error() -> None:
+    capture = LiveCapture(parse_live_source("http://127.0.0.1:9/none.mp4"), retries=2, backoff=0.01)
+    with capture, pytest.raises(SagcError, match="gave up after 2 reconnects"):
+        capture.wait_open()
+
+
+def test_camera_sources_map_to_capture_devices() -> None:
+    spec = parse_live_source("0", size="640x480", platform="linux")
+    assert (spec.kind, spec.target, spec.input_format) == ("camera", "/dev/video0", "v4l2")
+    assert dict(spec.options) == {"video_size": "640x480"}
+    assert parse_live_source("1", platform="darwin").input_format == "avfoundation"
+    assert parse_live_source("video=USB Camera").input_format == "dshow"
+    with pytest.raises(SagcError, match="video=DEVICE NAME"):
+        parse_live_source("0", platform="win32")
+    with pytest.raises(SagcError, match="not a camera index"):
+        parse_live_source("no_such_file.mp4")
+
+
+def test_missing_camera_is_a_clear_error() -> None:
+    capture = LiveCapture(parse_live_source("/dev/video97"))
+    with capture, pytest.raises(SagcError, match="camera /dev/video97 not found"):
+        capture.wait_open()
+
+
+def test_compose_views() -> None:
+    before = np.zeros((4, 6, 3), np.uint8)
+    after = np.full((4, 6, 3), 200, np.uint8)
+    assert compose(before, after, "side").shape == (4, 12, 3)
+    split = compose(before, after, "split")
+    assert split.shape == (4, 6, 3) and (split[:, :3] == 0).all() and (split[:, 4:] == 200).all()
+
+
+@pytest.fixture
+def session(weights: Path):
+    stage = FrameEnhancer(load_enhancer(weights))
+    capture = LiveCapture(parse_live_source(LAVFI))
+    capture.wait_open()
+    preview = PreviewSession(capture, stage, smooth=0.8)
+    preview.start()
+    yield preview
+    preview.close()
+
+
+def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -> None:
+    first, _ = session.latest(0, timeout=10)
+    assert session.stage.smoother is not None
+    session.request("smoothing", False)
+    session.request("view", "split")
+    seen, view = session.latest(first + 1, timeout=10)
+    seen, view = session.latest(seen, timeout=10)
+    assert session.stage.smoother is None and session.view == "split"
+    assert view is not None and view.shape == (120, 160, 3)
+    with pytest.raises(ValueError):
+        session.request("view", "diagonal")
+
+
+def test_server_routes_over_real_http(session: PreviewSession) -> None:
+    with PreviewServer(session) as server:
+        assert server.host == "127.0.0.1"
+        page = urllib.request.urlopen(server.url, timeout=10).read().decode()
+        assert "/stream.mjpg" in page and 'id="smoothing"' in page
+        jpeg = urllib.request.urlopen(server.url + "frame.jpg", timeout=10).read()
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (120, 320, 3)
+        stats = json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())
+        assert stats["smoothing"] is True and stats["shown"] > 0 and "latency_p50_ms" in stats
+        bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=10)
+        assert info.value.code == 400
+        with urllib.request.urlopen(server.url + "stream.mjpg", timeout=10) as stream:
+            assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            assert stream.read(64).startswith(b"--sagcframe")
+
+
+def test_parse_address() -> None:
+    assert parse_address("8765") == ("127.0.0.1", 8765)
+    assert parse_address("0.0.0.0:80") == ("0.0.0.0", 80)
+    with pytest.raises(SagcError, match="HOST:]PORT"):
+        parse_address("eighty")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="Debian chromium + chromium-driver not installed (apt-get install chromium chromium-driver): "
+    "browser test skipped",
+)
+def test_page_in_headless_chromium(session: PreviewSession) -> None:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed: browser test skipped")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach for the network
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    with PreviewServer(session) as server:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.set_page_load_timeout(30)
+            driver.get(server.url)
+            wait = WebDriverWait(driver, 20)
+            assert driver.title == "sagc preview"
+            wait.until(lambda d: int(d.find_element("id", "shown").text) > 0)
+            snapshot = """
+                const img = document.getElementById('view');
+                if (!img.naturalWidth) return null;
+                const c = document.createElement('canvas');
+                c.width = img.naturalWidth; c.height = img.naturalHeight;
+                const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+                const d = ctx.getImageData(0, 0, c.width, c.height).data;
+                let h = 0; for (let i = 0; i < d.length; i += 7) { h = (h * 31 + d[i]) >>> 0; }
+                return [c.width, c.height, h];
+            """
+            first = wait.until(lambda d: d.execute_script(snapshot))
+            assert first[:2] == [320, 120]
+            wait.until(lambda d: (s := d.execute_script(snapshot)) is not None and s[2] != first[2])
+            button = driver.find_element("id", "smoothing")
+            assert button.text == "smoothing: on"
+            button.click()
+            wait.until(lambda d: d.find_element("id", "smoothing").text == "smoothing: off")
+            assert session.stage.smoother is None  # the click reached the enhancer
+            driver.find_element("id", "viewmode").click()
+            wait.until(lambda d: d.find_element("id", "viewmode").text == "view: split")
+            assert session.view == "split"
+        finally:
+            driver.quit()
+
+
+@needs_ffmpeg
+def test_cli_preview_records_what_is_shown(tmp_path: Path, weights: Path, capsys) -> None:
+    out = tmp_path / "live.mp4"
+    code = main(["preview", "--source", LAVFI, "--weights", str(weights), "--no-window", "--record", str(out),
+                 "--frames", "20"])  # fmt: skip
+    assert code == 0
+    assert "shown 20 frames" in capsys.readouterr().out
+    assert FFPROBE is not None
+    width, height, frames = ffprobe(out, "-count_frames", "-select_streams", "v:0", "-show_entries",
+                                    "stream=width,height,nb_read_frames")[0].split(",")  # fmt: skip
+    assert (int(width), int(height), int(frames)) == (320, 120, 20)
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_cli_preview_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    cases = [
+        (["--source", LAVFI], "no display here"),
+        (["--source", LAVFI, "--serve", "eighty"], "[HOST:]PORT"),
+        (["--source", "/dev/video97", "--no-window", "--serve", "0"], "camera /dev/video97 not found"),
+        (["--source", LAVFI, "--window"], "no display here"),
+        (["--source", LAVFI, "--smooth", "1.5", "--serve", "0"], "--smooth must be in"),
+    ]
+    for argv, message in cases:
+        assert main(["preview", *argv]) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)
