@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sagc.stream.engine import read_ahead
 from sagc.stream.images import read_image
 
 from .datasets import ImagePair, to_rgb8, to_tensor, video_frames
@@ -238,7 +239,8 @@ def evaluate_video(
         method.reset()
     frames = 0
     input_luma: list[float] = []
-    for index, (frame, original) in enumerate(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames)):
+    frames_in = read_ahead(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames))
+    for index, (frame, original) in enumerate(frames_in):
         frames += 1
         rgb8 = frame.rgb if frame.rgb.dtype == np.uint8 else (frame.rgb >> 8).astype(np.uint8)
         x = to_tensor(frame.rgb, device=options.device)

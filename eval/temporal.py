@@ -13,8 +13,10 @@ when there is one, else the input), occlusions masked::
 previous output warped onto frame t, bilinear); ``M_t`` keeps pixels whose flow lands inside
 the frame and passes the forward–backward check
 ``|F_t(x) + G_t(x + F_t(x))|² ≤ 0.01 (|F_t|² + |G_t|²) + 0.5`` with ``G_t`` the flow from t−1 to
-t. ``Y`` is RGB in [0, 1]. Dark guides are brightened by one common gain per pair (to mean
-luma 110/255, at most ×8) so DIS sees texture; the gain does not touch ``Y``.
+t. ``Y`` is RGB in [0, 1]. Frames wider than 480 px are area-downscaled by the smallest integer
+factor that brings them to 480 or less, and flow and error are computed there (it keeps the
+metric cheap enough to stream). Dark guides are brightened by one common gain per pair (to
+mean luma 110/255, at most ×8) so DIS sees texture; the gain does not touch ``Y``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,26 @@ from .metrics import flicker
 __all__ = ["GuideFlow", "WarpingError", "TemporalMeter", "mean_luma"]
 
 _GUIDE_MEAN = 110.0
+_WORK_WIDTH = 480
 _MAX_GAIN = 8.0
 
 
+def _working_size(rgb: np.ndarray) -> tuple[int, int]:
+    """(width, height) at which flow and warping error are computed: at most 480 px wide."""
+    height, width = rgb.shape[:2]
+    factor = max(1, -(-width // _WORK_WIDTH))
+    return max(1, width // factor), max(1, height // factor)
+
+
+def _at_working_size(rgb: np.ndarray) -> np.ndarray:
+    size = _working_size(rgb)
+    if size == (rgb.shape[1], rgb.shape[0]):
+        return np.ascontiguousarray(rgb)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def _grey(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(_at_working_size(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +103,7 @@ class WarpingError:
 
     def update(self, output: np.ndarray, flow: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> float | None:
         """Add output frame t (H×W×3 uint8) with :meth:`GuideFlow.update`'s result; returns E_t."""
-        out = output.astype(np.float32) / 255.0
+        out = _at_working_size(output).astype(np.float32) / 255.0
         previous, self._previous = self._previous, out
         if previous is None or flow is None or previous.shape != out.shape:
             return None

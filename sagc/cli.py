@@ -147,6 +147,8 @@ def _run_bench(args: argparse.Namespace) -> int:
     ]
     rows += [(f"{name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.stage_ms.items()]
     rows.append(("pipeline latency ms p50/p95", f"{result.latency_ms['p50']:.2f} / {result.latency_ms['p95']:.2f}"))
+    live = result.live_latency_ms
+    rows.append(("live latency ms p50/p95", f"{live['p50']:.2f} / {live['p95']:.2f} ({result.live_dropped} dropped)"))
     rows.append(("peak RSS", f"{result.peak_rss_mb:.0f} MB"))
     rows.append(("peak GPU memory", "n/a" if result.peak_gpu_mb is None else f"{result.peak_gpu_mb:.0f} MB"))
     width = max(len(name) for name, _ in rows)

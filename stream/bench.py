@@ -1,4 +1,5 @@
-"""Throughput benchmark: decode-only, pass-through transcode, enhance stage, estimator, end to end.
+"""Throughput benchmark: decode-only, pass-through transcode, enhance stage, estimator, end to end,
+and live-mode latency (the preview loop on the input paced at its frame rate).
 
 Everything is measured in one run on the same input so the ratios are meaningful on a noisy
 machine: end-to-end enhance vs. a pass-through transcode with the same encoder settings.
@@ -23,6 +24,8 @@ import torch
 
 from .engine import run_pipeline_threaded
 from .frame import Frame
+from .live import LiveCapture, parse_live_source
+from .preview import PreviewSession
 from .sinks import EncoderSettings, EncoderSink
 from .sources import VideoSource
 from .stage import FrameEnhancer
@@ -30,6 +33,7 @@ from .stage import FrameEnhancer
 __all__ = ["BenchResult", "run_bench", "synthetic_spec"]
 
 _WARMUP = 5
+_LIVE_FRAMES = 90  # paced at the input's rate: 3 s at 30 fps
 
 
 def synthetic_spec(text: str) -> str:
@@ -62,6 +66,9 @@ class BenchResult:
     ratio_enhance_to_passthrough: float
     stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    live_latency_ms: dict[str, float] = field(default_factory=dict)
+    live_frames: int = 0
+    live_dropped: int = 0
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
 
@@ -210,6 +217,8 @@ def run_bench(
         passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp))
         say("end-to-end enhance")
         enhance_fps, stages, latencies = _transcode(spec, frames, stage, settings, device, Path(tmp))
+    say("live mode")
+    live_latencies, live_dropped = _live_latency(spec, stage, min(frames, _LIVE_FRAMES))
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return BenchResult(
         input=spec,
@@ -227,9 +236,22 @@ def run_bench(
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
         latency_ms=_percentiles(latencies),
+        live_latency_ms=_percentiles(live_latencies),
+        live_frames=len(live_latencies) + _WARMUP,
+        live_dropped=live_dropped,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         peak_gpu_mb=None if peak_gpu is None else round(peak_gpu, 1),
     )
+
+
+def _live_latency(spec: str, stage: FrameEnhancer, frames: int) -> tuple[list[float], int]:
+    """Preview mode on the input paced at its frame rate: arrival → shown latencies, drops."""
+    capture = LiveCapture(parse_live_source(spec), realtime=True)
+    with PreviewSession(capture, stage, smooth=0.0, max_frames=frames) as session:
+        capture.wait_open()
+        session.run()
+    stage.reset()
+    return session.latencies_all[_WARMUP:], capture.dropped
 
 
 @torch.inference_mode()

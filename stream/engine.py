@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import av
 
 from .frame import Frame, side_by_side
 from .pipeline import FrameSink, PipelineResult
 
-__all__ = ["ThreadedPipeline", "run_pipeline_threaded"]
+__all__ = ["ThreadedPipeline", "run_pipeline_threaded", "read_ahead"]
+
+T = TypeVar("T")
 
 _END = object()
 _POLL = 0.05
@@ -174,3 +176,50 @@ def run_pipeline_threaded(
     pipeline = ThreadedPipeline(source, stage, sink, compare=compare, stop=stop, on_frame=on_frame, depth=depth)
     with pipeline:
         return pipeline.run()
+
+
+def read_ahead(items: Iterable[T], *, depth: int = 4) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, up to ``depth`` items ahead of the consumer.
+
+    Errors in the producer are raised in the consumer at the point they occurred; leaving the
+    loop early stops the producer (and closes ``items`` if it is a generator).
+    """
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=_POLL)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer
+            failure.append(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            while not stop.is_set():
+                try:
+                    buffer.put(_END, timeout=_POLL)
+                    break
+                except queue.Full:
+                    continue
+
+    thread = threading.Thread(target=produce, name="sagc-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _END:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        thread.join()

@@ -275,6 +275,8 @@ def test_bench_json_has_every_field(tmp_path, weights):
         assert figures[key] > 0, key
     assert set(figures["stage_ms"]) == {"decode", "enhance", "encode"}
     assert figures["latency_ms"]["p95"] >= figures["latency_ms"]["p50"] > 0
+    assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
+    assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
 
 

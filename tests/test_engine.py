@@ -106,3 +106,36 @@ def test_stop_writes_everything_decoded(clip, stage):
     assert result.interrupted
     assert 8 <= result.frames < 30
     assert [f.index for f in sink.frames] == list(range(result.frames))
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_early():
+    from sagc.stream.engine import read_ahead
+
+    assert list(read_ahead(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise RuntimeError("boom")
+
+    got = []
+    with pytest.raises(RuntimeError, match="boom"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    for item in read_ahead(endless(), depth=2):
+        if item == 5:
+            break
+    assert closed.wait(5)
