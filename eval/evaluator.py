@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sagc.errors import SagcError
 from sagc.stream.engine import read_ahead
 from sagc.stream.images import read_image
 
@@ -46,6 +47,7 @@ class EvalOptions:
     niqe_params: NiqeParams | None = None
     y_channel: bool = False  # also PSNR/SSIM on MATLAB Y
     sheet_items: int = 8  # rows of the contact sheet
+    max_input_luma: float | None = None  # skip inputs brighter than this (e.g. SICE's under-exposed third)
 
 
 @dataclass
@@ -166,8 +168,14 @@ def evaluate_images(
     report = EvalReport(kind, source, describe_device(options.device), [m.name for m in methods])
     report.sheet_columns = ["input"] + (["reference"] if paired else []) + report.methods
     sizes: set[str] = set()
-    for index, item in enumerate(items):
+    skipped = 0
+    for item in items:
         x = to_tensor(read_image(item.low).rgb, device=options.device)
+        if options.max_input_luma is not None and float(luma(x).mean()) > options.max_input_luma:
+            skipped += 1
+            if on_item is not None:
+                on_item()
+            continue
         reference = to_tensor(read_image(item.high).rgb, device=options.device) if item.high is not None else None
         if reference is not None and reference.shape != x.shape:
             shapes = f"{tuple(x.shape[-2:])} vs {tuple(reference.shape[-2:])}"
@@ -189,11 +197,16 @@ def evaluate_images(
                 log.warning("method %s failed on %s: %s", method.name, item.name, row.error)
                 thumbs.append(np.zeros_like(thumbs[0]))
             report.rows.append(row)
-        if index < options.sheet_items:
+        if len(report.sheet) < options.sheet_items:
             report.sheet.append((item.name, thumbs))
         if on_item is not None:
             on_item()
     report.resolution = ", ".join(sorted(sizes))
+    if skipped:
+        log.info("%d of %d images brighter than mean luma %s skipped", skipped, len(items), options.max_input_luma)
+        report.source += f" (mean luma <= {options.max_input_luma}: {len(items) - skipped} of {len(items)})"
+    if skipped == len(items):
+        raise SagcError(f"no image in {source} has mean luma <= {options.max_input_luma}")
     return report
 
 

@@ -48,6 +48,8 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     pairs.set_defaults(handler=_run_eval_images, paired=True)
     images = kinds.add_parser("images", help="folder of real low-light images (no reference): NIQE, brightness")
     images.add_argument("data", help="folder of images")
+    images.add_argument("--max-luma", type=float, metavar="L",
+                        help="only inputs with mean luma <= L, e.g. 0.25 for SICE's under-exposed third")  # fmt: skip
     _common(images)
     _image_metric_options(images)
     images.set_defaults(handler=_run_eval_images, paired=False)
@@ -108,6 +110,7 @@ def _options(args: argparse.Namespace, device: torch.device, *, image_metrics: b
         options.niqe = not args.no_niqe
         options.niqe_params = load_niqe_params(args.niqe_params) if options.niqe else None
         options.y_channel = args.y
+        options.max_input_luma = getattr(args, "max_luma", None)
         if args.paired:
             options.lpips = load_lpips(args.lpips_weights, device=device)
         elif args.lpips_weights:

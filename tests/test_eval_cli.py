@@ -226,3 +226,17 @@ def test_eval_video_without_reference_has_no_psnr(tmp_path: Path, capsys) -> Non
     assert "psnr" not in method and method["flicker"] > 0 and len(method["per_frame_luma"]) == 4
     assert main(["eval", "video", str(tmp_path / "missing.mp4")]) == 1
     assert "input not found" in capsys.readouterr().err
+
+
+def test_eval_images_max_luma_keeps_the_dark_ones(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name, gain in (("dark", 0.2), ("bright", 1.0)):
+        cv2.imwrite(str(folder / f"{name}.png"), (scene(1, 200, 112) * gain).astype(np.uint8))
+    out = tmp_path / "r"
+    assert main(["eval", "images", str(folder), "--method", "identity", "--max-luma", "0.25", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [i["item"] for i in report["items"]] == ["dark"]
+    assert "1 of 2" in report["source"]
+    assert main(["eval", "images", str(folder), "--max-luma", "0.01", "--out", str(out)]) == 1
+    assert "no image" in capsys.readouterr().err
