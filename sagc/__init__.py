@@ -1,5 +1,9 @@
 """sagc: real-time low-light enhancement with Semantic-Aware Gamma Correction."""
 
+# OpenCV must load before PyAV: PyAV's wheels bundle their own libxcb, and when that copy is
+# loaded first OpenCV's Qt window (``sagc preview``) livelocks in cv2.imshow (PyAV issue #978).
+import cv2  # noqa: F401, I001  - import order is the point
+
 from sagc.errors import SagcError
 from sagc.models import Enhancer, GammaEstimator, apply_gamma, load_enhancer, save_enhancer
 

@@ -116,6 +116,8 @@ def _run_preview(args: argparse.Namespace) -> int:
 
 
 def _window_loop(session, stop) -> None:
+    # OpenCV's bundled Qt looks for fonts in its own folder and warns on every window otherwise.
+    os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
     import cv2
 
     from sagc.stream.preview import VIEWS, overlay

@@ -8,12 +8,15 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -264,3 +267,20 @@ def test_cli_preview_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) ->
         assert main(["preview", *argv]) == 1, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)
+
+
+XVFB_RUN = shutil.which("xvfb-run")
+
+
+@pytest.mark.skipif(XVFB_RUN is None, reason="xvfb-run not installed (apt-get install xvfb xauth): window test skipped")
+def test_cli_preview_window_on_a_virtual_display(tmp_path: Path, weights: Path) -> None:
+    """The OpenCV window path, in a real subprocess on Xvfb (OpenCV loads before PyAV)."""
+    out = tmp_path / "shown.mkv"
+    argv = [XVFB_RUN, "-a", sys.executable, "-m", "sagc.cli", "preview", "--source", LAVFI, "--weights",
+            str(weights), "--frames", "15", "--record", str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "shown 15 frames" in done.stdout
+    assert "QFontDatabase" not in done.stderr
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 15
