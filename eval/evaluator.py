@@ -252,15 +252,13 @@ def evaluate_video(
         method.reset()
     frames = 0
     input_luma: list[float] = []
-    frames_in = read_ahead(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames))
-    for index, (frame, original) in enumerate(frames_in):
+    # Decoding, darkening and the guide flow run ahead in their own thread.
+    frames_in = read_ahead(_prepared(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames), guide_flow))
+    for index, (frame, original, rgb8, guide, flow) in enumerate(frames_in):
         frames += 1
-        rgb8 = frame.rgb if frame.rgb.dtype == np.uint8 else (frame.rgb >> 8).astype(np.uint8)
         x = to_tensor(frame.rgb, device=options.device)
         reference = to_tensor(original.rgb, device=options.device) if original is not None else None
-        guide = None if original is None else to_rgb8(reference)
         input_luma.append(mean_luma(rgb8))
-        flow = guide_flow.update(rgb8 if guide is None else guide) if guide_flow is not None else None
         keep = thumbs.wants(index)
         row_thumbs = [_thumbnail(rgb8)] + ([_thumbnail(guide)] if guide is not None else []) if keep else []
         for method in methods:
@@ -301,3 +299,16 @@ def evaluate_video(
             report.clip[method.name] = {"flicker": meter.flicker, "warp_error": meter.warping_error}
     log.info("evaluated %d frames of %s", frames, spec)
     return report
+
+
+def _as_8bit(rgb: np.ndarray) -> np.ndarray:
+    return rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
+
+
+def _prepared(frames, guide_flow: GuideFlow | None):
+    """(input, reference, input 8-bit, reference 8-bit, guide flow) per frame."""
+    for frame, original in frames:
+        rgb8 = _as_8bit(frame.rgb)
+        guide = None if original is None else _as_8bit(original.rgb)
+        flow = guide_flow.update(rgb8 if guide is None else guide) if guide_flow is not None else None
+        yield frame, original, rgb8, guide, flow
