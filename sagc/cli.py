@@ -120,7 +120,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from sagc.models import load_enhancer
     from sagc.stream.bench import run_bench, synthetic_spec
     from sagc.stream.sinks import EncoderSettings
-    from sagc.stream.stage import FrameEnhancer
+    from sagc.stream.stage import make_stage
 
     if (args.input is None) == (args.synthetic is None):
         raise SagcError("give either an input video or --synthetic WxH@FPS")
@@ -132,7 +132,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise SagcError(str(exc)) from exc
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
     _set_threads(args.threads)
-    stage = FrameEnhancer(load_enhancer(args.weights, scale=args.scale), device=parse_device(args.device))
+    stage = make_stage(load_enhancer(args.weights, scale=args.scale), device=parse_device(args.device))
     result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
     rows = [
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
@@ -305,7 +305,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
     from sagc.enhance import run_image_jobs, run_video_job
     from sagc.models import load_enhancer
     from sagc.stream.sinks import EncoderSettings
-    from sagc.stream.stage import FrameEnhancer
+    from sagc.stream.stage import make_stage
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = parse_device(args.device)
@@ -313,8 +313,8 @@ def _run_enhance(args: argparse.Namespace) -> int:
     enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
     if not 0.0 <= args.smooth < 1.0:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
-    stage = FrameEnhancer(enhancer, device=device)
-    video_stage = FrameEnhancer(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
+    stage = make_stage(enhancer, device=device)
+    video_stage = make_stage(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
     jobs, compare = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []

@@ -57,7 +57,7 @@ def _run_preview(args: argparse.Namespace) -> int:
     from sagc.stream.live import LiveCapture, parse_live_source
     from sagc.stream.preview import PreviewSession
     from sagc.stream.serve import PreviewServer, parse_address
-    from sagc.stream.stage import FrameEnhancer
+    from sagc.stream.stage import make_stage
 
     if not 0 <= args.smooth < 1:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
@@ -76,9 +76,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         if record.resolve() == Path(args.source).resolve():
             raise SagcError("--record would overwrite the source; choose another file name")
     spec = parse_live_source(args.source, size=args.size)
-    stage = FrameEnhancer(
-        load_enhancer(args.weights, scale=args.scale, gain=args.gain), device=parse_device(args.device)
-    )
+    stage = make_stage(load_enhancer(args.weights, scale=args.scale, gain=args.gain), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
     try:
         capture.wait_open()

@@ -76,6 +76,12 @@ class ThreadedPipeline:
             with self._lock:
                 self._errors.append(exc)
             self._abort.set()
+            self._cancel_stage()
+
+    def _cancel_stage(self) -> None:
+        cancel = getattr(self._stage, "cancel", None)  # a stage with buffers in flight (CUDA)
+        if cancel is not None:
+            cancel()
 
     def _put(self, q: queue.Queue[Any], item: Any) -> None:
         while True:
@@ -108,9 +114,12 @@ class ThreadedPipeline:
                 self._put(self.decoded, _END)
 
     def _enhance(self) -> None:
+        # A stage with ``submit`` (the CUDA one) returns at once with a pending frame; the
+        # encode thread waits for that frame's pixels only when it needs them.
+        submit = getattr(self._stage, "submit", self._stage)
         while (item := self._get(self.decoded)) is not _END:
             if isinstance(item, Frame):
-                item = (item, self._stage(item))
+                item = (item, submit(item))
             self._put(self.enhanced, item)
         self._put(self.enhanced, _END)
 
@@ -118,6 +127,8 @@ class ThreadedPipeline:
         while (item := self._get(self.enhanced)) is not _END:
             if isinstance(item, tuple):
                 original, enhanced = item
+                if not isinstance(enhanced, Frame):
+                    enhanced = enhanced.result()
                 self._sink.write_frame(enhanced)
                 if self._compare is not None:
                     self._compare.write_frame(side_by_side(original, enhanced))
@@ -140,6 +151,7 @@ class ThreadedPipeline:
                     thread.join(timeout=0.1)
         except BaseException:
             self._abort.set()
+            self._cancel_stage()
             raise
         finally:
             self.close()

@@ -17,7 +17,7 @@ from sagc.models import Enhancer
 from .frame import Frame
 from .smoothing import GammaSmoother
 
-__all__ = ["FrameEnhancer", "GammaTable", "frame_to_tensor", "tensor_to_pixels"]
+__all__ = ["FrameEnhancer", "GammaTable", "frame_to_tensor", "tensor_to_pixels", "make_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +146,14 @@ class FrameEnhancer:
         if not same:
             levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         return self.table.apply(rgb, levels)
+
+
+def make_stage(enhancer: Enhancer, *, device: str | torch.device = "cpu", smooth: float = 0.0):
+    """The enhance stage for ``device``: :class:`FrameEnhancer` on the CPU, the pinned,
+    stream-overlapped :class:`~sagc.stream.cuda_stage.CudaFrameEnhancer` on CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        from .cuda_stage import CudaFrameEnhancer
+
+        return CudaFrameEnhancer(enhancer, device=device, smooth=smooth)
+    return FrameEnhancer(enhancer, device=device, smooth=smooth)

@@ -1,0 +1,181 @@
+"""The CUDA enhance stage: a ring of pinned host buffers, copy and compute streams, per-frame events.
+
+For every 8-bit frame :meth:`CudaFrameEnhancer.submit` copies the pixels into the next pinned
+slot, uploads them on the copy-in stream, runs the enhancer on the compute stream (fp16,
+channels_last by default), downloads the result on the copy-out stream into the slot's pinned
+output, and returns a :class:`PendingFrame` at once. Whoever needs the pixels (the encoder
+thread) calls :meth:`PendingFrame.result`, which waits on that frame's event only, never on the
+whole device. While frame *n* is downloaded, frame *n + 1* is computed and *n + 2* uploaded.
+
+All buffers are allocated once per frame size; the per-frame tensors in between come from the
+caching allocator's pool for the compute stream, so after warm-up nothing is ``cudaMalloc``-ed.
+Frames that are not 8-bit (16-bit sources) take :class:`~sagc.stream.stage.FrameEnhancer`'s
+floating-point path on the same device.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from sagc.models import Enhancer
+
+from .frame import Frame
+from .smoothing import GammaSmoother
+from .stage import FrameEnhancer
+
+__all__ = ["CudaFrameEnhancer", "PendingFrame"]
+
+_POLL = 0.05
+
+
+class _Slot:
+    """One ring entry: pinned host in/out, device in/out, and the events that order them."""
+
+    def __init__(self, height: int, width: int, device: torch.device) -> None:
+        shape = (height, width, 3)
+        self.host_in = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        self.host_out = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        self.dev_in = torch.empty(shape, dtype=torch.uint8, device=device)
+        self.dev_out = torch.empty(shape, dtype=torch.uint8, device=device)
+        self.uploaded = torch.cuda.Event()
+        self.computed = torch.cuda.Event()
+        self.downloaded = torch.cuda.Event()
+
+
+class PendingFrame:
+    """An enhanced frame on its way back from the device; :meth:`result` waits for it."""
+
+    def __init__(self, stage: CudaFrameEnhancer, slot: _Slot, frame: Frame) -> None:
+        self._stage, self._slot, self._frame = stage, slot, frame
+        self._done: Frame | None = None
+
+    def result(self) -> Frame:
+        """Wait on this frame's download event (only), copy the pixels out, free the slot."""
+        if self._done is None:
+            self._slot.downloaded.synchronize()
+            self._done = self._frame.with_pixels(self._slot.host_out.numpy().copy())
+            self._stage._release()
+        return self._done
+
+
+class CudaFrameEnhancer:
+    """Drop-in for :class:`FrameEnhancer` on CUDA with overlapped copies (see the module doc).
+
+    ``slots`` pinned buffers are in flight at most; :meth:`submit` blocks while all are taken
+    until a :meth:`PendingFrame.result` frees one. Calling the stage directly
+    (``stage(frame)``) is ``submit(frame).result()``.
+    """
+
+    def __init__(
+        self,
+        enhancer: Enhancer,
+        *,
+        device: str | torch.device = "cuda",
+        dtype: torch.dtype = torch.float16,
+        slots: int = 4,
+        smooth: float = 0.0,
+    ) -> None:
+        self.device = torch.device(device)
+        if self.device.type != "cuda":
+            raise ValueError(f"CudaFrameEnhancer needs a CUDA device, got {self.device}")
+        if slots < 2:
+            raise ValueError(f"need at least 2 slots to overlap copies, got {slots}")
+        if self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dtype = dtype
+        self.slots = slots
+        self.enhancer = enhancer.to(device=self.device, dtype=dtype).eval()
+        self.enhancer.to(memory_format=torch.channels_last)
+        self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        self.fallback = FrameEnhancer(enhancer, device=self.device, dtype=dtype, fast=False)
+        with torch.cuda.device(self.device):
+            self.copy_in = torch.cuda.Stream()
+            self.compute = torch.cuda.Stream()
+            self.copy_out = torch.cuda.Stream()
+        self._ring: list[_Slot] = []
+        self._size: tuple[int, int] | None = None
+        self._next = 0
+        self._free = threading.Semaphore(slots)
+        self._cancelled = threading.Event()
+
+    # -- ring bookkeeping -----------------------------------------------------------------
+    def _release(self) -> None:
+        self._free.release()
+
+    def _acquire(self) -> None:
+        while not self._free.acquire(timeout=_POLL):
+            if self._cancelled.is_set():
+                raise RuntimeError("CUDA stage cancelled while waiting for a free buffer")
+
+    def cancel(self) -> None:
+        """Unblock a waiting :meth:`submit` (the pipeline is shutting down)."""
+        self._cancelled.set()
+
+    def reset(self) -> None:
+        """Forget temporal state and in-flight frames (between clips)."""
+        if self._ring:
+            torch.cuda.synchronize(self.device)
+        self._free = threading.Semaphore(self.slots)
+        self._cancelled.clear()
+        self._next = 0
+        if self.smoother is not None:
+            self.smoother.reset()
+        self.fallback.reset()
+
+    def _ensure_ring(self, height: int, width: int) -> None:
+        if self._size == (height, width):
+            return
+        if self._ring:  # size changed mid-stream: let everything in flight land first
+            for _ in range(self.slots):
+                self._acquire()
+            for _ in range(self.slots):
+                self._release()
+        self._ring = [_Slot(height, width, self.device) for _ in range(self.slots)]
+        self._size = (height, width)
+        self._next = 0
+
+    # -- the work -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _enhance_on_device(self, slot: _Slot) -> None:
+        x = slot.dev_in.permute(2, 0, 1).unsqueeze(0).to(self.dtype).mul_(1.0 / 255.0)
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        small = self.enhancer.downscale(x)
+        gamma = self.enhancer.estimator(small)
+        if self.smoother is not None:
+            gamma = self.smoother(gamma, small)
+        y = self.enhancer.apply(x, gamma)
+        slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
+
+    def submit(self, frame: Frame) -> PendingFrame | Frame:
+        """Start enhancing ``frame``; returns a :class:`PendingFrame` (or, for non-8-bit
+        frames, the finished frame from the floating-point path)."""
+        if frame.rgb.dtype != np.uint8:
+            return self.fallback(frame)
+        self._ensure_ring(frame.height, frame.width)
+        self._acquire()
+        slot = self._ring[self._next]
+        self._next = (self._next + 1) % self.slots
+        slot.uploaded.synchronize()  # the previous upload from this host buffer has finished
+        slot.host_in.numpy()[...] = frame.rgb
+        with torch.cuda.device(self.device):
+            self.copy_in.wait_event(slot.computed)  # the last compute read dev_in
+            with torch.cuda.stream(self.copy_in):
+                slot.dev_in.copy_(slot.host_in, non_blocking=True)
+                slot.uploaded.record(self.copy_in)
+            self.compute.wait_event(slot.uploaded)
+            self.compute.wait_event(slot.downloaded)  # the last download read dev_out
+            with torch.cuda.stream(self.compute):
+                self._enhance_on_device(slot)
+                slot.computed.record(self.compute)
+            self.copy_out.wait_event(slot.computed)
+            with torch.cuda.stream(self.copy_out):
+                slot.host_out.copy_(slot.dev_out, non_blocking=True)
+                slot.downloaded.record(self.copy_out)
+        return PendingFrame(self, slot, frame)
+
+    def __call__(self, frame: Frame) -> Frame:
+        pending = self.submit(frame)
+        return pending.result() if isinstance(pending, PendingFrame) else pending

@@ -1,0 +1,111 @@
+"""The CUDA path: pinned ring, streams and events. Runs only where a CUDA device exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sagc.models import load_enhancer
+from sagc.stream.engine import run_pipeline_threaded
+from sagc.stream.frame import Frame
+from sagc.stream.pipeline import run_pipeline
+from sagc.stream.sources import VideoSource
+from sagc.stream.stage import FrameEnhancer, make_stage
+
+from .conftest import make_clip
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="no CUDA device here: CUDA path tests skipped (run them on a GPU machine)",
+    ),
+]
+
+
+def _frames(count: int, height: int = 180, width: int = 320) -> list[Frame]:
+    rng = np.random.default_rng(0)
+    return [Frame((rng.random((height, width, 3)) ** 2 * 255).astype(np.uint8), i, index=i) for i in range(count)]
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def write_frame(self, frame: Frame) -> None:
+        self.frames.append(frame.rgb.copy())
+
+    def write_packet(self, packet: object) -> None:
+        pass
+
+
+def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    cuda = CudaFrameEnhancer(load_enhancer(weights), device="cuda", dtype=torch.float32)
+    reference = FrameEnhancer(load_enhancer(weights), device="cpu", fast=False)
+    for frame in _frames(6):
+        got = cuda(frame).rgb.astype(int)
+        want = reference(frame).rgb.astype(int)
+        assert np.abs(got - want).max() <= 1
+
+
+def test_fp16_default_stays_close(weights: Path) -> None:
+    stage = make_stage(load_enhancer(weights), device="cuda")
+    reference = FrameEnhancer(load_enhancer(weights), device="cpu", fast=False)
+    frame = _frames(1)[0]
+    diff = np.abs(stage(frame).rgb.astype(int) - reference(frame).rgb.astype(int))
+    assert diff.mean() < 1.0 and diff.max() <= 8
+
+
+def test_ring_is_pinned_and_nothing_is_allocated_per_frame(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    stage = CudaFrameEnhancer(load_enhancer(weights), device="cuda")
+    frames = _frames(60)
+    pending = [stage.submit(f) for f in frames[:3]]
+    for p in pending:
+        p.result()
+    assert all(slot.host_in.is_pinned() and slot.host_out.is_pinned() for slot in stage._ring)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_stats()["segment.all.allocated"]
+    window = []
+    for frame in frames[3:]:
+        window.append(stage.submit(frame))
+        if len(window) == stage.slots:
+            window.pop(0).result()
+    for p in window:
+        p.result()
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_stats()["segment.all.allocated"] == before
+
+
+def test_threaded_pipeline_with_cuda_stage_equals_sequential(tmp_path: Path, weights: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", frames=20)
+    outputs = []
+    for runner in (run_pipeline, run_pipeline_threaded):
+        stage = make_stage(load_enhancer(weights), device="cuda")
+        sink = _Collect()
+        with VideoSource(str(clip)) as source:
+            runner(source, stage, sink)
+        outputs.append(sink.frames)
+    assert len(outputs[0]) == len(outputs[1]) == 20
+    for a, b in zip(*outputs, strict=True):  # same kernels; allow cuDNN's last-bit freedom
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_sixteen_bit_frames_take_the_float_path(weights: Path) -> None:
+    stage = make_stage(load_enhancer(weights), device="cuda")
+    frame = Frame((np.random.default_rng(1).random((64, 96, 3)) * 65535).astype(np.uint16))
+    out = stage(frame)
+    assert out.rgb.dtype == np.uint16 and out.rgb.shape == frame.rgb.shape
+
+
+def test_cuda_stage_refuses_a_cpu_device(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        CudaFrameEnhancer(load_enhancer(weights), device="cpu")
