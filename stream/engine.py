@@ -17,7 +17,7 @@ import av
 from .frame import Frame, side_by_side
 from .pipeline import FrameSink, PipelineResult
 
-__all__ = ["ThreadedPipeline", "run_pipeline_threaded", "read_ahead"]
+__all__ = ["ThreadedPipeline", "run_pipeline_threaded", "read_ahead", "offer"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,18 @@ _POLL = 0.05
 
 class _Aborted(Exception):
     """Raised inside a worker when another stage failed."""
+
+
+def offer(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` into the bounded queue ``q``, waiting while it is full, unless ``stop`` is
+    set first; returns whether the item went in."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class ThreadedPipeline:
@@ -84,14 +96,8 @@ class ThreadedPipeline:
             cancel()
 
     def _put(self, q: queue.Queue[Any], item: Any) -> None:
-        while True:
-            if self._abort.is_set():
-                raise _Aborted
-            try:
-                q.put(item, timeout=_POLL)
-                return
-            except queue.Full:
-                continue
+        if not offer(q, item, self._abort):
+            raise _Aborted
 
     def _get(self, q: queue.Queue[Any]) -> Any:
         while True:
@@ -204,13 +210,7 @@ def read_ahead(items: Iterable[T], *, depth: int = 4) -> Iterator[T]:
         iterator = iter(items)
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=_POLL)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(buffer, item, stop):
                     return
         except BaseException as exc:  # handed to the consumer
             failure.append(exc)
@@ -218,12 +218,7 @@ def read_ahead(items: Iterable[T], *, depth: int = 4) -> Iterator[T]:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-            while not stop.is_set():
-                try:
-                    buffer.put(_END, timeout=_POLL)
-                    break
-                except queue.Full:
-                    continue
+            offer(buffer, _END, stop)
 
     thread = threading.Thread(target=produce, name="sagc-read-ahead", daemon=True)
     thread.start()

@@ -22,6 +22,7 @@ import av.error
 
 from sagc.errors import SagcError
 
+from .engine import offer
 from .frame import Frame
 from .sources import VideoSource, is_lavfi, is_url
 
@@ -125,13 +126,8 @@ class _EveryFrame:
         self.dropped = 0
 
     def put(self, item: LiveFrame) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                self.received += 1
-                return
-            except queue.Full:
-                continue
+        if offer(self._queue, item, self._stop):
+            self.received += 1
 
     def get(self, timeout: float | None = None) -> LiveFrame | None:
         try:
