@@ -170,44 +170,60 @@ def evaluate_images(
     sizes: set[str] = set()
     skipped = 0
     for item in items:
-        x = to_tensor(read_image(item.low).rgb, device=options.device)
-        if options.max_input_luma is not None and float(luma(x).mean()) > options.max_input_luma:
-            skipped += 1
+        try:
+            size = _evaluate_item(item, methods, options, report)
+        finally:
             if on_item is not None:
                 on_item()
-            continue
-        reference = to_tensor(read_image(item.high).rgb, device=options.device) if item.high is not None else None
-        if reference is not None and reference.shape != x.shape:
-            shapes = f"{tuple(x.shape[-2:])} vs {tuple(reference.shape[-2:])}"
-            for method in methods:
-                report.rows.append(Row(item.name, method.name, error=f"low and high sizes differ {shapes}"))
-            log.warning("%s: low and high sizes differ %s; skipped", item.name, shapes)
-            continue
-        sizes.add(f"{x.shape[-1]}x{x.shape[-2]}")
-        thumbs = [_thumbnail(to_rgb8(x))] + ([_thumbnail(to_rgb8(reference))] if reference is not None else [])
-        for method in methods:
-            row = Row(item.name, method.name)
-            try:
-                method.reset()
-                y, row.ms = _timed(method, x)
-                row.values = _image_metrics(y, reference, options)
-                thumbs.append(_thumbnail(to_rgb8(y)))
-            except Exception as exc:  # noqa: BLE001 - one failing item is reported, not fatal
-                row.error = _one_line(exc)
-                log.warning("method %s failed on %s: %s", method.name, item.name, row.error)
-                thumbs.append(np.zeros_like(thumbs[0]))
-            report.rows.append(row)
-        if len(report.sheet) < options.sheet_items:
-            report.sheet.append((item.name, thumbs))
-        if on_item is not None:
-            on_item()
+        if size is None:
+            skipped += 1
+        elif size:
+            sizes.add(size)
     report.resolution = ", ".join(sorted(sizes))
     if skipped:
         log.info("%d of %d images brighter than mean luma %s skipped", skipped, len(items), options.max_input_luma)
         report.source += f" (mean luma <= {options.max_input_luma}: {len(items) - skipped} of {len(items)})"
-    if skipped == len(items):
+    if items and skipped == len(items):
         raise SagcError(f"no image in {source} has mean luma <= {options.max_input_luma}")
     return report
+
+
+def _error_rows(report: EvalReport, item: str, methods: Sequence[Method], error: str) -> str:
+    for method in methods:
+        report.rows.append(Row(item, method.name, error=error))
+    log.warning("%s: %s; skipped", item, error)
+    return ""
+
+
+def _evaluate_item(item: ImagePair, methods: Sequence[Method], options: EvalOptions, report: EvalReport) -> str | None:
+    """Run every method on one item and add its rows; returns its size ``WxH`` ("" when the
+    item could not be evaluated, ``None`` when it is brighter than ``max_input_luma``)."""
+    try:
+        x = to_tensor(read_image(item.low).rgb, device=options.device)
+        reference = to_tensor(read_image(item.high).rgb, device=options.device) if item.high is not None else None
+    except SagcError as exc:  # an unreadable file is one failed item, not the end of the run
+        return _error_rows(report, item.name, methods, str(exc))
+    if options.max_input_luma is not None and float(luma(x).mean()) > options.max_input_luma:
+        return None
+    if reference is not None and reference.shape != x.shape:
+        shapes = f"{tuple(x.shape[-2:])} vs {tuple(reference.shape[-2:])}"
+        return _error_rows(report, item.name, methods, f"low and high sizes differ {shapes}")
+    thumbs = [_thumbnail(to_rgb8(x))] + ([_thumbnail(to_rgb8(reference))] if reference is not None else [])
+    for method in methods:
+        row = Row(item.name, method.name)
+        try:
+            method.reset()
+            y, row.ms = _timed(method, x)
+            row.values = _image_metrics(y, reference, options)
+            thumbs.append(_thumbnail(to_rgb8(y)))
+        except Exception as exc:  # noqa: BLE001 - one failing item is reported, not fatal
+            row.error = _one_line(exc)
+            log.warning("method %s failed on %s: %s", method.name, item.name, row.error)
+            thumbs.append(np.zeros_like(thumbs[0]))
+        report.rows.append(row)
+    if len(report.sheet) < options.sheet_items:
+        report.sheet.append((item.name, thumbs))
+    return f"{x.shape[-1]}x{x.shape[-2]}"
 
 
 class _Thumbs:

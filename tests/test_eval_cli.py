@@ -240,3 +240,13 @@ def test_eval_images_max_luma_keeps_the_dark_ones(tmp_path: Path, capsys) -> Non
     assert "1 of 2" in report["source"]
     assert main(["eval", "images", str(folder), "--max-luma", "0.01", "--out", str(out)]) == 1
     assert "no image" in capsys.readouterr().err
+
+
+def test_an_unreadable_pair_is_a_failed_item_not_the_end(pairs: Path, tmp_path: Path, capsys) -> None:
+    (pairs / "low" / "img01.png").write_bytes(b"not a png")
+    out = tmp_path / "r"
+    assert main(["eval", "pairs", str(pairs), "--method", "identity", "--no-niqe", "--out", str(out)]) == 0
+    assert "1 item(s) failed" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    errors = {i["item"]: i["error"] for i in report["items"]}
+    assert errors["img00"] is None and errors["img02"] is None and "not a readable image" in errors["img01"]
