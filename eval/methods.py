@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from sagc.errors import SagcError
+from sagc.models.checkpoint import named_weights
 
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
@@ -216,8 +217,14 @@ def parse_method(spec: str) -> Method:
         weights = "default"
         if rest and "=" not in rest[0]:
             weights, rest = rest[0], rest[1:]
-            if not Path(weights).exists() and ("/" in weights or weights.endswith(".pt")):
-                raise SagcError(f"method {spec!r}: weights file {weights} not found")
+            if not Path(weights).exists():
+                if "/" in weights or weights.endswith(".pt"):
+                    raise SagcError(f"method {spec!r}: weights file {weights} not found")
+                if weights not in named_weights():
+                    raise SagcError(
+                        f"method {spec!r}: {weights!r} is neither a weights file nor an installed name; "
+                        "options are key=value, e.g. sagc:scale=4"
+                    )
         options = parse_options(rest, spec)
         scale = _number(options, "scale", spec)
         gain = _number(options, "gain", spec)

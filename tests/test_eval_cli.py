@@ -175,7 +175,7 @@ def test_python_plugin_runs_and_a_failing_item_is_reported(tmp_path: Path, plugi
         ("clahe:clip=2:size=3", "unknown option"),
         ("sagc:smooth=1.5", "smooth must be in"),
         ("sagc:missing/weights.pt", "weights file missing/weights.pt not found"),
-        ("sagc:scale", "weights file not found: scale"),
+        ("sagc:scale", "'scale' is neither a weights file nor an installed name; options are key=value"),
         ("sagc:scale=2:gain", "expected key=value"),
     ],
 )
