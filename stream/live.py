@@ -191,11 +191,13 @@ class LiveCapture:
     def dropped(self) -> int:
         return self._mailbox.dropped
 
-    def wait_open(self, timeout: float = 30.0) -> None:
-        """Block until the first connection succeeded (or failed: then raise its error)."""
-        self._opened.wait(timeout)
+    def wait_open(self, timeout: float | None = None) -> bool:
+        """Block until the first connection succeeded (True) or failed for good (raise its
+        error); False if ``timeout`` passed first (a network source may still be retrying)."""
+        opened = self._opened.wait(timeout)
         if self.error is not None and self.info is None:
             raise self.error
+        return opened and self.info is not None
 
     def get(self, timeout: float | None = None) -> LiveFrame | None:
         """Newest frame (``None`` on timeout); raises the source's error or :class:`EndOfStream`."""
