@@ -44,6 +44,22 @@ def test_brightness_per_class_uses_matching_classes():
     )
 
 
+def test_contrast_hand_computed_and_zero_for_equal_spread():
+    # grey pixels 0.2 and 0.6 (std 0.2) against a reference of 0.1 and 0.9 (std 0.4)
+    enhanced = torch.tensor([0.2, 0.6]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()
+    reference = torch.tensor([0.1, 0.9]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()
+    value = losses.contrast_loss(enhanced, _global(enhanced), reference, _global(reference))
+    assert value.item() == pytest.approx(0.2, abs=1e-3)
+    darker = reference - 0.05  # a shifted copy: other brightness, same spread
+    assert losses.contrast_loss(darker, _global(darker), reference, _global(reference)).item() == (
+        pytest.approx(0, abs=1e-3)
+    )
+    flat = torch.full((1, 3, 1, 2), 0.5, requires_grad=True)
+    losses.ContrastLoss()(flat + torch.tensor([0.0, 0.01]).view(1, 1, 1, 2), _global(flat), reference,
+                          _global(reference)).backward()  # fmt: skip
+    assert flat.grad is not None and flat.grad.abs().sum() > 0
+
+
 def test_color_hand_computed():
     enhanced = torch.tensor([0.2, 0.2, 0.4]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     reference = torch.tensor([0.3, 0.3, 0.3]).view(1, 3, 1, 1).expand(1, 3, 2, 2)

@@ -57,6 +57,7 @@ class LossWeights:
     flip: float = 0.5
     recon: float = 1.0
     adversarial: float = 0.05
+    contrast: float = 0.0  # ours, off by default: per-class luminance spread vs. normal light
 
 
 @dataclass
@@ -293,7 +294,9 @@ def _train(
         low, normal = batches(step)
         enhancer.scale = config.train_scales[step % len(config.train_scales)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            terms, enhanced_masks, normal_masks = _enhancer_terms(enhancer, prior, critic, low, normal, adversarial)
+            terms, enhanced_masks, normal_masks = _enhancer_terms(
+                enhancer, prior, critic, low, normal, adversarial, contrast=weights.contrast > 0
+            )
         total = sum(getattr(weights, name) * value for name, value in terms.items())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -358,6 +361,7 @@ def _enhancer_terms(
     low: Tensor,
     normal: Tensor,
     adversarial: bool,
+    contrast: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """The enhancer's loss terms for one batch, plus the class maps the critic trains on.
 
@@ -385,6 +389,8 @@ def _enhancer_terms(
         "flip": losses.flip_loss(enhanced, enhanced_flipped),
         "recon": losses.reconstruction_loss(enhanced_normal, normal),
     }
+    if contrast:
+        terms["contrast"] = losses.contrast_loss(enhanced, weights, normal, normal_masks)
     if adversarial and critic is not None:
         critic.requires_grad_(False)
         terms["adversarial"] = losses.generator_loss(critic, enhanced_masks)

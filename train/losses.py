@@ -17,6 +17,7 @@ __all__ = [
     "class_means",
     "brightness_loss",
     "color_loss",
+    "contrast_loss",
     "smoothness_loss",
     "flip_loss",
     "reconstruction_loss",
@@ -25,6 +26,7 @@ __all__ = [
     "generator_loss",
     "BrightnessLoss",
     "ColorLoss",
+    "ContrastLoss",
     "SmoothnessLoss",
     "FlipLoss",
     "ReconstructionLoss",
@@ -86,6 +88,32 @@ def color_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_mas
     return (weights * error).sum(1).mean()
 
 
+def _class_spread(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """Soft-masked standard deviation of ``values`` (N×1×H×W) per image and class, and the share."""
+    means, share = class_means(torch.cat([values, values * values], 1), masks)
+    variance = (means[..., 1] - means[..., 0] ** 2).clamp(min=0)
+    return torch.sqrt(variance + _EPS), share
+
+
+def _pooled_spread(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    means, share = _pooled_reference(torch.cat([values, values * values], 1), masks)
+    return torch.sqrt((means[:, 1] - means[:, 0] ** 2).clamp(min=0) + _EPS), share
+
+
+def contrast_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+    """Per-class luminance spread (standard deviation) of ``enhanced`` vs. the reference's.
+
+    The second moment beside :func:`brightness_loss`'s first: matching class means alone lets
+    an enhancer flatten a class (brighten its shadows more than its lit parts); this term asks
+    each class to keep the contrast it has in normal-light pictures. A noisy γ map also adds
+    spread, so it needs a strong smoothness term beside it (the default recipe: smooth 30).
+    """
+    spread, share = _class_spread(luma(enhanced), masks)
+    target, target_share = _pooled_spread(luma(reference), reference_masks)
+    weights = _class_weights(share, target_share)
+    return (weights * (spread - target).abs()).sum(1).mean()
+
+
 def smoothness_loss(gamma: Tensor, masks: Tensor) -> Tensor:
     """Total variation of γ, weighted by exp(−TV of the class maps) so class edges may stay sharp."""
     masks = _resize_masks(masks, gamma.shape[-2:])
@@ -145,6 +173,13 @@ class ColorLoss(nn.Module):
 
     def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
         return color_loss(enhanced, masks, reference, reference_masks)
+
+
+class ContrastLoss(nn.Module):
+    """Module form of :func:`contrast_loss`."""
+
+    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
+        return contrast_loss(enhanced, masks, reference, reference_masks)
 
 
 class SmoothnessLoss(nn.Module):
