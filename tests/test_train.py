@@ -79,12 +79,13 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
 
 
 def test_resume_is_bit_exact(tiny, tmp_path):
+    # with the adversarial term on, so the critic and its optimiser are part of the state too
     straight = tmp_path / "straight"
-    train_enhancer(_config(tiny), _data(tiny), out=straight)
+    train_enhancer(_config(tiny, adversarial="true"), _data(tiny), out=straight)
     split = tmp_path / "split"
-    stopped = train_enhancer(_config(tiny, stop_at=2), _data(tiny), out=split)
+    stopped = train_enhancer(_config(tiny, stop_at=2, adversarial="true"), _data(tiny), out=split)
     assert stopped["stopped"] and stopped["steps"] == 2
-    train_enhancer(_config(tiny), _data(tiny), out=split, resume=True)
+    train_enhancer(_config(tiny, adversarial="true"), _data(tiny), out=split, resume=True)
     a = torch.load(straight / "final.pt", weights_only=True)["state_dict"]
     b = torch.load(split / "final.pt", weights_only=True)["state_dict"]
     for key in a:
@@ -114,7 +115,7 @@ def test_torchrun_two_cpu_ranks_hold_identical_weights(tiny, tmp_path):
         "--config", str(ROOT / "configs" / "sagc_default.yaml"),
         "--normal", str(tiny["normal"]), "--low", str(tiny["low"]), "--out", str(tmp_path),
         "--set", "steps=3", "--set", "batch_size=4", "--set", "crop=32", "--set", f"prior={tiny['prior']}",
-        "--set", "train_scales=[1]",
+        "--set", "train_scales=[1]", "--set", "adversarial=true",  # the critic's gradients are all-reduced too
     ]  # fmt: skip
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
