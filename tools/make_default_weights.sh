@@ -12,10 +12,10 @@ COMMON=(--normal "$CAMVID/train/images" --synthetic-low "$CAMVID/train/images"
 
 sagc train seg --config configs/seg_camvid.yaml --data "$CAMVID" --out "$RUNS/seg"
 sagc train enhancer "${COMMON[@]}" --out "$RUNS/full"
-sagc train enhancer "${COMMON[@]}" --out "$RUNS/adv" --set adversarial=true
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/noadv" --set adversarial=false
 sagc train enhancer "${COMMON[@]}" --out "$RUNS/nosem" --set semantics=false
 
-python tools/score_weights.py "$RUNS/full/best.pt" "$RUNS/adv/best.pt" "$RUNS/nosem/best.pt" \
+python tools/score_weights.py "$RUNS/full/best.pt" "$RUNS/noadv/best.pt" "$RUNS/nosem/best.pt" \
     --camvid-val "$CAMVID/val/images" --sice "$DATA/sice"
 cp "$RUNS/seg/best.pt" sagc/weights/segprior_camvid.pt
 cp "$RUNS/full/best.pt" sagc/weights/default.pt
