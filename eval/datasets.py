@@ -24,6 +24,7 @@ from sagc.stream.frame import Frame
 from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images, read_image, write_image
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import VideoSource, is_lavfi, is_url
+from sagc.stream.stage import tensor_to_pixels
 from sagc.synth import darken, sample_darken_params
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "paired_folder",
     "image_folder",
     "to_tensor",
-    "to_rgb8",
     "ClipDarkener",
     "video_frames",
     "darken_folder",
@@ -97,13 +97,6 @@ def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
     return x.permute(2, 0, 1).unsqueeze(0).float().div_(scale)
 
 
-def to_rgb8(x: Tensor) -> np.ndarray:
-    """1×3×H×W (or 3×H×W) float in [0, 1] → H×W×3 uint8 (rounded)."""
-    if x.ndim == 4:
-        x = x[0]
-    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
 class ClipDarkener:
     """One ISSR draw per clip (constant exposure, gains, tone) and fresh noise on every frame."""
 
@@ -113,11 +106,7 @@ class ClipDarkener:
 
     def __call__(self, frame: Frame) -> Frame:
         dark = darken(to_tensor(frame.rgb), self.params, generator=self.generator)
-        return frame.with_pixels(to_rgb8(dark) if frame.rgb.dtype == np.uint8 else _to_16bit(dark))
-
-
-def _to_16bit(x: Tensor) -> np.ndarray:
-    return torch.round(x[0].clamp(0, 1) * 65535).to(torch.int32).permute(1, 2, 0).numpy().astype(np.uint16)
+        return frame.with_pixels(tensor_to_pixels(dark, dtype=frame.rgb.dtype))
 
 
 def video_frames(
@@ -165,7 +154,7 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
     for path in paths:
         frame = read_image(path)
         dark = darken(to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
-        write_image(low / f"{path.stem}.png", Frame(to_rgb8(dark)))
+        write_image(low / f"{path.stem}.png", Frame(tensor_to_pixels(dark, dtype=np.uint8)))
         write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3))
         if progress is not None:
             progress(path)

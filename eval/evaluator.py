@@ -22,8 +22,9 @@ from torch import Tensor
 from sagc.errors import SagcError
 from sagc.stream.engine import read_ahead
 from sagc.stream.images import read_image
+from sagc.stream.stage import tensor_to_pixels
 
-from .datasets import ImagePair, to_rgb8, to_tensor, video_frames
+from .datasets import ImagePair, to_tensor, video_frames
 from .methods import Method
 from .metrics import luma, psnr, ssim
 from .niqe import NiqeParams, niqe
@@ -208,14 +209,14 @@ def _evaluate_item(item: ImagePair, methods: Sequence[Method], options: EvalOpti
     if reference is not None and reference.shape != x.shape:
         shapes = f"{tuple(x.shape[-2:])} vs {tuple(reference.shape[-2:])}"
         return _error_rows(report, item.name, methods, f"low and high sizes differ {shapes}")
-    thumbs = [_thumbnail(to_rgb8(x))] + ([_thumbnail(to_rgb8(reference))] if reference is not None else [])
+    thumbs = [_thumbnail(_rgb8(x))] + ([_thumbnail(_rgb8(reference))] if reference is not None else [])
     for method in methods:
         row = Row(item.name, method.name)
         try:
             method.reset()
             y, row.ms = _timed(method, x)
             row.values = _image_metrics(y, reference, options)
-            thumbs.append(_thumbnail(to_rgb8(y)))
+            thumbs.append(_thumbnail(_rgb8(y)))
         except Exception as exc:  # noqa: BLE001 - one failing item is reported, not fatal
             row.error = _one_line(exc)
             log.warning("method %s failed on %s: %s", method.name, item.name, row.error)
@@ -283,7 +284,7 @@ def evaluate_video(
             row = Row(f"frame {index}", method.name)
             try:
                 y, row.ms = _timed(method, x)
-                out8 = to_rgb8(y)
+                out8 = _rgb8(y)
                 values = {"luma": mean_luma(out8)}
                 if reference is not None:
                     values["psnr"] = float(psnr(y, reference))
@@ -315,6 +316,11 @@ def evaluate_video(
             report.clip[method.name] = {"flicker": meter.flicker, "warp_error": meter.warping_error}
     log.info("evaluated %d frames of %s", frames, spec)
     return report
+
+
+def _rgb8(x: Tensor) -> np.ndarray:
+    """1×3×H×W float in [0, 1] → H×W×3 uint8 (rounded), as the sinks write it."""
+    return tensor_to_pixels(x, dtype=np.uint8)
 
 
 def _as_8bit(rgb: np.ndarray) -> np.ndarray:
