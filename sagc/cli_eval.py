@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from sagc.errors import SagcError
 from sagc.runtime import parse_device, stop_on_signals
+from sagc.stream.sources import is_lavfi, is_url
 
 __all__ = ["add_eval", "add_data"]
 
@@ -149,7 +150,7 @@ def _run_eval_video(args: argparse.Namespace) -> int:
 
     if args.frames is not None and args.frames < 2:
         raise SagcError("--frames must be at least 2 (temporal metrics compare consecutive frames)")
-    if not Path(args.data).exists() and "://" not in args.data and not args.data.startswith("lavfi:"):
+    if not (is_url(args.data) or is_lavfi(args.data) or Path(args.data).exists()):
         raise SagcError(f"input not found: {args.data}")
     device = parse_device(args.device)
     methods = _methods(args.method)
@@ -174,10 +175,8 @@ def _run_darken(args: argparse.Namespace) -> int:
             )
         print(f"wrote {count} pairs to {Path(args.dst) / 'low'} and {Path(args.dst) / 'high'} (seed {args.seed})")
         return 0
-    if not src.exists() and "://" not in args.src and not args.src.startswith("lavfi:"):
-        raise SagcError(f"input not found: {args.src}")
-    settings = EncoderSettings(crf=args.crf)
-    with stop_on_signals() as stopper, tqdm(unit="frame", desc="darken") as bar:
+    settings = EncoderSettings(crf=args.crf)  # darken_video checks the input and the destination
+    with stop_on_signals() as stopper, tqdm(unit="frame", desc="darken", delay=0.5) as bar:
         result = darken_video(args.src, args.dst, seed=args.seed, settings=settings, overwrite=args.overwrite,
                               stop=stopper.event, on_frame=lambda _: bar.update())  # fmt: skip
     if result.interrupted:
