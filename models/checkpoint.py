@@ -102,6 +102,14 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+def estimator_arch(estimator: GammaEstimator) -> dict[str, int]:
+    """The constructor arguments that rebuild ``estimator`` (``context`` only when used)."""
+    arch = {"width": estimator.width}
+    if estimator.context:
+        arch["context"] = estimator.context
+    return arch
+
+
 def save_enhancer(
     path: str | os.PathLike[str],
     estimator: GammaEstimator,
@@ -114,7 +122,7 @@ def save_enhancer(
     return save_checkpoint(
         path,
         kind=ENHANCER_KIND,
-        arch={"width": estimator.width},
+        arch=estimator_arch(estimator),
         state_dict=estimator.state_dict(),
         runtime={"scale": float(scale), "gain": float(gain)},
         provenance=provenance,

@@ -55,13 +55,21 @@ class GammaEstimator(nn.Module):
 
     Maps an N×3×H×W image in [0, 1] to an N×3×H×W exponent map in (0, 1) at the same size.
     At ``width=32`` it has 10,561 parameters.
+
+    ``context`` > 0 (ours; 0 is the paper's trunk) replaces that many of the deepest layer's
+    channels by their image-wide mean before the decoder sees them. It adds no parameters and
+    costs one mean per channel, but lets every γ depend on the whole picture: a well-exposed
+    frame can be told from a dark one, which a 3×3 trunk at low resolution cannot see locally.
     """
 
-    def __init__(self, *, width: int = 32) -> None:
+    def __init__(self, *, width: int = 32, context: int = 0) -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
+        if not 0 <= context <= width:
+            raise ValueError(f"context must be between 0 and width ({width}), got {context}")
         self.width = width
+        self.context = context
         self.conv1 = _SeparableConv(3, width)
         self.conv2 = _SeparableConv(width, width)
         self.conv3 = _SeparableConv(width, width)
@@ -75,6 +83,9 @@ class GammaEstimator(nn.Module):
         x2 = F.relu(self.conv2(x1))
         x3 = F.relu(self.conv3(x2))
         x4 = F.relu(self.conv4(x3))
+        if self.context:
+            local, pooled = x4.split([self.width - self.context, self.context], dim=1)
+            x4 = torch.cat([local, pooled.mean((-2, -1), keepdim=True).expand_as(pooled)], dim=1)
         x5 = F.relu(self.conv5(torch.cat([x3, x4], dim=1)))
         x6 = F.relu(self.conv6(torch.cat([x2, x5], dim=1)))
         return torch.sigmoid(self.conv7(torch.cat([x1, x6], dim=1)))

@@ -25,6 +25,18 @@ def test_round_trip_keeps_weights_and_provenance(tmp_path):
     assert load_enhancer(path, scale=2.0, gain=1.0).scale == 2.0
 
 
+def test_round_trip_keeps_the_context_option(tmp_path):
+    torch.manual_seed(5)
+    estimator = GammaEstimator(context=8).eval()
+    path = save_enhancer(tmp_path / "w.pt", estimator)
+    assert load_checkpoint(path)["arch"] == {"width": 32, "context": 8}
+    enhancer = load_enhancer(path)
+    assert enhancer.estimator.context == 8
+    x = torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(enhancer.estimator(x), estimator(x))
+
+
 def test_loads_with_weights_only(tmp_path):
     path = save_enhancer(tmp_path / "w.pt", GammaEstimator())
     assert torch.load(path, weights_only=True)["kind"] == "sagc.enhancer"

@@ -112,3 +112,50 @@ def test_torch_export_equals_eager(enhancer):
     x = torch.rand(1, 3, 40, 56)
     program = torch.export.export(enhancer, (x,))
     torch.testing.assert_close(program.module()(x), enhancer(x))
+
+
+def _corner_response(estimator: GammaEstimator) -> float:
+    """How much γ in the top rows moves when only rows 16 and below (9+ pixels away) change."""
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 64, 64)
+    y = x.clone()
+    y[..., 16:, :] = 0.0
+    with torch.no_grad():
+        return float((estimator(x)[..., :4, :4] - estimator(y)[..., :4, :4]).abs().max())
+
+
+def _input_sensitive(estimator: GammaEstimator) -> GammaEstimator:
+    """Same weights for every variant, large enough that the output follows the input
+    (at PyTorch's default initialisation the biases dominate and γ barely moves)."""
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for parameter in estimator.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return estimator
+
+
+def test_context_adds_no_parameters_and_sees_the_whole_picture():
+    local = _input_sensitive(GammaEstimator())
+    pooled = _input_sensitive(GammaEstimator(context=8))
+    assert sum(p.numel() for p in pooled.parameters()) == 10_561
+    assert pooled.state_dict().keys() == local.state_dict().keys()
+    # the paper's trunk sees 7 pixels either side of each output: a change 12 rows away is invisible
+    assert _corner_response(local) == 0.0
+    assert _corner_response(pooled) > 1e-4
+
+
+def test_context_output_range_and_batch_independence():
+    torch.manual_seed(4)
+    estimator = GammaEstimator(context=8)
+    a, b = torch.rand(1, 3, 20, 28), torch.rand(1, 3, 20, 28) * 0.2
+    both = estimator(torch.cat([a, b]))
+    assert both.min() > 0 and both.max() < 1
+    # the pooled channels are per image: batching must not mix pictures
+    torch.testing.assert_close(both[:1], estimator(a))
+    torch.testing.assert_close(both[1:], estimator(b))
+
+
+@pytest.mark.parametrize("context", [-1, 33])
+def test_context_out_of_range(context):
+    with pytest.raises(ValueError, match="context"):
+        GammaEstimator(context=context)

@@ -16,7 +16,8 @@ from sagc.config import load_config
 from sagc.errors import SagcError
 from sagc.models import load_checkpoint, load_enhancer
 from sagc.models.segprior import SegPrior, save_segprior
-from sagc.train.data import CamVidSegmentation, SyntheticLowLight, UnpairedImages
+from sagc.synth import darken, sample_darken_params
+from sagc.train.data import CamVidSegmentation, SyntheticLowLight, UnpairedImages, sample_generator, shrink_short_side
 from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
 from sagc.train.seg import SegConfig, train_segprior
 
@@ -130,6 +131,24 @@ def test_unpaired_sets_are_deterministic_and_filter_by_luminance(tiny):
     torch.testing.assert_close(low[1], low[1], rtol=0, atol=0)
     synthetic = SyntheticLowLight([tiny["normal"]], crop=32)
     assert synthetic[0].mean() < UnpairedImages([tiny["normal"]], crop=32)[0].mean()
+
+
+def test_synthetic_low_light_is_darkened_before_it_is_shrunk(tmp_path):
+    # a flat grey 256×256 picture: all the spread of a darkened crop is sensor noise
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "grey.png"), np.full((256, 256, 3), 160, np.uint8))
+    synthetic = SyntheticLowLight([folder], crop=64, resize_to=64, seed=5)
+    assert synthetic.images[0].shape[-2:] == (256, 256)  # kept at full size until darkened
+    crop = synthetic[0]
+    assert crop.shape == (3, 64, 64)
+    # the same draw applied to the already-shrunk picture: its noise is not averaged away
+    g = sample_generator(synthetic.seed + 1, 0, 0)
+    shrunk_first = darken(shrink_short_side(synthetic.images[0], 64), sample_darken_params(g), generator=g)
+    noise, noise_shrunk_first = crop.std((1, 2)).mean(), shrunk_first.std((1, 2)).mean()
+    assert noise_shrunk_first > 0.01
+    assert noise < 0.5 * noise_shrunk_first
+    assert abs(float(crop.mean() - shrunk_first.mean())) < 0.02
 
 
 def _camvid(root: Path) -> Path:

@@ -32,6 +32,7 @@ __all__ = [
     "mean_luminance",
     "load_rgb",
     "sample_generator",
+    "shrink_short_side",
 ]
 
 log = logging.getLogger(__name__)
@@ -205,14 +206,14 @@ class UnpairedImages(Dataset):
             image = load_rgb(path)
             if max_luminance is not None and mean_luminance(image) > max_luminance:
                 continue
-            if resize_to is not None and min(image.shape[-2:]) > resize_to:
-                factor = resize_to / min(image.shape[-2:])
-                size = (round(image.shape[-2] * factor), round(image.shape[-1] * factor))
-                image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
-            self.images.append(image)
+            self.images.append(self._prepare(image, resize_to))
         if not self.images:
             raise SagcError(f"no usable images in {', '.join(map(str, folders))}")
         log.info("loaded %d images from %s", len(self.images), ", ".join(map(str, folders)))
+
+    def _prepare(self, image: Tensor, resize_to: int | None) -> Tensor:
+        """How a loaded image is kept in memory: resized to ``resize_to`` on the short side."""
+        return shrink_short_side(image, resize_to)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -220,16 +221,38 @@ class UnpairedImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> Tensor:
+    def _crop(self, image: Tensor, index: int) -> Tensor:
         g = sample_generator(self.seed, self.epoch, index)
-        image, _ = _scale_crop(self.images[index], None, g, (self.crop, self.crop), (1.0, 1.0))
+        return _scale_crop(image, None, g, (self.crop, self.crop), (1.0, 1.0))[0]
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self._crop(self.images[index], index)
+
+
+def shrink_short_side(image: Tensor, size: int | None) -> Tensor:
+    """Resize a C×H×W image (antialiased) so its short side is ``size``; never enlarges."""
+    if size is None or min(image.shape[-2:]) <= size:
         return image
+    factor = size / min(image.shape[-2:])
+    shape = (round(image.shape[-2] * factor), round(image.shape[-1] * factor))
+    return F.interpolate(image[None], size=shape, mode="bilinear", antialias=True)[0]
 
 
 class SyntheticLowLight(UnpairedImages):
-    """Normal-light crops darkened on the fly with the ISSR recipe (fresh draw per sample)."""
+    """Normal-light crops darkened on the fly with the ISSR recipe (fresh draw per sample).
+
+    The picture is darkened at its stored resolution and only then resized to ``resize_to``,
+    as a camera would: sensor noise is per sensor pixel, and a resized copy carries the
+    averaged noise that a downscaled real frame does. (Darkening the already-shrunk picture
+    gave training images several times noisier at the estimation scale than the frames seen
+    at run time, and the estimator learnt to read noise as "dark".)
+    """
+
+    def _prepare(self, image: Tensor, resize_to: int | None) -> Tensor:
+        self.resize_to = resize_to
+        return image
 
     def __getitem__(self, index: int) -> Tensor:
-        image = super().__getitem__(index)
         g = sample_generator(self.seed + 1, self.epoch, index)
-        return darken(image, sample_darken_params(g), generator=g)
+        dark = darken(self.images[index], sample_darken_params(g), generator=g)
+        return self._crop(shrink_short_side(dark, self.resize_to), index)

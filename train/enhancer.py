@@ -74,6 +74,7 @@ class EnhancerConfig:
     critic_lr: float = 1e-4
     gp_weight: float = 10.0
     width: int = 32
+    context: int = 0  # > 0: channels of the deepest layer pooled image-wide (GammaEstimator)
     train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     runtime_scale: float = 4.0
     runtime_gain: float = 1.0
@@ -238,7 +239,7 @@ def _train(
     # channels_last: depthwise and strided convolutions run several times faster on CPU in it
     prior = _load_prior(config.prior).to(device, memory_format=torch.channels_last) if use_prior else None
     adversarial = config.adversarial and use_prior and config.weights.adversarial > 0
-    estimator = GammaEstimator(width=config.width).to(device, memory_format=torch.channels_last)
+    estimator = GammaEstimator(width=config.width, context=config.context).to(device, memory_format=torch.channels_last)
     critic = SegCritic(num_classes=prior.num_classes).to(device) if adversarial else None
     trainable: nn.Module = estimator
     if dist.world > 1:
@@ -414,7 +415,13 @@ def _validate_and_keep(
     estimator.train(was_training)
     for name, value in scores.items():
         logger.scalar(f"val/{name}", value, step)
-    log.info("step %d: Dark-CamVid-val PSNR %.2f dB SSIM %.4f", step, scores["psnr"], scores["ssim"])
+    log.info(
+        "step %d: Dark-CamVid-val PSNR %.2f dB SSIM %.4f, well-exposed originals kept at %.2f dB",
+        step,
+        scores["psnr"],
+        scores["ssim"],
+        scores["identity_psnr"],
+    )
     if scores["psnr"] <= best["psnr"]:
         return best
     provenance = {
