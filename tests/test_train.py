@@ -80,13 +80,15 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
 
 
 def test_resume_is_bit_exact(tiny, tmp_path):
-    # with the adversarial term on, so the critic and its optimiser are part of the state too
+    # with the adversarial term and the weight average on, so the critic, its optimiser and the
+    # average are part of the state too
+    options = {"adversarial": "true", "ema": 0.5, "context": 4}
     straight = tmp_path / "straight"
-    train_enhancer(_config(tiny, adversarial="true"), _data(tiny), out=straight)
+    train_enhancer(_config(tiny, **options), _data(tiny), out=straight)
     split = tmp_path / "split"
-    stopped = train_enhancer(_config(tiny, stop_at=2, adversarial="true"), _data(tiny), out=split)
+    stopped = train_enhancer(_config(tiny, stop_at=2, **options), _data(tiny), out=split)
     assert stopped["stopped"] and stopped["steps"] == 2
-    train_enhancer(_config(tiny, adversarial="true"), _data(tiny), out=split, resume=True)
+    train_enhancer(_config(tiny, **options), _data(tiny), out=split, resume=True)
     a = torch.load(straight / "final.pt", weights_only=True)["state_dict"]
     b = torch.load(split / "final.pt", weights_only=True)["state_dict"]
     for key in a:
@@ -95,6 +97,23 @@ def test_resume_is_bit_exact(tiny, tmp_path):
     sb = torch.load(split / "last.pt", weights_only=True)
     for key in sa["critic"]:
         assert torch.equal(sa["critic"][key], sb["critic"][key]), key
+
+
+def test_weight_average_is_what_gets_validated_and_saved(tiny, tmp_path):
+    train_enhancer(_config(tiny, steps=3, ema=0.5, context=4), _data(tiny), out=tmp_path)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    final = load_checkpoint(tmp_path / "final.pt")
+    assert final["arch"] == {"width": 32, "context": 4}
+    for key, value in final["state_dict"].items():
+        assert torch.equal(value, state["ema"][f"module.{key}"]), key
+    # after 3 steps with decay 0.5 the average lags the trained weights
+    assert any(not torch.equal(final["state_dict"][k], state["estimator"][k]) for k in final["state_dict"])
+    assert int(state["ema"]["n_averaged"]) == 3
+
+
+def test_weight_average_decay_out_of_range_is_a_clear_error(tiny, tmp_path):
+    with pytest.raises(SagcError, match="ema must be"):
+        train_enhancer(_config(tiny, steps=1, ema=1.5), _data(tiny), out=tmp_path)
 
 
 def test_ablation_switches_run(tiny, tmp_path):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sagc.config import config_to_dict, save_config
 from sagc.errors import SagcError
@@ -90,6 +91,8 @@ class EnhancerConfig:
     device: str = "cpu"
     amp: bool = True
     compile: bool = False
+    # > 0: validate, keep and ship an exponential moving average of the weights (decay per step)
+    ema: float = 0.0
 
 
 @dataclass
@@ -250,6 +253,8 @@ def _train(
     critic_opt = (
         torch.optim.Adam(critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9)) if critic is not None else None
     )
+    averaged = _averaged(estimator, config.ema)
+    kept = averaged.module if averaged is not None else estimator  # what is validated and saved
     amp = config.amp and device.type == "cuda"
     if config.compile:
         estimator.forward = torch.compile(estimator.forward)  # type: ignore[method-assign]
@@ -263,6 +268,8 @@ def _train(
         if critic is not None and state.get("critic") is not None:
             critic.load_state_dict(state["critic"])
             critic_opt.load_state_dict(state["critic_opt"])  # type: ignore[union-attr]
+        if averaged is not None:
+            averaged.load_state_dict(state["ema"])
         step, best = state["step"], state["best"]
         restore_rng(state["rng"])
         log.info("resumed from %s at step %d", out / "last.pt", step)
@@ -284,6 +291,7 @@ def _train(
                 "scheduler": scheduler.state_dict(),
                 "critic": critic.state_dict() if critic is not None else None,
                 "critic_opt": critic_opt.state_dict() if critic_opt is not None else None,
+                "ema": averaged.state_dict() if averaged is not None else None,
                 "step": step,
                 "best": best,
                 "rng": capture_rng(),
@@ -303,6 +311,8 @@ def _train(
         total.backward()
         optimizer.step()
         scheduler.step()
+        if averaged is not None:
+            averaged.update_parameters(estimator)
         if critic is not None and critic_opt is not None:
             critic.requires_grad_(True)
             d_loss = losses.critic_loss(critic, normal_masks, enhanced_masks, gp_weight=config.gp_weight)
@@ -324,7 +334,7 @@ def _train(
             logger.images("enhancer/low|enhanced", torch.cat([low[0], _last_enhanced(enhancer, low)], -1).cpu(), step)
         if step % batches.steps_per_epoch == 0 or step >= config.steps:
             if val is not None:
-                best = _validate_and_keep(config, data, estimator, val, step, best, out, logger, started)
+                best = _validate_and_keep(config, data, kept, val, step, best, out, logger, started)
             checkpoint()
             barrier(dist)
         if config.stop_at and step >= config.stop_at and step < config.steps:
@@ -338,7 +348,7 @@ def _train(
     if dist.is_main:
         provenance = {"trainer": "sagc train enhancer", "config": config_to_dict(config), "step": step}
         save_enhancer(
-            out / "final.pt", estimator, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
+            out / "final.pt", kept, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
         )
     return {
         "best": best,
@@ -348,6 +358,15 @@ def _train(
         "world": dist.world,
         "replicas_identical": identical,
     }
+
+
+def _averaged(estimator: GammaEstimator, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``estimator``'s weights, or None when ``decay`` is 0."""
+    if decay == 0:
+        return None
+    if not 0 < decay < 1:
+        raise SagcError(f"ema must be 0 (off) or a decay between 0 and 1, got {decay}")
+    return AveragedModel(estimator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _last_enhanced(enhancer: Enhancer, low: Tensor) -> Tensor:
