@@ -44,6 +44,34 @@ def test_brightness_per_class_uses_matching_classes():
     )
 
 
+def test_relative_brightness_ignores_the_overall_level():
+    # two classes lit 1 : 3 in both pictures; the enhanced one is half as bright overall
+    enhanced = torch.zeros(1, 3, 1, 2)
+    enhanced[..., 0], enhanced[..., 1] = 0.1, 0.3
+    reference = enhanced * 2
+    masks = torch.zeros(1, 2, 1, 2)
+    masks[0, 0, 0, 0] = masks[0, 1, 0, 1] = 1
+    assert losses.brightness_loss(enhanced, masks, reference, masks).item() == pytest.approx(0.2, abs=1e-5)
+    assert losses.brightness_loss(enhanced, masks, reference, masks, relative=True).item() == pytest.approx(0, abs=1e-5)
+    # 1 : 1 against 1 : 3: relative class means 1, 1 vs. 0.5, 1.5 → mean |difference| 0.5
+    flat = torch.full((1, 3, 1, 2), 0.2)
+    assert losses.brightness_loss(flat, masks, reference, masks, relative=True).item() == pytest.approx(0.5, abs=1e-4)
+
+
+def test_exposure_loss_matches_sorted_exposures():
+    levels = torch.tensor([0.1, 0.5, 0.3]).view(3, 1, 1, 1).expand(3, 3, 4, 4)
+    reference = torch.tensor([0.4, 0.2, 0.6]).view(3, 1, 1, 1).expand(3, 3, 4, 4)
+    # sorted 0.1 0.3 0.5 against the reference's quantiles 0.2 0.4 0.6: each 0.1 off
+    assert losses.exposure_loss(levels, reference).item() == pytest.approx(0.1, abs=1e-5)
+    # the same exposures in another order cost nothing: only the distribution is matched
+    assert losses.exposure_loss(reference.flip(0), reference).item() == pytest.approx(0, abs=1e-6)
+    # a larger reference batch is summarised by its quantiles at the batch's levels
+    wide = torch.linspace(0, 1, 101).view(101, 1, 1, 1).expand(101, 3, 2, 2)
+    halves = torch.tensor([0.25, 0.75]).view(2, 1, 1, 1).expand(2, 3, 2, 2)
+    assert losses.exposure_loss(halves, wide).item() == pytest.approx(0, abs=1e-5)
+    assert losses.ExposureLoss()(levels, reference) == losses.exposure_loss(levels, reference)
+
+
 def test_contrast_hand_computed_and_zero_for_equal_spread():
     # grey pixels 0.2 and 0.6 (std 0.2) against a reference of 0.1 and 0.9 (std 0.4)
     enhanced = torch.tensor([0.2, 0.6]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()
@@ -111,7 +139,9 @@ def prior() -> SegPrior:
     return SegPrior(num_classes=5, aspp_channels=16).eval().requires_grad_(False)
 
 
-@pytest.mark.parametrize("term", ["bright", "color", "smooth", "flip", "recon", "adversarial"])
+@pytest.mark.parametrize(
+    "term", ["bright", "relative_bright", "exposure", "contrast", "color", "smooth", "flip", "recon", "adversarial"]
+)
 def test_gradient_reaches_enhancer(prior, term):
     torch.manual_seed(1)
     enhancer = Enhancer(GammaEstimator(width=8), scale=2.0)
@@ -124,6 +154,11 @@ def test_gradient_reaches_enhancer(prior, term):
     normal_masks = torch.softmax(prior(normal), 1)
     value = {
         "bright": lambda: losses.brightness_loss(enhanced, masks.detach(), normal, normal_masks),
+        "relative_bright": lambda: losses.brightness_loss(
+            enhanced, masks.detach(), normal, normal_masks, relative=True
+        ),
+        "exposure": lambda: losses.exposure_loss(enhanced, normal),
+        "contrast": lambda: losses.contrast_loss(enhanced, masks.detach(), normal, normal_masks),
         "color": lambda: losses.color_loss(enhanced, masks.detach(), normal, normal_masks),
         "smooth": lambda: losses.smoothness_loss(gamma, masks.detach()),
         "flip": lambda: losses.flip_loss(enhanced, enhancer(low.flip(-1))),

@@ -59,6 +59,7 @@ class LossWeights:
     recon: float = 1.0
     adversarial: float = 0.05
     contrast: float = 0.0  # ours, off by default: per-class luminance spread vs. normal light
+    exposure: float = 0.0  # ours, off by default: sorted image exposures vs. normal light's quantiles
 
 
 @dataclass
@@ -82,6 +83,9 @@ class EnhancerConfig:
     low_max_luminance: float = 0.25
     semantics: bool = True
     adversarial: bool = True
+    # ours: the brightness term matches class means relative to the image mean (exposure left
+    # to weights.exposure)
+    relative_brightness: bool = False
     weights: LossWeights = field(default_factory=LossWeights)
     prior: str = "segprior_camvid"
     checkpoint_every: int = 50
@@ -304,7 +308,15 @@ def _train(
         enhancer.scale = config.train_scales[step % len(config.train_scales)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             terms, enhanced_masks, normal_masks = _enhancer_terms(
-                enhancer, prior, critic, low, normal, adversarial, contrast=weights.contrast > 0
+                enhancer,
+                prior,
+                critic,
+                low,
+                normal,
+                adversarial,
+                contrast=weights.contrast > 0,
+                exposure=weights.exposure > 0,
+                relative=config.relative_brightness,
             )
         total = sum(getattr(weights, name) * value for name, value in terms.items())
         optimizer.zero_grad(set_to_none=True)
@@ -381,7 +393,10 @@ def _enhancer_terms(
     low: Tensor,
     normal: Tensor,
     adversarial: bool,
+    *,
     contrast: bool = False,
+    exposure: bool = False,
+    relative: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """The enhancer's loss terms for one batch, plus the class maps the critic trains on.
 
@@ -403,12 +418,14 @@ def _enhancer_terms(
             enhanced_masks = _soft_masks(prior, enhanced)
     weights = enhanced_masks.detach()
     terms = {
-        "bright": losses.brightness_loss(enhanced, weights, normal, normal_masks),
+        "bright": losses.brightness_loss(enhanced, weights, normal, normal_masks, relative=relative),
         "color": losses.color_loss(enhanced, weights, normal, normal_masks),
         "smooth": losses.smoothness_loss(gamma, weights),
         "flip": losses.flip_loss(enhanced, enhanced_flipped),
         "recon": losses.reconstruction_loss(enhanced_normal, normal),
     }
+    if exposure:
+        terms["exposure"] = losses.exposure_loss(enhanced, normal)
     if contrast:
         terms["contrast"] = losses.contrast_loss(enhanced, weights, normal, normal_masks)
     if adversarial and critic is not None:

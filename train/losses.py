@@ -16,6 +16,7 @@ from sagc.eval.metrics import luma
 __all__ = [
     "class_means",
     "brightness_loss",
+    "exposure_loss",
     "color_loss",
     "contrast_loss",
     "smoothness_loss",
@@ -25,6 +26,7 @@ __all__ = [
     "critic_loss",
     "generator_loss",
     "BrightnessLoss",
+    "ExposureLoss",
     "ColorLoss",
     "ContrastLoss",
     "SmoothnessLoss",
@@ -67,12 +69,41 @@ def _class_weights(share: Tensor, reference_share: Tensor) -> Tensor:
     return weights / weights.sum(1, keepdim=True).clamp(min=_EPS)
 
 
-def brightness_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
-    """Per-class mean luminance of ``enhanced`` vs. the same class in unpaired ``reference``."""
-    means, share = class_means(luma(enhanced), masks)
-    target, target_share = _pooled_reference(luma(reference), reference_masks)
+def brightness_loss(
+    enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor, *, relative: bool = False
+) -> Tensor:
+    """Per-class mean luminance of ``enhanced`` vs. the same class in unpaired ``reference``.
+
+    ``relative``: each class mean is divided by its image's mean luminance on both sides, so
+    only how the classes are lit against each other is matched (sky brighter than road, ...)
+    and the overall level is left to :func:`exposure_loss`.
+    """
+    values, reference_values = luma(enhanced), luma(reference)
+    if relative:
+        values = values / values.mean((-2, -1), keepdim=True).clamp(min=_EPS)
+        reference_values = reference_values / reference_values.mean((-2, -1), keepdim=True).clamp(min=_EPS)
+    means, share = class_means(values, masks)
+    target, target_share = _pooled_reference(reference_values, reference_masks)
     weights = _class_weights(share, target_share)
     return (weights * (means[..., 0] - target[:, 0]).abs()).sum(1).mean()
+
+
+def exposure_loss(enhanced: Tensor, reference: Tensor) -> Tensor:
+    """Sorted mean luminances of a batch vs. the quantiles of an unpaired reference batch's.
+
+    One-dimensional optimal transport between the two batches' exposures: the darkest
+    enhanced image is matched with the darkest reference, the brightest with the brightest.
+    Unlike pulling every image to the reference average, this keeps the order of the inputs'
+    exposures, so a scene that was darker than usual before darkening stays darker after
+    enhancement. Batches may differ in size.
+    """
+    exposures = luma(enhanced).mean((-3, -2, -1)).sort().values
+    reference_exposures = luma(reference).mean((-3, -2, -1)).sort().values
+    n, m = exposures.numel(), reference_exposures.numel()
+    # the reference's empirical quantile at each image's level (i + ½) / n: with equal batch
+    # sizes that is simply the i-th darkest reference
+    index = ((torch.arange(n, device=exposures.device) * 2 + 1) * m).div(2 * n, rounding_mode="floor")
+    return (exposures - reference_exposures[index.clamp(max=m - 1)]).abs().mean()
 
 
 def _chromaticity(means: Tensor) -> Tensor:
@@ -166,6 +197,13 @@ class BrightnessLoss(nn.Module):
 
     def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
         return brightness_loss(enhanced, masks, reference, reference_masks)
+
+
+class ExposureLoss(nn.Module):
+    """Module form of :func:`exposure_loss`."""
+
+    def forward(self, enhanced: Tensor, reference: Tensor) -> Tensor:
+        return exposure_loss(enhanced, reference)
 
 
 class ColorLoss(nn.Module):
