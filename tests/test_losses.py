@@ -72,6 +72,48 @@ def test_exposure_loss_matches_sorted_exposures():
     assert losses.ExposureLoss()(levels, reference) == losses.exposure_loss(levels, reference)
 
 
+def test_running_reference_pools_batches_with_momentum():
+    torch.manual_seed(6)
+    first, second = torch.rand(3, 3, 8, 8), torch.rand(2, 3, 8, 8) * 0.5
+    masks_first = torch.softmax(torch.randn(3, 4, 8, 8), 1)
+    masks_second = torch.softmax(torch.randn(2, 4, 8, 8), 1)
+    # momentum 0: the targets are those of the latest batch alone
+    plain = losses.RunningReference(4, momentum=0.0)
+    plain.update(first, masks_first)
+    got, want = plain.update(second, masks_second), losses.reference_targets(second, masks_second)
+    for name in ("luma", "relative", "spread", "chroma", "share"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name))
+    # momentum 0.75: class means are pooled with weights 0.75 : 0.25 on masked sums and masses
+    running = losses.RunningReference(4, momentum=0.75, window=4)
+    running.update(first, masks_first)
+    targets = running.update(second, masks_second)
+    values = [losses.luma(first), losses.luma(second)]
+    sums = 0.75 * torch.einsum("nchw,nkhw->c", masks_first, values[0]) + 0.25 * torch.einsum(
+        "nchw,nkhw->c", masks_second, values[1]
+    )
+    mass = 0.75 * masks_first.sum((0, 2, 3)) + 0.25 * masks_second.sum((0, 2, 3))
+    torch.testing.assert_close(targets.luma, sums / (mass + 1e-6))
+    # the exposure window keeps the last 4 images: 1 of the first batch, both of the second
+    exposures = torch.cat([v.mean((1, 2, 3)) for v in values])
+    torch.testing.assert_close(targets.exposures, exposures[1:].sort().values)
+    # buffers: the state round-trips (exact resume)
+    copy = losses.RunningReference(4, momentum=0.75, window=4)
+    copy.load_state_dict(running.state_dict())
+    torch.testing.assert_close(copy.targets().luma, targets.luma)
+    assert int(copy.seen) == 5
+
+
+def test_target_forms_equal_batch_forms():
+    torch.manual_seed(7)
+    x, y = torch.rand(2, 3, 6, 6), torch.rand(3, 3, 6, 6)
+    m, n = torch.softmax(torch.rand(2, 4, 6, 6), 1), torch.softmax(torch.rand(3, 4, 6, 6), 1)
+    targets = losses.reference_targets(y, n)
+    assert losses.brightness_to(x, m, targets) == losses.brightness_loss(x, m, y, n)
+    assert losses.color_to(x, m, targets) == losses.color_loss(x, m, y, n)
+    assert losses.contrast_to(x, m, targets) == losses.contrast_loss(x, m, y, n)
+    assert losses.exposure_to(x, targets.exposures) == losses.exposure_loss(x, y)
+
+
 def test_contrast_hand_computed_and_zero_for_equal_spread():
     # grey pixels 0.2 and 0.6 (std 0.2) against a reference of 0.1 and 0.9 (std 0.4)
     enhanced = torch.tensor([0.2, 0.6]).view(1, 1, 1, 2).expand(1, 3, 1, 2).contiguous()

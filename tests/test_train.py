@@ -82,7 +82,7 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
 def test_resume_is_bit_exact(tiny, tmp_path):
     # with the adversarial term and the weight average on, so the critic, its optimiser and the
     # average are part of the state too
-    options = {"adversarial": "true", "ema": 0.5, "context": 4}
+    options = {"adversarial": "true", "ema": 0.5, "context": 4, "reference_momentum": 0.9, "weights.exposure": 5}
     straight = tmp_path / "straight"
     train_enhancer(_config(tiny, **options), _data(tiny), out=straight)
     split = tmp_path / "split"
@@ -95,8 +95,9 @@ def test_resume_is_bit_exact(tiny, tmp_path):
         assert torch.equal(a[key], b[key]), key
     sa = torch.load(straight / "last.pt", weights_only=True)
     sb = torch.load(split / "last.pt", weights_only=True)
-    for key in sa["critic"]:
-        assert torch.equal(sa["critic"][key], sb["critic"][key]), key
+    for part in ("critic", "ema", "reference"):
+        for key in sa[part]:
+            assert torch.equal(sa[part][key], sb[part][key]), (part, key)
 
 
 def test_weight_average_is_what_gets_validated_and_saved(tiny, tmp_path):

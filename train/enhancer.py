@@ -86,6 +86,9 @@ class EnhancerConfig:
     # ours: the brightness term matches class means relative to the image mean (exposure left
     # to weights.exposure)
     relative_brightness: bool = False
+    # > 0: normal-light targets are running sums over past batches (this momentum) instead of
+    # the current batch alone (ours; much less noisy)
+    reference_momentum: float = 0.0
     weights: LossWeights = field(default_factory=LossWeights)
     prior: str = "segprior_camvid"
     checkpoint_every: int = 50
@@ -257,6 +260,13 @@ def _train(
     critic_opt = (
         torch.optim.Adam(critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9)) if critic is not None else None
     )
+    running = (
+        losses.RunningReference(prior.num_classes if prior is not None else 1, momentum=config.reference_momentum).to(
+            device
+        )
+        if config.reference_momentum > 0
+        else None
+    )
     averaged = _averaged(estimator, config.ema)
     kept = averaged.module if averaged is not None else estimator  # what is validated and saved
     amp = config.amp and device.type == "cuda"
@@ -274,6 +284,8 @@ def _train(
             critic_opt.load_state_dict(state["critic_opt"])  # type: ignore[union-attr]
         if averaged is not None:
             averaged.load_state_dict(state["ema"])
+        if running is not None:
+            running.load_state_dict(state["reference"])
         step, best = state["step"], state["best"]
         restore_rng(state["rng"])
         log.info("resumed from %s at step %d", out / "last.pt", step)
@@ -296,6 +308,7 @@ def _train(
                 "critic": critic.state_dict() if critic is not None else None,
                 "critic_opt": critic_opt.state_dict() if critic_opt is not None else None,
                 "ema": averaged.state_dict() if averaged is not None else None,
+                "reference": running.state_dict() if running is not None else None,
                 "step": step,
                 "best": best,
                 "rng": capture_rng(),
@@ -314,6 +327,7 @@ def _train(
                 low,
                 normal,
                 adversarial,
+                running=running,
                 contrast=weights.contrast > 0,
                 exposure=weights.exposure > 0,
                 relative=config.relative_brightness,
@@ -394,6 +408,7 @@ def _enhancer_terms(
     normal: Tensor,
     adversarial: bool,
     *,
+    running: losses.RunningReference | None = None,
     contrast: bool = False,
     exposure: bool = False,
     relative: bool = False,
@@ -417,17 +432,21 @@ def _enhancer_terms(
         with torch.no_grad():
             enhanced_masks = _soft_masks(prior, enhanced)
     weights = enhanced_masks.detach()
+    if running is not None:
+        targets = running.update(normal, normal_masks)
+    else:
+        targets = losses.reference_targets(normal, normal_masks)
     terms = {
-        "bright": losses.brightness_loss(enhanced, weights, normal, normal_masks, relative=relative),
-        "color": losses.color_loss(enhanced, weights, normal, normal_masks),
+        "bright": losses.brightness_to(enhanced, weights, targets, relative=relative),
+        "color": losses.color_to(enhanced, weights, targets),
         "smooth": losses.smoothness_loss(gamma, weights),
         "flip": losses.flip_loss(enhanced, enhanced_flipped),
         "recon": losses.reconstruction_loss(enhanced_normal, normal),
     }
     if exposure:
-        terms["exposure"] = losses.exposure_loss(enhanced, normal)
+        terms["exposure"] = losses.exposure_to(enhanced, targets.exposures)
     if contrast:
-        terms["contrast"] = losses.contrast_loss(enhanced, weights, normal, normal_masks)
+        terms["contrast"] = losses.contrast_to(enhanced, weights, targets)
     if adversarial and critic is not None:
         critic.requires_grad_(False)
         terms["adversarial"] = losses.generator_loss(critic, enhanced_masks)

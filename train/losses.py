@@ -7,6 +7,8 @@ over C (a segmentation softmax, or a single all-ones class when semantics are sw
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -14,6 +16,13 @@ from torch import Tensor, nn
 from sagc.eval.metrics import luma
 
 __all__ = [
+    "ReferenceTargets",
+    "RunningReference",
+    "reference_targets",
+    "brightness_to",
+    "exposure_to",
+    "color_to",
+    "contrast_to",
     "class_means",
     "brightness_loss",
     "exposure_loss",
@@ -55,12 +64,86 @@ def class_means(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
     return means, mass / mass.sum(1, keepdim=True).clamp(min=_EPS)
 
 
-def _pooled_reference(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-    """Class means pooled over a whole batch of reference images: (C×K, C share)."""
-    masks = _resize_masks(masks, values.shape[-2:])
-    mass = masks.sum((0, -2, -1))
-    sums = torch.einsum("nchw,nkhw->ck", masks, values)
-    return sums / (mass.unsqueeze(-1) + _EPS), mass / mass.sum().clamp(min=_EPS)
+@dataclass(frozen=True)
+class ReferenceTargets:
+    """What the normal-light side of the losses boils down to, per class (C classes).
+
+    ``luma``: mean luminance; ``relative``: mean of luminance over its image's mean;
+    ``spread``: luminance standard deviation; ``chroma``: (r, g, b)/(r+g+b) of the mean colour
+    (C×3); ``share``: each class's fraction of the pixels; ``exposures``: sorted mean
+    luminances of the reference images (for :func:`exposure_loss`).
+    """
+
+    luma: Tensor
+    relative: Tensor
+    spread: Tensor
+    chroma: Tensor
+    share: Tensor
+    exposures: Tensor
+
+
+def _statistics(reference: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-class sums (C×6: luma, luma², relative luma, r, g, b), class mass (C), exposures (N)."""
+    values = luma(reference)
+    exposures = values.mean((-3, -2, -1))
+    relative = values / exposures.view(-1, 1, 1, 1).clamp(min=_EPS)
+    stacked = torch.cat([values, values * values, relative, reference], 1)
+    masks = _resize_masks(masks, reference.shape[-2:])
+    return torch.einsum("nchw,nkhw->ck", masks, stacked), masks.sum((0, -2, -1)), exposures
+
+
+def _targets(sums: Tensor, mass: Tensor, exposures: Tensor) -> ReferenceTargets:
+    means = sums / (mass.unsqueeze(-1) + _EPS)
+    return ReferenceTargets(
+        luma=means[:, 0],
+        relative=means[:, 2],
+        spread=torch.sqrt((means[:, 1] - means[:, 0] ** 2).clamp(min=0) + _EPS),
+        chroma=_chromaticity(means[:, 3:]),
+        share=mass / mass.sum().clamp(min=_EPS),
+        exposures=exposures.sort().values,
+    )
+
+
+def reference_targets(reference: Tensor, reference_masks: Tensor) -> ReferenceTargets:
+    """Targets pooled over one batch of unpaired normal-light images (SAGC's reference)."""
+    return _targets(*_statistics(reference, reference_masks))
+
+
+class RunningReference(nn.Module):
+    """Targets pooled over many normal-light batches: exponential moving sums per class.
+
+    One batch of eight crops gives a noisy idea of how bright roads or skies are in normal
+    light; summing over the last ~1/(1 − ``momentum``) batches gives the same expectation with
+    a fraction of the noise. Exposures are kept for the last ``window`` images. Buffers, so
+    the state checkpoints and resumes exactly.
+    """
+
+    def __init__(self, num_classes: int, *, momentum: float = 0.98, window: int = 512) -> None:
+        super().__init__()
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = momentum
+        self.register_buffer("sums", torch.zeros(num_classes, 6))
+        self.register_buffer("mass", torch.zeros(num_classes))
+        self.register_buffer("exposures", torch.zeros(window))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, reference: Tensor, reference_masks: Tensor) -> ReferenceTargets:
+        """Fold in one normal-light batch and return the targets so far."""
+        sums, mass, exposures = _statistics(reference.float(), reference_masks.float())
+        keep = self.momentum if int(self.seen) else 0.0
+        self.sums.mul_(keep).add_(sums, alpha=1 - keep)
+        self.mass.mul_(keep).add_(mass, alpha=1 - keep)
+        window = self.exposures.numel()
+        slots = (self.seen + torch.arange(exposures.numel(), device=exposures.device)) % window
+        self.exposures[slots] = exposures
+        self.seen += exposures.numel()
+        return self.targets()
+
+    def targets(self) -> ReferenceTargets:
+        filled = self.exposures[: min(int(self.seen), self.exposures.numel())]
+        return _targets(self.sums, self.mass, filled)
 
 
 def _class_weights(share: Tensor, reference_share: Tensor) -> Tensor:
@@ -78,14 +161,18 @@ def brightness_loss(
     only how the classes are lit against each other is matched (sky brighter than road, ...)
     and the overall level is left to :func:`exposure_loss`.
     """
-    values, reference_values = luma(enhanced), luma(reference)
+    return brightness_to(enhanced, masks, reference_targets(reference, reference_masks), relative=relative)
+
+
+def brightness_to(enhanced: Tensor, masks: Tensor, targets: ReferenceTargets, *, relative: bool = False) -> Tensor:
+    """:func:`brightness_loss` against precomputed :class:`ReferenceTargets`."""
+    values = luma(enhanced)
     if relative:
         values = values / values.mean((-2, -1), keepdim=True).clamp(min=_EPS)
-        reference_values = reference_values / reference_values.mean((-2, -1), keepdim=True).clamp(min=_EPS)
     means, share = class_means(values, masks)
-    target, target_share = _pooled_reference(reference_values, reference_masks)
-    weights = _class_weights(share, target_share)
-    return (weights * (means[..., 0] - target[:, 0]).abs()).sum(1).mean()
+    target = targets.relative if relative else targets.luma
+    weights = _class_weights(share, targets.share)
+    return (weights * (means[..., 0] - target.to(means.dtype)).abs()).sum(1).mean()
 
 
 def exposure_loss(enhanced: Tensor, reference: Tensor) -> Tensor:
@@ -97,13 +184,17 @@ def exposure_loss(enhanced: Tensor, reference: Tensor) -> Tensor:
     exposures, so a scene that was darker than usual before darkening stays darker after
     enhancement. Batches may differ in size.
     """
+    return exposure_to(enhanced, luma(reference).mean((-3, -2, -1)).sort().values)
+
+
+def exposure_to(enhanced: Tensor, reference_exposures: Tensor) -> Tensor:
+    """:func:`exposure_loss` against sorted reference exposures (``ReferenceTargets.exposures``)."""
     exposures = luma(enhanced).mean((-3, -2, -1)).sort().values
-    reference_exposures = luma(reference).mean((-3, -2, -1)).sort().values
     n, m = exposures.numel(), reference_exposures.numel()
     # the reference's empirical quantile at each image's level (i + ½) / n: with equal batch
     # sizes that is simply the i-th darkest reference
     index = ((torch.arange(n, device=exposures.device) * 2 + 1) * m).div(2 * n, rounding_mode="floor")
-    return (exposures - reference_exposures[index.clamp(max=m - 1)]).abs().mean()
+    return (exposures - reference_exposures[index.clamp(max=m - 1)].to(exposures.dtype)).abs().mean()
 
 
 def _chromaticity(means: Tensor) -> Tensor:
@@ -112,10 +203,14 @@ def _chromaticity(means: Tensor) -> Tensor:
 
 def color_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
     """Per-class channel ratios (r, g, b)/(r+g+b) of ``enhanced`` vs. the reference's."""
+    return color_to(enhanced, masks, reference_targets(reference, reference_masks))
+
+
+def color_to(enhanced: Tensor, masks: Tensor, targets: ReferenceTargets) -> Tensor:
+    """:func:`color_loss` against precomputed :class:`ReferenceTargets`."""
     means, share = class_means(enhanced, masks)
-    target, target_share = _pooled_reference(reference, reference_masks)
-    weights = _class_weights(share, target_share)
-    error = (_chromaticity(means) - _chromaticity(target).unsqueeze(0)).abs().sum(-1)
+    weights = _class_weights(share, targets.share)
+    error = (_chromaticity(means) - targets.chroma.unsqueeze(0).to(means.dtype)).abs().sum(-1)
     return (weights * error).sum(1).mean()
 
 
@@ -126,11 +221,6 @@ def _class_spread(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
     return torch.sqrt(variance + _EPS), share
 
 
-def _pooled_spread(values: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-    means, share = _pooled_reference(torch.cat([values, values * values], 1), masks)
-    return torch.sqrt((means[:, 1] - means[:, 0] ** 2).clamp(min=0) + _EPS), share
-
-
 def contrast_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
     """Per-class luminance spread (standard deviation) of ``enhanced`` vs. the reference's.
 
@@ -139,10 +229,14 @@ def contrast_loss(enhanced: Tensor, masks: Tensor, reference: Tensor, reference_
     each class to keep the contrast it has in normal-light pictures. A noisy γ map also adds
     spread, so it needs a strong smoothness term beside it (the default recipe: smooth 30).
     """
+    return contrast_to(enhanced, masks, reference_targets(reference, reference_masks))
+
+
+def contrast_to(enhanced: Tensor, masks: Tensor, targets: ReferenceTargets) -> Tensor:
+    """:func:`contrast_loss` against precomputed :class:`ReferenceTargets`."""
     spread, share = _class_spread(luma(enhanced), masks)
-    target, target_share = _pooled_spread(luma(reference), reference_masks)
-    weights = _class_weights(share, target_share)
-    return (weights * (spread - target).abs()).sum(1).mean()
+    weights = _class_weights(share, targets.share)
+    return (weights * (spread - targets.spread.to(spread.dtype)).abs()).sum(1).mean()
 
 
 def smoothness_loss(gamma: Tensor, masks: Tensor) -> Tensor:
