@@ -11,11 +11,13 @@ COMMON=(--normal "$CAMVID/train/images" --synthetic-low "$CAMVID/train/images"
         --val "$CAMVID/val/images" --config configs/sagc_default.yaml --set prior="$RUNS/seg/best.pt")
 
 sagc train seg --config configs/seg_camvid.yaml --data "$CAMVID" --out "$RUNS/seg"
-sagc train enhancer "${COMMON[@]}" --out "$RUNS/full"
-sagc train enhancer "${COMMON[@]}" --out "$RUNS/noadv" --set adversarial=false
+# the shipped default: configs/sagc_default.yaml as it is (adversarial term off)
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/noadv"
+# ablations: the full method (adversarial on) and no semantics (one global class, no prior)
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/full" --set adversarial=true
 sagc train enhancer "${COMMON[@]}" --out "$RUNS/nosem" --set semantics=false
 
 python tools/score_weights.py "$RUNS/full/best.pt" "$RUNS/noadv/best.pt" "$RUNS/nosem/best.pt" \
     --camvid-val "$CAMVID/val/images" --sice "$DATA/sice"
 cp "$RUNS/seg/best.pt" sagc/weights/segprior_camvid.pt
-cp "$RUNS/full/best.pt" sagc/weights/default.pt
+cp "$RUNS/noadv/best.pt" sagc/weights/default.pt
