@@ -21,7 +21,7 @@ from sagc.enhance import JobResult, run_video_job
 from sagc.errors import SagcError
 from sagc.jobs import Job
 from sagc.stream.frame import Frame
-from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images, read_image, write_image
+from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import VideoSource, is_lavfi, is_url
 from sagc.stream.stage import tensor_to_pixels
@@ -81,13 +81,7 @@ def paired_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
 
 def image_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
     """Every image in ``root`` (no reference), sorted by name."""
-    root = Path(root)
-    if not root.is_dir():
-        raise SagcError(f"image dataset {root} is not a directory")
-    paths = list_images(root)
-    if not paths:
-        raise SagcError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {root}")
-    return [ImagePair(path.stem, path) for path in paths]
+    return [ImagePair(path.stem, path) for path in require_images(root)]
 
 
 def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
@@ -141,9 +135,7 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
     image in ``src`` sorted by name, drawing parameters in that order from one seeded generator
     (so CamVid val with seed 0 gives Dark-CamVid-val). Returns the number of pairs."""
     src, dst = Path(src), Path(dst)
-    paths = list_images(src)
-    if not paths:
-        raise SagcError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {src}")
+    paths = require_images(src)
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise SagcError(f"choose a destination outside the source folder {src}")
     low, high = dst / "low", dst / "high"

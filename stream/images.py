@@ -22,6 +22,7 @@ from .frame import Frame
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "require_images",
     "ImageSink",
     "ImageSource",
     "is_image_path",
@@ -45,6 +46,16 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_path(p))
+
+
+def require_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """:func:`list_images`, with a one-line :class:`SagcError` for a missing or empty folder."""
+    if not Path(folder).is_dir():
+        raise SagcError(f"image folder {folder} is not a directory (or does not exist)")
+    found = list_images(folder)
+    if not found:
+        raise SagcError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+    return found
 
 
 def _exif_orientation(path: Path) -> int:

@@ -9,7 +9,7 @@ from PIL import Image, ImageOps
 
 from sagc.errors import SagcError
 from sagc.models import load_enhancer
-from sagc.stream.images import read_image, write_image
+from sagc.stream.images import read_image, require_images, write_image
 from sagc.stream.stage import FrameEnhancer
 
 RNG = np.random.default_rng(0)
@@ -86,3 +86,15 @@ def test_unreadable_image(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(SagcError, match="not a readable image"):
         read_image(bad)
+
+
+def test_require_images_explains_missing_and_empty_folders(tmp_path):
+    with pytest.raises(SagcError, match="is not a directory"):
+        require_images(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    with pytest.raises(SagcError, match=r"no images \(.png"):
+        require_images(tmp_path / "empty")
+    cv2.imwrite(str(tmp_path / "empty" / "b.png"), np.zeros((4, 4, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "empty" / "a.jpg"), np.zeros((4, 4, 3), np.uint8))
+    assert [p.name for p in require_images(tmp_path / "empty")] == ["a.jpg", "b.png"]

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from sagc.errors import SagcError
 from sagc.eval.metrics import luma
-from sagc.stream.images import list_images, read_image
+from sagc.stream.images import list_images, read_image, require_images
 from sagc.synth import darken, sample_darken_params
 
 __all__ = [
@@ -172,16 +172,7 @@ class CamVidSegmentation(Dataset):
 
 
 def _collect(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    files: list[Path] = []
-    for folder in folders:
-        path = Path(folder)
-        if not path.is_dir():
-            raise SagcError(f"image folder not found: {folder}")
-        found = list_images(path)
-        if not found:
-            raise SagcError(f"no images in {folder}")
-        files.extend(found)
-    return files
+    return [path for folder in folders for path in require_images(folder)]
 
 
 class UnpairedImages(Dataset):
