@@ -57,9 +57,11 @@ def main() -> None:
     args = parser.parse_args()
     items = paired_folder(args.pairs)
     rows: dict[str, list[tuple[float, float]]] = {}
+    means: list[float] = []
     for item in items:
         x = to_tensor(read_image(item.low).rgb).double()
         y = to_tensor(read_image(item.high).rgb).double()
+        means.append(float(luma(y).mean()))
         for scale in args.scales:
             out = apply_gamma(x, oracle_gamma(x, y, scale))
             rows.setdefault(f"oracle γ map, scale {scale}", []).append((float(psnr(out, y)), float(ssim(out, y))))
@@ -71,7 +73,6 @@ def main() -> None:
             # an image already at that level comes back unchanged: count it as 99 dB, not inf
             score = min(float(psnr(out, y)), 99.0)
             rows.setdefault(f"reference at luma {level}", []).append((score, float(ssim(out, y))))
-    means = [float(luma(to_tensor(read_image(item.high).rgb)).mean()) for item in items]
     print(f"references' mean luma {np.mean(means):.3f} (range {min(means):.3f}–{max(means):.3f})")
     print(f"{len(items)} pairs from {args.pairs}")
     for name, values in rows.items():

@@ -191,20 +191,20 @@ class UnpairedImages(Dataset):
         resize_to: int | None = None,
         seed: int = 0,
     ) -> None:
-        self.crop, self.seed, self.epoch = crop, seed, 0
+        self.crop, self.seed, self.epoch, self.resize_to = crop, seed, 0, resize_to
         self.images: list[Tensor] = []
         for path in _collect(folders):
             image = load_rgb(path)
             if max_luminance is not None and mean_luminance(image) > max_luminance:
                 continue
-            self.images.append(self._prepare(image, resize_to))
+            self.images.append(self._prepare(image))
         if not self.images:
             raise SagcError(f"no usable images in {', '.join(map(str, folders))}")
         log.info("loaded %d images from %s", len(self.images), ", ".join(map(str, folders)))
 
-    def _prepare(self, image: Tensor, resize_to: int | None) -> Tensor:
+    def _prepare(self, image: Tensor) -> Tensor:
         """How a loaded image is kept in memory: resized to ``resize_to`` on the short side."""
-        return shrink_short_side(image, resize_to)
+        return shrink_short_side(image, self.resize_to)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -239,9 +239,8 @@ class SyntheticLowLight(UnpairedImages):
     at run time, and the estimator learnt to read noise as "dark".)
     """
 
-    def _prepare(self, image: Tensor, resize_to: int | None) -> Tensor:
-        self.resize_to = resize_to
-        return image
+    def _prepare(self, image: Tensor) -> Tensor:
+        return image  # kept at full size: shrunk after darkening, in __getitem__
 
     def __getitem__(self, index: int) -> Tensor:
         g = sample_generator(self.seed + 1, self.epoch, index)
