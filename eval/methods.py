@@ -2,7 +2,8 @@
 
 =================================  ==========================================================
 ``sagc[:WEIGHTS][:key=value...]``  our enhancer; WEIGHTS a checkpoint path or installed name
-                                   (default ``default``); keys ``scale``, ``gain``, ``smooth``
+                                   (default ``default``); keys ``scale``, ``gain``, ``smooth``,
+                                   ``denoise`` (0 = off)
 ``identity``                       the input unchanged
 ``gamma:G``                        ``x ** G`` (e.g. ``gamma:0.5``)
 ``clahe[:clip=C][:tile=T]``        OpenCV CLAHE on L of CIE Lab (clip 2.0, 8×8 tiles)
@@ -32,7 +33,7 @@ from sagc.models.checkpoint import named_weights
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
 METHOD_HELP = (
-    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A], identity, gamma:G, clahe[:clip=C:tile=T], histeq, "
+    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D], identity, gamma:G, clahe[:clip=C:tile=T], histeq, "
     "python:package.module:factory[:key=value]"
 )
 
@@ -133,12 +134,21 @@ class HistEq(_PerImage8bit):
 class Sagc(Method):
     """Our enhancer in floating point (the reference path), with optional γ-map smoothing."""
 
-    def __init__(self, name: str, weights: str, *, scale: float | None, gain: float | None, smooth: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        weights: str,
+        *,
+        scale: float | None,
+        gain: float | None,
+        smooth: float,
+        denoise: float | None = None,
+    ) -> None:
         from sagc.models import load_enhancer
         from sagc.stream.smoothing import GammaSmoother
 
         super().__init__(name)
-        self.enhancer = load_enhancer(weights, scale=scale, gain=gain).eval()
+        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise).eval()
         self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self._device: torch.device | None = None
 
@@ -156,7 +166,7 @@ class Sagc(Method):
         gamma = self.enhancer.estimator(small)
         if self.smoother is not None:
             gamma = self.smoother(gamma, small)
-        return self.enhancer.apply(x, gamma)
+        return self.enhancer.apply(self.enhancer.denoised(x), gamma)
 
 
 class External(Method):
@@ -229,10 +239,11 @@ def parse_method(spec: str) -> Method:
         scale = _number(options, "scale", spec)
         gain = _number(options, "gain", spec)
         smooth = _number(options, "smooth", spec, 0.0)
-        _no_more(options, spec, "scale, gain, smooth")
+        denoise = _number(options, "denoise", spec)
+        _no_more(options, spec, "scale, gain, smooth, denoise")
         if not 0 <= smooth < 1:
             raise SagcError(f"method {spec!r}: smooth must be in [0, 1)")
-        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth)
+        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise)
     if kind == "python":
         return _external(spec, rest)
     raise SagcError(f"unknown method {spec!r}; known: {METHOD_HELP}")

@@ -3,7 +3,7 @@
 A checkpoint is a plain dict, loadable with ``torch.load(..., weights_only=True)``::
 
     {"format": 1, "kind": "sagc.enhancer", "arch": {"width": 32},
-     "runtime": {"scale": 1.0, "gain": 1.0}, "state_dict": {...}, "provenance": {...}}
+     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0}, "state_dict": {...}, "provenance": {...}}
 
 ``provenance`` records what produced the weights (config, data, metrics, command, git commit);
 it must hold only plain Python values so the file stays safe to load.
@@ -116,6 +116,7 @@ def save_enhancer(
     *,
     scale: float = 1.0,
     gain: float = 1.0,
+    denoise: float = 0.0,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``estimator`` with its run-time defaults and provenance, atomically."""
@@ -124,7 +125,7 @@ def save_enhancer(
         kind=ENHANCER_KIND,
         arch=estimator_arch(estimator),
         state_dict=estimator.state_dict(),
-        runtime={"scale": float(scale), "gain": float(gain)},
+        runtime={"scale": float(scale), "gain": float(gain), "denoise": float(denoise)},
         provenance=provenance,
     )
 
@@ -153,10 +154,12 @@ def load_enhancer(
     *,
     scale: float | None = None,
     gain: float | None = None,
+    denoise: float | None = None,
 ) -> Enhancer:
     """Build an :class:`Enhancer` in eval mode from a checkpoint path or installed name.
 
-    ``scale`` and ``gain`` override the run-time defaults stored in the checkpoint.
+    ``scale``, ``gain`` and ``denoise`` override the run-time defaults stored in the checkpoint
+    (checkpoints without a ``denoise`` entry load with it off).
     """
     checkpoint = load_checkpoint(path_or_name)
     try:
@@ -169,9 +172,13 @@ def load_enhancer(
         first = str(exc).splitlines()[0]
         raise SagcError(f"weights do not match the GammaEstimator architecture: {first}") from exc
     runtime = checkpoint.get("runtime", {})
-    enhancer = Enhancer(
-        estimator,
-        scale=runtime.get("scale", 1.0) if scale is None else scale,
-        gain=runtime.get("gain", 1.0) if gain is None else gain,
-    )
+    try:
+        enhancer = Enhancer(
+            estimator,
+            scale=runtime.get("scale", 1.0) if scale is None else scale,
+            gain=runtime.get("gain", 1.0) if gain is None else gain,
+            denoise=runtime.get("denoise", 0.0) if denoise is None else denoise,
+        )
+    except ValueError as exc:  # a bad --scale/--gain/--denoise: the user's to fix, one line
+        raise SagcError(str(exc)) from exc
     return enhancer.eval().requires_grad_(False)

@@ -22,7 +22,7 @@ from sagc import __version__
 from sagc.cli_eval import add_data, add_eval
 from sagc.cli_live import add_preview
 from sagc.errors import SagcError
-from sagc.runtime import parse_device, stop_on_signals
+from sagc.runtime import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
 
 log = logging.getLogger("sagc")
 
@@ -40,9 +40,7 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="*", help="video files or URLs, lavfi:GRAPH, images, folders")
     p.add_argument("-o", "--output", help="output file, or folder (required for several inputs)")
-    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
-    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
-    p.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
+    add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N")
     p.add_argument(
         "--threads",
@@ -103,8 +101,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", nargs="?", help="video file or URL (or use --synthetic)")
     p.add_argument("--synthetic", metavar="WxH@FPS", help="lavfi test source instead of a file, e.g. 1280x720@30")
     p.add_argument("--frames", type=int, default=300, help="frames to process per measurement (default 300)")
-    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
-    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
+    add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     p.add_argument("--codec", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, help="constant rate factor")
@@ -117,7 +114,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     import json
 
-    from sagc.models import load_enhancer
     from sagc.stream.bench import run_bench, synthetic_spec
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import make_stage
@@ -132,7 +128,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise SagcError(str(exc)) from exc
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
     _set_threads(args.threads)
-    stage = make_stage(load_enhancer(args.weights, scale=args.scale), device=parse_device(args.device))
+    stage = make_stage(enhancer_from_args(args), device=parse_device(args.device))
     result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
     rows = [
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
@@ -303,14 +299,13 @@ def _plan(args: argparse.Namespace) -> tuple[list, bool]:
 
 def _run_enhance(args: argparse.Namespace) -> int:
     from sagc.enhance import run_image_jobs, run_video_job
-    from sagc.models import load_enhancer
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import make_stage
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = parse_device(args.device)
     _set_threads(args.threads)
-    enhancer = load_enhancer(args.weights, scale=args.scale, gain=args.gain)
+    enhancer = enhancer_from_args(args)
     if not 0.0 <= args.smooth < 1.0:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
     stage = make_stage(enhancer, device=device)

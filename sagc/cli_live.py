@@ -9,7 +9,7 @@ import sys
 import time
 
 from sagc.errors import SagcError
-from sagc.runtime import parse_device, stop_on_signals
+from sagc.runtime import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
 
 __all__ = ["add_preview"]
 
@@ -27,9 +27,7 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
                    help="webcam index (0), device (/dev/video2), rtsp/http URL, lavfi:GRAPH, or a file")  # fmt: skip
     p.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 640x480")
     p.add_argument("--realtime", action="store_true", help="pace a file at its frame rate (default: every frame)")
-    p.add_argument("--weights", default="default", help="checkpoint path or installed name")
-    p.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
-    p.add_argument("--gain", type=float, help="run-time input gain (checkpoint default)")
+    add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda")
     p.add_argument("--smooth", type=float, default=0.8, help="γ-map smoothing A in [0,1) (default 0.8; 0 = off)")
     p.add_argument("--view", choices=("side", "split"), default="side", help="before|after layout (default side)")
@@ -53,7 +51,6 @@ def _has_display() -> bool:
 def _run_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sagc.models import load_enhancer
     from sagc.stream.live import LiveCapture, parse_live_source
     from sagc.stream.preview import PreviewSession
     from sagc.stream.serve import PreviewServer, parse_address
@@ -76,7 +73,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         if record.resolve() == Path(args.source).resolve():
             raise SagcError("--record would overwrite the source; choose another file name")
     spec = parse_live_source(args.source, size=args.size)
-    stage = make_stage(load_enhancer(args.weights, scale=args.scale, gain=args.gain), device=parse_device(args.device))
+    stage = make_stage(enhancer_from_args(args), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
     try:
         capture.wait_open()

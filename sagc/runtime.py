@@ -1,7 +1,8 @@
-"""Process-level helpers the commands share: device choice and Ctrl-C handling."""
+"""Process-level helpers the commands share: device choice, enhancer options and Ctrl-C handling."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,28 @@ import torch
 
 from sagc.errors import SagcError
 
-__all__ = ["parse_device", "Stopper", "stop_on_signals"]
+__all__ = ["add_enhancer_options", "enhancer_from_args", "parse_device", "Stopper", "stop_on_signals"]
+
+
+def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--scale``, ``--gain`` and ``--denoise``: which enhancer, with what run-time settings."""
+    parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
+    parser.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
+    parser.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
+    parser.add_argument(
+        "--denoise",
+        type=float,
+        metavar="SIGMA",
+        help="edge-preserving noise reduction (5×5 bilateral) before brightening, colour σ in 8-bit "
+        "levels; 0 turns it off (checkpoint default: 20 for the default weights)",
+    )
+
+
+def enhancer_from_args(args: argparse.Namespace):  # -> sagc.models.Enhancer (imported lazily: fast --help)
+    """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for."""
+    from sagc.models import load_enhancer
+
+    return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise)
 
 
 def parse_device(name: str) -> torch.device:

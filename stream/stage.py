@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sagc.models import Enhancer
+from sagc.models.bilateral import RADIUS, SIGMA_SPACE
 
 from .frame import Frame
 from .smoothing import GammaSmoother
@@ -131,7 +132,7 @@ class FrameEnhancer:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        y = self.enhancer.apply(x, self._gamma(self.enhancer.downscale(x)))
+        y = self.enhancer.apply(self.enhancer.denoised(x), self._gamma(self.enhancer.downscale(x)))
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
@@ -145,6 +146,11 @@ class FrameEnhancer:
         levels = self.table.quantize(self._gamma(x))
         if not same:
             levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+        if self.enhancer.denoise:
+            # OpenCV's bilateral filter is the Enhancer's (models.bilateral); σ in raw levels, as
+            # the table applies the gain afterwards
+            sigma = self.enhancer.denoise / self.enhancer.gain
+            rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         return self.table.apply(rgb, levels)
 
 

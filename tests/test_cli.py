@@ -89,6 +89,20 @@ def test_image_folder_and_compare(tmp_path, weights):
     assert sorted(p.name for p in (tmp_path / "photos_enhanced").iterdir()) == ["a.png", "b.jpg"]
 
 
+def test_denoise_option(tmp_path, identity_weights):
+    # with γ = 1 the enhancer only filters: --denoise S must give OpenCV's bilateral filter
+    noisy = np.clip(60 + np.random.default_rng(1).normal(0, 6, (40, 56, 3)), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "in.png"), noisy)
+    for sigma in ("0", "25"):
+        out = tmp_path / f"d{sigma}.png"
+        result = sagc("enhance", str(tmp_path / "in.png"), "-o", str(out), "--weights", str(identity_weights),
+                      "--denoise", sigma, "-q")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert np.array_equal(cv2.imread(str(tmp_path / "d0.png")), noisy)
+    want = cv2.bilateralFilter(noisy, 5, 25, 3)
+    assert np.abs(cv2.imread(str(tmp_path / "d25.png")).astype(int) - want).max() <= 1
+
+
 def test_corrupt_image_in_folder_is_reported_and_others_written(tmp_path, weights):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -153,6 +167,8 @@ def _truncated(path: Path) -> Path:
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("-o", "{d}/ok.mp4/x.mp4"), "is a file, not a directory"),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("--pix-fmt", "nv99"), "cannot encode pixel format"),
         (lambda d: make_clip(d / "ok.mp4", frames=2), ("--crf", "99"), "--crf"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("--denoise", "-1"), "denoise must be >= 0"),
+        (lambda d: make_clip(d / "ok.mp4", frames=2), ("--scale", "0.5"), "scale must be >= 1"),
     ],
     ids=[
         "missing",
@@ -167,6 +183,8 @@ def _truncated(path: Path) -> Path:
         "unwritable-dir",
         "bad-pix-fmt",
         "bad-crf",
+        "bad-denoise",
+        "bad-scale",
     ],
 )
 def test_bad_inputs_give_one_clear_line(tmp_path, weights, make_input, extra, pattern):

@@ -53,6 +53,16 @@ def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
         assert np.abs(got - want).max() <= 1
 
 
+def test_cuda_stage_denoises_like_opencv_on_the_cpu(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    cuda = CudaFrameEnhancer(load_enhancer(weights, denoise=20), device="cuda", dtype=torch.float32)
+    fast_cpu = FrameEnhancer(load_enhancer(weights, denoise=20), device="cpu")  # OpenCV's filter
+    for frame in _frames(3):
+        diff = np.abs(cuda(frame).rgb.astype(int) - fast_cpu(frame).rgb.astype(int))
+        assert diff.mean() < 0.5 and diff.max() <= 4
+
+
 def test_fp16_default_stays_close(weights: Path) -> None:
     stage = make_stage(load_enhancer(weights), device="cuda")
     reference = FrameEnhancer(load_enhancer(weights), device="cpu", fast=False)

@@ -174,6 +174,7 @@ def test_python_plugin_runs_and_a_failing_item_is_reported(tmp_path: Path, plugi
         ("gamma:-1", "must be positive"),
         ("clahe:clip=2:size=3", "unknown option"),
         ("sagc:smooth=1.5", "smooth must be in"),
+        ("sagc:denoise=-2", "denoise must be >= 0"),
         ("sagc:missing/weights.pt", "weights file missing/weights.pt not found"),
         ("sagc:scale", "'scale' is neither a weights file nor an installed name; options are key=value"),
         ("sagc:scale=2:gain", "expected key=value"),
@@ -182,6 +183,16 @@ def test_python_plugin_runs_and_a_failing_item_is_reported(tmp_path: Path, plugi
 def test_plugin_mistakes_are_one_line_errors(spec: str, message: str) -> None:
     with pytest.raises(SagcError, match=message.replace("(", r"\(")):
         parse_method(spec)
+
+
+def test_sagc_denoise_option_reaches_the_enhancer(weights: Path) -> None:
+    x = (0.15 + 0.02 * torch.randn(1, 3, 24, 32, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    plain, filtered = parse_method(f"sagc:{weights}:denoise=0"), parse_method(f"sagc:{weights}:denoise=30")
+    assert plain.enhancer.denoise == 0.0 and filtered.enhancer.denoise == 30.0
+    with torch.no_grad():
+        a, b = plain.enhance(x), filtered.enhance(x)
+    # noise-like input: the filtered output varies less from pixel to pixel
+    assert float((b[..., 1:] - b[..., :-1]).abs().mean()) < 0.7 * float((a[..., 1:] - a[..., :-1]).abs().mean())
 
 
 def test_plugin_factory_problems(plugin: str) -> None:

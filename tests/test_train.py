@@ -76,6 +76,7 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
     assert "dark_camvid_val" in best["provenance"]["metrics"]
     enhancer = load_enhancer(tmp_path / "best.pt")
     assert enhancer.scale == 2.0
+    assert enhancer.denoise == 20.0  # the shipped config's run-time noise reduction travels along
     assert list((tmp_path / "tb").iterdir())
 
 
@@ -115,6 +116,12 @@ def test_weight_average_is_what_gets_validated_and_saved(tiny, tmp_path):
 def test_weight_average_decay_out_of_range_is_a_clear_error(tiny, tmp_path):
     with pytest.raises(SagcError, match="ema must be"):
         train_enhancer(_config(tiny, steps=1, ema=1.5), _data(tiny), out=tmp_path)
+
+
+def test_bad_run_time_setting_is_a_clear_error_before_training(tiny, tmp_path):
+    with pytest.raises(SagcError, match="config: denoise must be >= 0"):
+        train_enhancer(_config(tiny, runtime_denoise=-1), _data(tiny), out=tmp_path)
+    assert not (tmp_path / "last.pt").exists()
 
 
 def test_ablation_switches_run(tiny, tmp_path):

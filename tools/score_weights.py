@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--sice", required=True)
     parser.add_argument("--threshold", type=float, default=0.25, help="SICE under-exposure: mean luma at most this")
     parser.add_argument("--scale", type=float, help="override the checkpoints' run-time scale")
+    parser.add_argument("--denoise", type=float, help="override the checkpoints' run-time noise reduction (0 = off)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     dark, clean = dark_camvid(args.camvid_val)
@@ -42,7 +43,7 @@ def main() -> None:
     print("| weights | PSNR dB | SSIM | input PSNR | identity PSNR | SICE-low luma | s/image |")
     print("|---|---|---|---|---|---|---|")
     for path in args.weights:
-        enhancer = load_enhancer(path, scale=args.scale)
+        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise)
         started = time.perf_counter()
         scores = validate(enhancer, dark, clean)
         seconds = (time.perf_counter() - started) / (2 * len(dark))

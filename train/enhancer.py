@@ -80,6 +80,9 @@ class EnhancerConfig:
     train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     runtime_scale: float = 4.0
     runtime_gain: float = 1.0
+    # bilateral noise reduction before brightening at run time (Enhancer.denoise, 8-bit levels);
+    # validation scores the enhancer with it, as users run it
+    runtime_denoise: float = 0.0
     low_max_luminance: float = 0.25
     semantics: bool = True
     adversarial: bool = True
@@ -242,6 +245,10 @@ def _train(
     progress: Callable[[int, int, dict[str, float]], None] | None,
 ) -> dict[str, Any]:
     device = dist.device
+    try:  # the run-time settings every checkpoint will carry, checked before any work
+        Enhancer(GammaEstimator(width=1), **_runtime(config))
+    except ValueError as exc:
+        raise SagcError(f"config: {exc}") from exc
     seed_everything(config.seed)
     low_set, normal_set = _datasets(data, config)
     batches = _Batches(low_set, normal_set, config, dist)
@@ -373,9 +380,7 @@ def _train(
         raise RuntimeError("data-parallel ranks ended with different weights")
     if dist.is_main:
         provenance = {"trainer": "sagc train enhancer", "config": config_to_dict(config), "step": step}
-        save_enhancer(
-            out / "final.pt", kept, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
-        )
+        save_enhancer(out / "final.pt", kept, **_runtime(config), provenance=provenance)
     return {
         "best": best,
         "steps": step,
@@ -453,6 +458,11 @@ def _enhancer_terms(
     return terms, enhanced_masks.detach(), normal_masks
 
 
+def _runtime(config: EnhancerConfig) -> dict[str, float]:
+    """The run-time settings validated with and saved into every checkpoint."""
+    return {"scale": config.runtime_scale, "gain": config.runtime_gain, "denoise": config.runtime_denoise}
+
+
 def _validate_and_keep(
     config: EnhancerConfig,
     data: EnhancerData,
@@ -465,7 +475,7 @@ def _validate_and_keep(
     started: float,
 ) -> dict[str, float]:
     was_training = estimator.training
-    runtime = Enhancer(estimator, scale=config.runtime_scale, gain=config.runtime_gain).eval()
+    runtime = Enhancer(estimator, **_runtime(config)).eval()
     scores = validate(runtime, *val)
     estimator.train(was_training)
     for name, value in scores.items():
@@ -493,7 +503,5 @@ def _validate_and_keep(
         "metrics": {"dark_camvid_val": {k: round(v, 4) for k, v in scores.items()}},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    save_enhancer(
-        out / "best.pt", estimator, scale=config.runtime_scale, gain=config.runtime_gain, provenance=provenance
-    )
+    save_enhancer(out / "best.pt", estimator, **_runtime(config), provenance=provenance)
     return scores | {"step": step}
