@@ -134,6 +134,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
         ("device", result.device),
         ("encoder", f"{result.codec} {result.preset}"),
+        ("enhancer", ", ".join(f"{key} {value:g}" for key, value in result.settings.items())),
         ("decode only", f"{result.decode_fps:.1f} frames/s"),
         ("pass-through transcode", f"{result.passthrough_fps:.1f} frames/s"),
         ("enhance stage", f"{result.stage_fps:.1f} frames/s"),

@@ -277,9 +277,10 @@ def test_signal_leaves_playable_partial_output(tmp_path, weights, sig, code):
 def test_bench_json_has_every_field(tmp_path, weights):
     out = tmp_path / "bench.json"
     args = ("bench", "--synthetic", "160x96@30", "--frames", "20", "--weights", str(weights), "--json", str(out))
-    result = sagc(*args)
+    result = sagc(*args, "--denoise", "15")
     assert result.returncode == 0, result.stderr
     assert "end-to-end / pass-through" in result.stdout
+    assert "scale 2, gain 1, denoise 15" in result.stdout
     figures = json.loads(out.read_text())
     for key in (
         "decode_fps",
@@ -296,6 +297,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
+    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 15.0}
 
 
 def test_bench_needs_one_input(weights):
