@@ -1,7 +1,7 @@
 """Networks: the SAGC gamma estimator, the enhancer and the checkpoint format."""
 
-from .bilateral import bilateral_filter
 from .checkpoint import load_checkpoint, load_enhancer, named_weights, resolve_weights, save_enhancer
+from .denoise import bilateral_filter, noise_level, reduce_noise
 from .gamma import ApplyGamma, Enhancer, GammaEstimator, apply_gamma
 
 __all__ = [
@@ -10,6 +10,8 @@ __all__ = [
     "GammaEstimator",
     "apply_gamma",
     "bilateral_filter",
+    "noise_level",
+    "reduce_noise",
     "load_checkpoint",
     "load_enhancer",
     "named_weights",

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bilateral import bilateral_filter
+from .denoise import reduce_noise
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
@@ -96,11 +96,12 @@ class GammaEstimator(nn.Module):
 class Enhancer(nn.Module):
     """Run-time gain → γ estimated at 1/``scale`` resolution → bilinear upsample → ``x ** γ``.
 
-    ``denoise`` > 0 (ours) runs a 5×5 bilateral filter with that colour σ, in 8-bit levels, over
-    the full-resolution input before the exponent is applied (γ is still estimated from the
-    unfiltered, downscaled input): brightening multiplies sensor noise, and this removes most of
-    it while keeping edges. Pure tensor in, tensor out: float RGB in [0, 1], N×3×H×W; device and
-    dtype follow the input.
+    ``denoise`` > 0 (ours) reduces noise before the exponent is applied: a 5×5 bilateral filter
+    over the full-resolution input whose colour σ is ``denoise`` times the noise level measured
+    in that image (:mod:`sagc.models.denoise`), so a clean picture is left nearly alone and a
+    noisy one is smoothed before brightening would amplify its noise. γ is still estimated from
+    the unfiltered, downscaled input. Pure tensor in, tensor out: float RGB in [0, 1],
+    N×3×H×W; device and dtype follow the input.
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class Enhancer(nn.Module):
         if gain <= 0.0:
             raise ValueError(f"gain must be positive, got {gain}")
         if denoise < 0.0:
-            raise ValueError(f"denoise must be >= 0 (a colour σ in 8-bit levels; 0 turns it off), got {denoise}")
+            raise ValueError(f"denoise must be >= 0 (strength relative to the measured noise; 0 is off), got {denoise}")
         self.estimator = estimator
         self.scale = float(scale)
         self.gain = float(gain)
@@ -155,10 +156,8 @@ class Enhancer(nn.Module):
         return x
 
     def denoised(self, x: Tensor) -> Tensor:
-        """``x`` through the bilateral filter when ``denoise`` > 0, else ``x`` itself."""
-        if self.denoise == 0.0:
-            return x
-        return bilateral_filter(x, sigma_color=self.denoise / 255.0)
+        """``x`` through the noise-adaptive bilateral filter when ``denoise`` > 0, else ``x`` itself."""
+        return reduce_noise(x, strength=self.denoise)
 
     def apply(self, x: Tensor, gamma: Tensor) -> Tensor:
         """Upsample a (possibly low-resolution) γ map to ``x``'s size and apply it."""

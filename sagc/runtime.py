@@ -23,9 +23,9 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--denoise",
         type=float,
-        metavar="SIGMA",
-        help="edge-preserving noise reduction (5×5 bilateral) before brightening, colour σ in 8-bit "
-        "levels; 0 turns it off (checkpoint default: 20 for the default weights)",
+        metavar="K",
+        help="noise reduction before brightening: 5×5 bilateral filter with colour σ = K × the noise "
+        "measured in each frame; 0 turns it off (checkpoint default: 4 for the default weights)",
     )
 
 

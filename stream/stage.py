@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from sagc.models import Enhancer
-from sagc.models.bilateral import RADIUS, SIGMA_SPACE
+from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
 
 from .frame import Frame
 from .smoothing import GammaSmoother
@@ -64,6 +64,19 @@ def tensor_to_pixels(y: torch.Tensor, *, dtype: np.dtype) -> np.ndarray:
     return y.to(torch.int32).cpu().numpy().astype(dtype)
 
 
+_GREY = np.array([GREY_WEIGHTS], dtype=np.float32)
+_MASK = np.array(NOISE_MASK, dtype=np.float32)
+
+
+def noise_level_8bit(rgb: np.ndarray) -> float:
+    """:func:`sagc.models.denoise.noise_level` of an H×W×3 uint8 image, in 8-bit levels, with OpenCV."""
+    if rgb.shape[0] < 3 or rgb.shape[1] < 3:
+        return 0.0
+    grey = cv2.transform(rgb.astype(np.float32), _GREY)
+    response = cv2.filter2D(grey, -1, _MASK, borderType=cv2.BORDER_REFLECT_101)[1:-1, 1:-1]
+    return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
+
+
 class GammaTable:
     """All answers of ``x ** γ`` for 8-bit ``x`` and ``levels`` quantised γ: one gather per pixel.
 
@@ -95,8 +108,9 @@ class FrameEnhancer:
 
     On the CPU, 8-bit frames take the fast path: γ is estimated on an area-downscaled copy
     (OpenCV, straight from uint8), upsampled as 8-bit levels and applied through a
-    :class:`GammaTable`, so no full-resolution float image is ever made. Everything else (GPU,
-    16-bit, ``fast=False``) runs the :class:`Enhancer` in floating point.
+    :class:`GammaTable`, so no full-resolution float image is ever made; the enhancer's
+    ``denoise`` runs there with OpenCV (the noise estimate and filter ``models.denoise`` defines).
+    Everything else (GPU, 16-bit, ``fast=False``) runs the :class:`Enhancer` in floating point.
     """
 
     def __init__(
@@ -147,10 +161,10 @@ class FrameEnhancer:
         if not same:
             levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         if self.enhancer.denoise:
-            # OpenCV's bilateral filter is the Enhancer's (models.bilateral); σ in raw levels, as
-            # the table applies the gain afterwards
-            sigma = self.enhancer.denoise / self.enhancer.gain
-            rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+            # measured and filtered on the raw levels: the table applies the gain afterwards
+            sigma = self.enhancer.denoise * noise_level_8bit(rgb)
+            if sigma > 0:
+                rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         return self.table.apply(rgb, levels)
 
 

@@ -143,3 +143,15 @@ def identity_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint whose γ is 1 to float precision: output pixels equal input pixels."""
     path = tmp_path_factory.mktemp("weights") / "identity.pt"
     return save_enhancer(path, _estimator(0, final_bias=40.0), provenance={"made_by": "tests"})
+
+
+def immerkaer(rgb: np.ndarray) -> float:
+    """Immerkær's noise σ written out with numpy slices: the oracle for both implementations."""
+    grey = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    c = grey[1:-1, 1:-1]
+    response = (
+        grey[:-2, :-2] + grey[:-2, 2:] + grey[2:, :-2] + grey[2:, 2:]
+        - 2 * (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:])
+        + 4 * c
+    )  # fmt: skip
+    return float(np.abs(response).mean() * np.sqrt(np.pi / 2) / 6)

@@ -16,7 +16,7 @@ import pytest
 
 from sagc.models import named_weights
 
-from .conftest import make_clip
+from .conftest import immerkaer, make_clip
 
 
 def sagc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -90,17 +90,19 @@ def test_image_folder_and_compare(tmp_path, weights):
 
 
 def test_denoise_option(tmp_path, identity_weights):
-    # with γ = 1 the enhancer only filters: --denoise S must give OpenCV's bilateral filter
+    # with γ = 1 the enhancer only filters: --denoise K must be OpenCV's bilateral filter with
+    # colour σ = K × Immerkær's noise estimate (written out independently in conftest)
     noisy = np.clip(60 + np.random.default_rng(1).normal(0, 6, (40, 56, 3)), 0, 255).astype(np.uint8)
-    cv2.imwrite(str(tmp_path / "in.png"), noisy)
-    for sigma in ("0", "25"):
-        out = tmp_path / f"d{sigma}.png"
+    cv2.imwrite(str(tmp_path / "in.png"), noisy)  # read back as BGR: the enhancer sees noisy[..., ::-1]
+    for strength in ("0", "4"):
+        out = tmp_path / f"d{strength}.png"
         result = sagc("enhance", str(tmp_path / "in.png"), "-o", str(out), "--weights", str(identity_weights),
-                      "--denoise", sigma, "-q")  # fmt: skip
+                      "--denoise", strength, "-q")  # fmt: skip
         assert result.returncode == 0, result.stderr
     assert np.array_equal(cv2.imread(str(tmp_path / "d0.png")), noisy)
-    want = cv2.bilateralFilter(noisy, 5, 25, 3)
-    assert np.abs(cv2.imread(str(tmp_path / "d25.png")).astype(int) - want).max() <= 1
+    want = cv2.bilateralFilter(noisy, 5, 4 * immerkaer(noisy[..., ::-1]), 3)
+    got = cv2.imread(str(tmp_path / "d4.png"))
+    assert np.abs(got.astype(int) - want).max() <= 1 and not np.array_equal(got, noisy)
 
 
 def test_corrupt_image_in_folder_is_reported_and_others_written(tmp_path, weights):
@@ -277,10 +279,10 @@ def test_signal_leaves_playable_partial_output(tmp_path, weights, sig, code):
 def test_bench_json_has_every_field(tmp_path, weights):
     out = tmp_path / "bench.json"
     args = ("bench", "--synthetic", "160x96@30", "--frames", "20", "--weights", str(weights), "--json", str(out))
-    result = sagc(*args, "--denoise", "15")
+    result = sagc(*args, "--denoise", "3")
     assert result.returncode == 0, result.stderr
     assert "end-to-end / pass-through" in result.stdout
-    assert "scale 2, gain 1, denoise 15" in result.stdout
+    assert "scale 2, gain 1, denoise 3" in result.stdout
     figures = json.loads(out.read_text())
     for key in (
         "decode_fps",
@@ -297,7 +299,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
-    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 15.0}
+    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 3.0}
 
 
 def test_bench_needs_one_input(weights):
