@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["RADIUS", "SIGMA_SPACE", "bilateral_filter", "noise_level", "reduce_noise", "window_offsets"]
+__all__ = [
+    "DEFAULT_STRENGTH",
+    "RADIUS",
+    "SIGMA_SPACE",
+    "bilateral_filter",
+    "noise_level",
+    "reduce_noise",
+    "window_offsets",
+]
 
 RADIUS = 2  # a 5×5 window (its 21 pixels within distance 2)
 SIGMA_SPACE = 3.0
@@ -32,6 +40,8 @@ SIGMA_SPACE = 3.0
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 NOISE_MASK = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 NOISE_SCALE = math.sqrt(math.pi / 2.0) / 6.0
+# the strength the shipped default weights use (chosen on Dark-CamVid-train; sagc/weights/default.md)
+DEFAULT_STRENGTH = 4.0
 _MIN_SIGMA = 1e-4  # in units of x: 0.03 of an 8-bit level
 
 

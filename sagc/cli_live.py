@@ -130,6 +130,8 @@ def _window_loop(session, stop) -> None:
                 break
             if key == ord("s"):
                 session.request("smoothing", not session.stats().smoothing)
+            elif key == ord("d"):
+                session.request("denoise", not session.stats().denoise)
             elif key == ord("v"):
                 session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
             if session.wait(0):

@@ -3,7 +3,7 @@
 One :class:`PreviewSession` owns the loop (its own thread). It takes the newest frame from a
 :class:`~sagc.stream.live.LiveCapture`, enhances it, composes the view (side by side, or a
 split: left half input, right half output), optionally records it, and publishes it for the
-window and the web page. Controls (smoothing on/off, view) are requested from any thread and
+window and the web page. Controls (smoothing on/off, noise reduction on/off, view) are requested from any thread and
 applied by the loop between frames, so they reach the pipeline in order.
 """
 
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from sagc.jobs import partial_path
+from sagc.models.denoise import DEFAULT_STRENGTH
 
 from .frame import Frame
 from .live import EndOfStream, LiveCapture
@@ -62,6 +63,7 @@ class PreviewStats:
     latency_p50_ms: float
     latency_p95_ms: float
     smoothing: bool
+    denoise: bool
     view: str
     reconnects: int
     running: bool
@@ -113,6 +115,8 @@ class PreviewSession:
         self.capture, self.stage = capture, stage
         self.smooth_alpha = smooth if smooth > 0 else 0.8
         self.stage.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        # the noise reduction toggles between off and the enhancer's strength (the default's if 0)
+        self.denoise_strength = stage.enhancer.denoise or DEFAULT_STRENGTH
         self.view = view
         self.record_path = Path(record) if record else None
         self.record_settings = record_settings
@@ -132,8 +136,8 @@ class PreviewSession:
 
     # -- controls (any thread) -------------------------------------------------------------
     def request(self, name: str, value: object) -> None:
-        """Ask the loop to change ``smoothing`` (bool) or ``view`` (str) before the next frame."""
-        if name == "smoothing":
+        """Ask the loop to change ``smoothing`` or ``denoise`` (bool) or ``view`` (str) before the next frame."""
+        if name in ("smoothing", "denoise"):
             value = bool(value)
         elif name == "view":
             if value not in VIEWS:
@@ -147,6 +151,8 @@ class PreviewSession:
             name, value = self._requests.popleft()
             if name == "smoothing":
                 self.stage.smoother = GammaSmoother(self.smooth_alpha) if value else None
+            elif name == "denoise":
+                self.stage.enhancer.denoise = self.denoise_strength if value else 0.0
             else:
                 self.view = str(value)
 
@@ -170,6 +176,7 @@ class PreviewSession:
             latency_p50_ms=round(p50, 2),
             latency_p95_ms=round(p95, 2),
             smoothing=self.stage.smoother is not None,
+            denoise=self.stage.enhancer.denoise > 0,
             view=self.view,
             reconnects=self.capture.reconnects,
             running=self._running,
@@ -262,7 +269,8 @@ def overlay(rgb: np.ndarray, stats: PreviewStats) -> np.ndarray:
     """The counters drawn on a copy of the view (for the local window)."""
     out = rgb.copy()
     text = (f"{stats.fps:.1f} fps  latency {stats.latency_p50_ms:.0f} ms  dropped {stats.dropped}  "
-            f"smoothing {'on' if stats.smoothing else 'off'}  [s] smoothing [v] view [q] quit")  # fmt: skip
+            f"smoothing {'on' if stats.smoothing else 'off'}  denoise {'on' if stats.denoise else 'off'}  "
+            "[s] smoothing [d] denoise [v] view [q] quit")  # fmt: skip
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out

@@ -2,7 +2,7 @@
 
 Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/frame.jpg`` the
 newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
-``{"smoothing": bool}`` and/or ``{"view": "side"|"split"}``.
+``{"smoothing": bool}``, ``{"denoise": bool}`` and/or ``{"view": "side"|"split"}``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ PAGE = """<!doctype html>
 <h1>sagc preview</h1>
 <div id="bar">
   <button id="smoothing" class="off">smoothing: …</button>
+  <button id="denoise" class="off">denoise: …</button>
   <button id="viewmode">view: …</button>
   <div id="counters">
     <span>fps <b id="fps">-</b></span>
@@ -58,12 +59,15 @@ PAGE = """<!doctype html>
 </div>
 <img id="view" src="/stream.mjpg" alt="before | after">
 <script>
-let state = {smoothing: false, view: "side"};
+let state = {smoothing: false, denoise: false, view: "side"};
 function render(s) {
   state = s;
   const b = document.getElementById("smoothing");
   b.textContent = "smoothing: " + (s.smoothing ? "on" : "off");
   b.className = s.smoothing ? "on" : "off";
+  const n = document.getElementById("denoise");
+  n.textContent = "denoise: " + (s.denoise ? "on" : "off");
+  n.className = s.denoise ? "on" : "off";
   document.getElementById("viewmode").textContent = "view: " + s.view;
   document.getElementById("fps").textContent = s.fps.toFixed(1);
   document.getElementById("latency").textContent = s.latency_p50_ms.toFixed(1);
@@ -81,6 +85,7 @@ async function control(body) {
   if (r.ok) { setTimeout(poll, 150); }
 }
 document.getElementById("smoothing").onclick = () => control({smoothing: !state.smoothing});
+document.getElementById("denoise").onclick = () => control({denoise: !state.denoise});
 document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
 poll();
 setInterval(poll, 500);
@@ -197,8 +202,12 @@ class PreviewServer:
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length) or b"{}")
-                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "view"}:
-                        raise ValueError('send {"smoothing": true|false} and/or {"view": "' + '"|"'.join(VIEWS) + '"}')
+                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "view"}:
+                        raise ValueError(
+                            'send {"smoothing": true|false}, {"denoise": true|false} and/or {"view": "'
+                            + '"|"'.join(VIEWS)
+                            + '"}'
+                        )
                     for name, value in body.items():
                         session.request(name, value)
                 except (ValueError, json.JSONDecodeError) as exc:

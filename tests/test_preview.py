@@ -151,11 +151,14 @@ def session(weights: Path):
 def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -> None:
     first, _ = session.latest(0, timeout=10)
     assert session.stage.smoother is not None
+    assert session.stage.enhancer.denoise == 0.0 and not session.stats().denoise  # the test weights: off
     session.request("smoothing", False)
+    session.request("denoise", True)
     session.request("view", "split")
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
     assert session.stage.smoother is None and session.view == "split"
+    assert session.stage.enhancer.denoise == 4.0 and session.stats().denoise  # the default strength
     assert view is not None and view.shape == (120, 160, 3)
     with pytest.raises(ValueError):
         session.request("view", "diagonal")
@@ -165,12 +168,20 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
     with PreviewServer(session) as server:
         assert server.host == "127.0.0.1"
         page = urllib.request.urlopen(server.url, timeout=10).read().decode()
-        assert "/stream.mjpg" in page and 'id="smoothing"' in page
+        assert "/stream.mjpg" in page and 'id="smoothing"' in page and 'id="denoise"' in page
         jpeg = urllib.request.urlopen(server.url + "frame.jpg", timeout=10).read()
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert image.shape == (120, 320, 3)
         stats = json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())
-        assert stats["smoothing"] is True and stats["shown"] > 0 and "latency_p50_ms" in stats
+        assert stats["smoothing"] is True and stats["denoise"] is False and stats["shown"] > 0
+        assert "latency_p50_ms" in stats
+        toggle = urllib.request.Request(server.url + "control", data=b'{"denoise": true}', method="POST")
+        assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"denoise": True}}
+        deadline = time.monotonic() + 10
+        while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["denoise"]:
+            assert time.monotonic() < deadline, "the denoise request never reached the loop"
+            time.sleep(0.05)
+        assert session.stage.enhancer.denoise == 4.0
         bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(bad, timeout=10)
@@ -232,6 +243,9 @@ def test_page_in_headless_chromium(session: PreviewSession) -> None:
             button.click()
             wait.until(lambda d: d.find_element("id", "smoothing").text == "smoothing: off")
             assert session.stage.smoother is None  # the click reached the enhancer
+            driver.find_element("id", "denoise").click()
+            wait.until(lambda d: d.find_element("id", "denoise").text == "denoise: on")
+            assert session.stage.enhancer.denoise > 0
             driver.find_element("id", "viewmode").click()
             wait.until(lambda d: d.find_element("id", "viewmode").text == "view: split")
             assert session.view == "split"
