@@ -101,13 +101,16 @@ def noise_level(x: Tensor) -> Tensor:
     """Standard deviation of the white noise in each image of an N×3×H×W float batch (shape N).
 
     Immerkær's estimator on the grey image: ``sqrt(π/2) / 6 · mean |grey ⊛ mask|`` over the valid
-    pixels, in the units of ``x``. Fine texture reads as a little noise too, which is harmless
-    here (it only sets a filter's strength). Images under 3×3 give 0.
+    pixels, in the units of ``x`` (float32 for half-precision input). Fine texture reads as a
+    little noise too, which is harmless here (it only sets a filter's strength). Images under
+    3×3 give 0.
     """
     if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
         raise ValueError(f"x must be a float N×3×H×W tensor, got {x.dtype} of shape {list(x.shape)}")
     if x.shape[-2] < 3 or x.shape[-1] < 3:
         return x.new_zeros(x.shape[0])
+    if x.dtype in (torch.float16, torch.bfloat16):  # a mean over a whole frame wants float32
+        x = x.float()
     weights = torch.tensor(GREY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     grey = (x * weights).sum(1, keepdim=True)
     mask = torch.tensor(NOISE_MASK, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)

@@ -73,6 +73,8 @@ def test_one_sigma_per_image_and_half_precision():
     both = bilateral_filter(torch.cat([a, b]), sigma_color=torch.tensor([10 / 255, 30 / 255]))
     torch.testing.assert_close(both[:1], bilateral_filter(a, sigma_color=10 / 255))
     torch.testing.assert_close(both[1:], bilateral_filter(b, sigma_color=30 / 255))
+    assert noise_level(a.half()).dtype == torch.float32
+    torch.testing.assert_close(noise_level(a.half()), noise_level(a), rtol=2e-3, atol=1e-5)
     half = bilateral_filter(a.half(), sigma_color=20 / 255)
     assert half.dtype == torch.float16
     assert float((half.float() - bilateral_filter(a, sigma_color=20 / 255)).abs().max()) < 2e-3
