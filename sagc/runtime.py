@@ -7,10 +7,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 
 from sagc.errors import SagcError
+
+if TYPE_CHECKING:
+    from sagc.models import Enhancer
 
 __all__ = ["add_enhancer_options", "enhancer_from_args", "parse_device", "Stopper", "stop_on_signals"]
 
@@ -29,9 +33,9 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def enhancer_from_args(args: argparse.Namespace):  # -> sagc.models.Enhancer (imported lazily: fast --help)
+def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
     """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for."""
-    from sagc.models import load_enhancer
+    from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
     return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise)
 
