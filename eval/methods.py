@@ -166,7 +166,7 @@ class Sagc(Method):
         gamma = self.enhancer.estimator(small)
         if self.smoother is not None:
             gamma = self.smoother(gamma, small)
-        return self.enhancer.apply(self.enhancer.denoised(x), gamma)
+        return self.enhancer.apply(x, gamma)
 
 
 class External(Method):

@@ -155,12 +155,10 @@ class Enhancer(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
 
-    def denoised(self, x: Tensor) -> Tensor:
-        """``x`` through the noise-adaptive bilateral filter when ``denoise`` > 0, else ``x`` itself."""
-        return reduce_noise(x, strength=self.denoise)
-
     def apply(self, x: Tensor, gamma: Tensor) -> Tensor:
-        """Upsample a (possibly low-resolution) γ map to ``x``'s size and apply it."""
+        """Reduce ``x``'s noise (when ``denoise`` > 0), upsample a (possibly low-resolution) γ map
+        to its size and apply it. γ should come from the unfiltered ``x``."""
+        x = reduce_noise(x, strength=self.denoise)
         if gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return apply_gamma(x, gamma, eps=self.eps)
@@ -168,4 +166,4 @@ class Enhancer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_image(x)
         x = self.prepare(x)
-        return self.apply(self.denoised(x), self.estimate(x))
+        return self.apply(x, self.estimate(x))

@@ -146,7 +146,7 @@ class CudaFrameEnhancer:
         gamma = self.enhancer.estimator(small)
         if self.smoother is not None:
             gamma = self.smoother(gamma, small)
-        y = self.enhancer.apply(self.enhancer.denoised(x), gamma)
+        y = self.enhancer.apply(x, gamma)
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
     def submit(self, frame: Frame) -> PendingFrame | Frame:

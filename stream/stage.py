@@ -146,7 +146,7 @@ class FrameEnhancer:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        y = self.enhancer.apply(self.enhancer.denoised(x), self._gamma(self.enhancer.downscale(x)))
+        y = self.enhancer.apply(x, self._gamma(self.enhancer.downscale(x)))
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
