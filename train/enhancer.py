@@ -80,9 +80,8 @@ class EnhancerConfig:
     train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     runtime_scale: float = 4.0
     runtime_gain: float = 1.0
-    # noise reduction before brightening at run time (Enhancer.denoise: filter strength relative to
-    # the measured noise);
-    # validation scores the enhancer with it, as users run it
+    # noise reduction before brightening at run time (Enhancer.denoise: filter strength relative
+    # to the measured noise); validation scores the enhancer with it, as users run it
     runtime_denoise: float = 0.0
     low_max_luminance: float = 0.25
     semantics: bool = True
