@@ -76,7 +76,7 @@ def bilateral_filter(
         if sigma.shape[0] != x.shape[0]:
             raise ValueError(f"sigma_color has {sigma.shape[0]} values for {x.shape[0]} images")
     elif sigma_color > 0:
-        sigma = torch.tensor(float(sigma_color), device=x.device)
+        sigma = x.new_full((), float(sigma_color), dtype=torch.float32)  # no host copy: graph-safe
     else:
         raise ValueError(f"sigma_color must be positive, got {sigma_color}")
     offsets = window_offsets(radius, sigma_space)
@@ -111,10 +111,13 @@ def noise_level(x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0])
     if x.dtype in (torch.float16, torch.bfloat16):  # a mean over a whole frame wants float32
         x = x.float()
-    weights = torch.tensor(GREY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    grey = (x * weights).sum(1, keepdim=True)
-    mask = torch.tensor(NOISE_MASK, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
-    return F.conv2d(grey, mask).abs().mean((1, 2, 3)) * NOISE_SCALE
+    red, green, blue = GREY_WEIGHTS
+    grey = red * x[:, 0] + green * x[:, 1] + blue * x[:, 2]
+    # NOISE_MASK is the outer product of (1, -2, 1) with itself: a second difference across the
+    # columns, then down the rows (slices only, no constant tensors: CUDA-graph capturable)
+    across = grey[..., :-2] - 2.0 * grey[..., 1:-1] + grey[..., 2:]
+    response = across[..., :-2, :] - 2.0 * across[..., 1:-1, :] + across[..., 2:, :]
+    return response.abs().mean((1, 2)) * NOISE_SCALE
 
 
 def reduce_noise(x: Tensor, *, strength: float) -> Tensor:

@@ -9,6 +9,7 @@ Clocks are read after ``torch.cuda.synchronize()`` on CUDA; warm-up frames are e
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import resource
@@ -309,16 +310,23 @@ def _live_latency(spec: str, stage: FrameEnhancer, frames: int) -> tuple[list[fl
 
 @torch.inference_mode()
 def _estimator_fps(stage: FrameEnhancer, height: int, width: int, *, runs: int = 50) -> float:
-    """The estimator network alone on its low-resolution input (device-synchronised)."""
+    """The estimator network alone on its low-resolution input (device-synchronised), run the
+    way the stage runs it: replayed from a CUDA graph when the CUDA stage uses graphs."""
     low_h, low_w = stage.enhancer.low_resolution_size(height, width)
     x = torch.rand(1, 3, low_h, low_w, device=stage.device, dtype=stage.dtype)
     x = x.contiguous(memory_format=torch.channels_last)
+    run: Callable[[], object] = functools.partial(stage.enhancer.estimator, x)
+    if getattr(stage, "graphs", False):
+        from .cuda_stage import capture_graph
+
+        with torch.cuda.device(stage.device):
+            run = capture_graph(run, stream=torch.cuda.Stream()).replay
     for _ in range(_WARMUP):
-        stage.enhancer.estimator(x)
+        run()
     _sync(stage.device)
     started = time.perf_counter()
     for _ in itertools.repeat(None, runs):
-        stage.enhancer.estimator(x)
+        run()
     _sync(stage.device)
     return runs / (time.perf_counter() - started)
 

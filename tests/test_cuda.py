@@ -119,3 +119,32 @@ def test_cuda_stage_refuses_a_cpu_device(weights: Path) -> None:
 
     with pytest.raises(ValueError, match="needs a CUDA device"):
         CudaFrameEnhancer(load_enhancer(weights), device="cpu")
+
+
+def test_graph_replay_equals_eager_kernels(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    frames = _frames(5)
+    outputs = []
+    for graphs in (True, False):
+        stage = CudaFrameEnhancer(load_enhancer(weights, denoise=4), device="cuda", graphs=graphs)
+        outputs.append([stage(f).rgb for f in frames])
+        assert all((slot.graph is not None) == graphs for slot in stage._ring)
+    for replayed, eager in zip(*outputs, strict=True):
+        assert np.abs(replayed.astype(int) - eager.astype(int)).max() <= 1
+
+
+def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.smoothing import GammaSmoother
+
+    frame = _frames(1)[0]
+    stage = CudaFrameEnhancer(load_enhancer(weights, denoise=4), device="cuda")
+    filtered = stage(frame).rgb
+    stage.enhancer.denoise = 0.0  # what the preview's toggle does
+    plain = stage(frame).rgb
+    fresh = CudaFrameEnhancer(load_enhancer(weights, denoise=0), device="cuda", graphs=False)
+    assert np.abs(plain.astype(int) - fresh(frame).rgb.astype(int)).max() <= 1
+    assert np.abs(plain.astype(int) - filtered.astype(int)).mean() > 0.1  # the filter did act
+    stage.smoother = GammaSmoother(0.8)  # eager while smoothing; the first frame is unsmoothed
+    assert np.abs(stage(frame).rgb.astype(int) - plain.astype(int)).max() <= 1
