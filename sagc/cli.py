@@ -22,7 +22,14 @@ from sagc import __version__
 from sagc.cli_eval import add_data, add_eval
 from sagc.cli_live import add_preview
 from sagc.errors import SagcError
-from sagc.runtime import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
+from sagc.runtime import (
+    add_decode_option,
+    add_enhancer_options,
+    decoding_from_args,
+    enhancer_from_args,
+    parse_device,
+    stop_on_signals,
+)
 
 log = logging.getLogger("sagc")
 
@@ -42,6 +49,7 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="output file, or folder (required for several inputs)")
     add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:N")
+    add_decode_option(p)
     p.add_argument(
         "--threads",
         type=int,
@@ -103,6 +111,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=300, help="frames to process per measurement (default 300)")
     add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
+    add_decode_option(p)
     p.add_argument("--codec", help="video encoder (default libx264)")
     p.add_argument("--crf", type=int, help="constant rate factor")
     p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder preset (default veryfast)")
@@ -128,11 +137,20 @@ def _run_bench(args: argparse.Namespace) -> int:
         raise SagcError(str(exc)) from exc
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
     _set_threads(args.threads)
-    stage = make_stage(enhancer_from_args(args), device=parse_device(args.device))
-    result = run_bench(spec, stage, frames=args.frames, settings=settings, progress=lambda m: log.info("bench: %s", m))
+    device = parse_device(args.device)
+    stage = make_stage(enhancer_from_args(args), device=device)
+    result = run_bench(
+        spec,
+        stage,
+        frames=args.frames,
+        settings=settings,
+        decoding=decoding_from_args(args, device),
+        progress=lambda m: log.info("bench: %s", m),
+    )
     rows = [
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
         ("device", result.device),
+        ("decoder", result.decoder),
         ("encoder", f"{result.codec} {result.preset}"),
         ("enhancer", ", ".join(f"{key} {value:g}" for key, value in result.settings.items())),
         ("decode only", f"{result.decode_fps:.1f} frames/s"),
@@ -305,6 +323,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = parse_device(args.device)
+    decoding = decoding_from_args(args, device)
     _set_threads(args.threads)
     enhancer = enhancer_from_args(args)
     if not 0.0 <= args.smooth < 1.0:
@@ -338,6 +357,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
                     stop=stopper.event,
                     on_start=lambda total, bar=bar: setattr(bar, "total", total),
                     on_frame=lambda _frame, bar=bar: bar.update(),
+                    decoding=decoding,
                 )
             except SagcError as exc:
                 failures.append(str(exc))

@@ -20,7 +20,7 @@ from sagc.stream.frame import Frame
 from sagc.stream.images import ImageSink, ImageSource
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
-from sagc.stream.sources import VideoSource
+from sagc.stream.sources import Decoding, VideoSource
 
 __all__ = ["JobResult", "run_video_job", "run_image_jobs"]
 
@@ -47,18 +47,19 @@ def run_video_job(
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
     concurrent: bool = True,
+    decoding: Decoding = Decoding(),
 ) -> JobResult:
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
 
     ``concurrent`` runs decode, enhance and encode in their own threads; the output is the
-    same as the sequential pipeline's.
+    same as the sequential pipeline's. ``decoding`` may put the decoder on NVDEC.
 
     Raises :class:`SagcError` after writing the readable part when the input was truncated
     or corrupt. On ``stop`` returns ``interrupted=True`` with the partial file's path.
     """
     outputs = [job.output] + ([compare_path(job.output)] if compare else [])
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    with VideoSource(job.source) as source:
+    with VideoSource(job.source, decoding=decoding) as source:
         info = source.info
         if on_start is not None:
             on_start(info.expected_frames)

@@ -15,8 +15,23 @@ from sagc.errors import SagcError
 
 if TYPE_CHECKING:
     from sagc.models import Enhancer
+    from sagc.stream.sources import Decoding
 
-__all__ = ["add_enhancer_options", "enhancer_from_args", "parse_device", "Stopper", "stop_on_signals"]
+# --decode: "auto" decodes on NVDEC when the model runs on CUDA and PyAV's FFmpeg has CUDA support
+# (falling back to the CPU decoder where the device or the codec refuses), "cpu" never does,
+# "nvdec" insists (sagc.stream.sources.Decoding)
+DECODERS = ("auto", "cpu", "nvdec")
+
+__all__ = [
+    "DECODERS",
+    "add_decode_option",
+    "add_enhancer_options",
+    "decoding_from_args",
+    "enhancer_from_args",
+    "parse_device",
+    "Stopper",
+    "stop_on_signals",
+]
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +53,24 @@ def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
     from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
     return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise)
+
+
+def add_decode_option(parser: argparse.ArgumentParser) -> None:
+    """``--decode``: decode video on the CPU or on NVDEC."""
+    parser.add_argument(
+        "--decode",
+        default="auto",
+        choices=DECODERS,
+        help="video decoder: auto (default: NVDEC when --device is CUDA and available, else the CPU), "
+        "cpu, or nvdec (an error where it is not available)",
+    )
+
+
+def decoding_from_args(args: argparse.Namespace, device: torch.device) -> Decoding:
+    """The :class:`~sagc.stream.sources.Decoding` for ``--decode`` and the model's device."""
+    from sagc.stream.sources import Decoding
+
+    return Decoding.choose(args.decode, device.type, device.index)
 
 
 def parse_device(name: str) -> torch.device:

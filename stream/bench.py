@@ -29,7 +29,7 @@ from .frame import Frame
 from .live import LiveCapture, parse_live_source
 from .preview import PreviewSession
 from .sinks import EncoderSettings, EncoderSink
-from .sources import VideoSource
+from .sources import Decoding, VideoSource
 from .stage import FrameEnhancer
 
 __all__ = ["BenchResult", "run_bench", "synthetic_spec"]
@@ -59,6 +59,7 @@ class BenchResult:
     height: int
     frames: int
     device: str
+    decoder: str
     codec: str
     preset: str
     decode_fps: float
@@ -182,10 +183,11 @@ def _transcode(
     settings: EncoderSettings,
     device: torch.device,
     folder: Path,
+    decoding: Decoding,
 ) -> tuple[float, dict[str, dict[str, float]], list[float]]:
     """Decode → stage → encode ``frames`` frames through the threaded pipeline."""
     decode, enhance, stamps, latencies = _Timed(), _Timed(), {}, []
-    with VideoSource(spec) as source:
+    with VideoSource(spec, decoding=decoding) as source:
         with EncoderSink(folder / "bench.mp4", source.info, settings=settings) as encoder:
             sink = _TimedSink(encoder, stamps, latencies)
 
@@ -215,16 +217,19 @@ def run_bench(
     *,
     frames: int = 300,
     settings: EncoderSettings = EncoderSettings(),
+    decoding: Decoding = Decoding(),
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
-    """Measure every figure of :class:`BenchResult` on the first ``frames`` frames of ``spec``."""
+    """Measure every figure of :class:`BenchResult` on the first ``frames`` frames of ``spec``
+    (every decode of it, pass-through included, with ``decoding``)."""
     device = stage.device
     say = progress or (lambda _message: None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     say("decode only")
-    with VideoSource(spec) as source:
+    with VideoSource(spec, decoding=decoding) as source:
         info = source.info
+        decoder = f"nvdec ({decoding.hardware})" if source.hardware else "cpu"
         started = time.perf_counter()
         decoded: list[Frame] = []
         count = 0
@@ -245,9 +250,9 @@ def run_bench(
     del decoded
     with tempfile.TemporaryDirectory(prefix="sagc-bench-") as tmp:
         say("pass-through transcode")
-        passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp))
+        passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp), decoding)
         say("end-to-end enhance")
-        enhance_fps, stages, latencies = _transcode(spec, frames, stage, settings, device, Path(tmp))
+        enhance_fps, stages, latencies = _transcode(spec, frames, stage, settings, device, Path(tmp), decoding)
     say("live mode")
     live_latencies, live_dropped = _live_latency(spec, stage, min(frames, _LIVE_FRAMES))
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
@@ -257,6 +262,7 @@ def run_bench(
         height=info.height,
         frames=frames,
         device=_describe(device),
+        decoder=decoder,
         codec=settings.codec or "libx264",
         preset=settings.preset,
         decode_fps=round(decode_fps, 2),

@@ -15,19 +15,23 @@ from pathlib import Path
 
 import av
 import av.error
+from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from sagc.errors import SagcError
+from sagc.runtime import DECODERS
 
 from .colour import effective_range, swscale_colorspace
 from .frame import Frame
 
-__all__ = ["LAVFI_PREFIX", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
+__all__ = ["LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
 
 log = logging.getLogger(__name__)
 
 LAVFI_PREFIX = "lavfi:"
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 PASSTHROUGH_TYPES = ("audio", "subtitle")
+# the pixel layout a hardware decoder downloads into, and the software one it stands for
+_HW_DOWNLOAD_FORMATS = {"nv12": "yuv420p", "p010le": "yuv420p10le", "p016le": "yuv420p16le", "nv16": "yuv422p"}
 
 
 def is_url(spec: str) -> bool:
@@ -38,6 +42,29 @@ def is_url(spec: str) -> bool:
 def is_lavfi(spec: str) -> bool:
     """True for ``lavfi:GRAPH`` inputs (FFmpeg's filter sources, e.g. ``lavfi:testsrc2``)."""
     return spec.startswith(LAVFI_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoding:
+    """Where video is decoded: ``hardware`` is a PyAV hardware device type (``"cuda"``: NVDEC)
+    or None for the CPU decoder, ``index`` which such device (None: the default one);
+    ``required`` turns an unavailable device into an error instead of a fall-back to the CPU."""
+
+    hardware: str | None = None
+    index: int | None = None
+    required: bool = False
+
+    @classmethod
+    def choose(cls, choice: str, device_type: str, index: int | None = None) -> Decoding:
+        """The decoding for a ``--decode`` choice and the model's device (type and index)."""
+        if choice not in DECODERS:
+            raise SagcError(f"--decode must be one of {', '.join(DECODERS)}, got {choice!r}")
+        available = "cuda" in hwdevices_available()
+        if choice == "nvdec" and not available:
+            raise SagcError("--decode nvdec: this PyAV's FFmpeg has no CUDA support; use --decode cpu")
+        if choice == "nvdec" or (choice == "auto" and device_type == "cuda" and available):
+            return cls("cuda", index if device_type == "cuda" else None, required=choice == "nvdec")
+        return cls()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +87,9 @@ class VideoInfo:
 
 
 def _open_container(
-    spec: str, input_format: str | None = None, options: dict[str, str] | None = None
+    spec: str,
+    input_format: str | None = None,
+    options: dict[str, str] | None = None,
 ) -> av.container.InputContainer:
     if input_format is not None:  # capture devices (v4l2, avfoundation, dshow)
         try:
@@ -97,6 +126,11 @@ class VideoSource:
     Frames come out as RGB (uint8, or uint16 when the source has more than 8 bits), converted
     with the matrix and range the stream is tagged with. Corrupt or truncated input is decoded
     as far as it is readable; :attr:`lost_frames` says how much was not.
+
+    ``decoding`` may name a hardware decoder (NVDEC) for files and network streams; frames are
+    downloaded and converted as usual. Where the device cannot be opened it falls back to the
+    CPU decoder with a log line, or raises when the decoding is ``required``; either way
+    :attr:`hardware` says what decodes.
     """
 
     def __init__(
@@ -106,15 +140,45 @@ class VideoSource:
         decoder_threads: int = 0,
         input_format: str | None = None,
         options: dict[str, str] | None = None,
+        decoding: Decoding = Decoding(),
     ) -> None:
         """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``)."""
         self.spec = spec
-        self._container = _open_container(spec, input_format, options)
+        self._container = self._open(spec, input_format, options, decoding)
         try:
             self._setup(decoder_threads)
         except BaseException:
             self._container.close()
             raise
+
+    def _open(
+        self,
+        spec: str,
+        input_format: str | None,
+        options: dict[str, str] | None,
+        decoding: Decoding,
+    ) -> av.container.InputContainer:
+        device = decoding.hardware
+        if device is None or input_format is not None or is_lavfi(spec):
+            return _open_container(spec, input_format, options)
+        try:
+            timeout = (15.0, 15.0) if is_url(spec) else None
+            index = None if decoding.index is None else str(decoding.index)
+            hwaccel = HWAccel(device, device=index, allow_software_fallback=True)
+            return av.open(spec, mode="r", timeout=timeout, hwaccel=hwaccel)
+        except (OSError, av.error.FFmpegError) as exc:  # no device, driver or permission, or a bad input
+            container = _open_container(spec, input_format, options)  # a bad input raises its own error here
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if decoding.required:
+                container.close()
+                raise SagcError(f"cannot decode on {device} here ({reason}); use --decode cpu") from exc
+            log.info("decoding on the CPU: the %s decoder is not available here (%s)", device, reason)
+            return container
+
+    @property
+    def hardware(self) -> bool:
+        """True when frames are decoded on a hardware device (e.g. NVDEC)."""
+        return bool(self._video.codec_context.is_hwaccel)
 
     def _setup(self, decoder_threads: int) -> None:
         container = self._container
@@ -150,10 +214,13 @@ class VideoSource:
         fmt = frame.format
         depth = max(c.bits for c in fmt.components)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
+        pix_fmt = fmt.name
+        if self.hardware:  # the download layout (nv12) stands for the stream's own (yuv420p)
+            pix_fmt = _HW_DOWNLOAD_FORMATS.get(pix_fmt, pix_fmt)
         return VideoInfo(
             width=frame.width,
             height=frame.height,
-            pix_fmt=fmt.name,
+            pix_fmt=pix_fmt,
             bit_depth=depth,
             rate=Fraction(rate),
             time_base=Fraction(stream.time_base or frame.time_base or Fraction(1, 90000)),

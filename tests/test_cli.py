@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from sagc.models import named_weights
 
@@ -300,6 +301,15 @@ def test_bench_json_has_every_field(tmp_path, weights):
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
     assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 3.0}
+    assert figures["decoder"] == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="NVDEC may work here: tests/test_cuda.py checks it")
+def test_decode_nvdec_without_a_gpu_is_one_clear_error(tmp_path, clip, weights):
+    out = tmp_path / "out.mp4"
+    result = sagc("enhance", str(clip), "-o", str(out), "--weights", str(weights), "--decode", "nvdec")
+    assert_clean_error(result, "--decode")
+    assert not out.exists()
 
 
 def test_bench_needs_one_input(weights):

@@ -148,3 +148,23 @@ def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> Non
     assert np.abs(plain.astype(int) - filtered.astype(int)).mean() > 0.1  # the filter did act
     stage.smoother = GammaSmoother(0.8)  # eager while smoothing; the first frame is unsmoothed
     assert np.abs(stage(frame).rgb.astype(int) - plain.astype(int)).max() <= 1
+
+
+def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
+    from sagc.errors import SagcError
+    from sagc.stream.sources import Decoding
+
+    clip = make_clip(tmp_path / "c.mp4", size=(320, 192), frames=12)
+    try:
+        source = VideoSource(str(clip), decoding=Decoding("cuda", required=True))
+    except SagcError as exc:
+        pytest.skip(f"NVDEC is not available on this GPU machine: {exc}")
+    with source:
+        got = [f.rgb for f in source if isinstance(f, Frame)]
+        assert source.hardware and source.info.pix_fmt == "yuv420p"
+    with VideoSource(str(clip)) as software:
+        want = [f.rgb for f in software if isinstance(f, Frame)]
+    assert len(got) == len(want) == 12
+    for a, b in zip(got, want, strict=True):  # same H.264 pictures; conversions from nv12 vs yuv420p
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.max() <= 2 and diff.mean() < 0.5

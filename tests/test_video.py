@@ -8,6 +8,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
+from av.codec.hwaccel import hwdevices_available
 
 from sagc.enhance import run_video_job
 from sagc.errors import SagcError
@@ -15,7 +17,7 @@ from sagc.jobs import Job
 from sagc.models import load_enhancer
 from sagc.stream.frame import Frame
 from sagc.stream.sinks import EncoderSettings
-from sagc.stream.sources import VideoSource
+from sagc.stream.sources import Decoding, VideoSource
 from sagc.stream.stage import FrameEnhancer
 
 from .conftest import SUBTITLE_EVENT, ffmpeg_rgb, ffprobe, make_clip, needs_ffmpeg, scene
@@ -231,3 +233,31 @@ def test_lavfi_source():
     with VideoSource("lavfi:testsrc2=size=64x48:rate=10:duration=1") as source:
         frames = [f for f in source if isinstance(f, Frame)]
     assert len(frames) == 10 and frames[0].rgb.shape == (48, 64, 3)
+
+
+def _decoded(path, decoding) -> tuple[list[np.ndarray], bool, str]:
+    with VideoSource(str(path), decoding=decoding) as source:
+        return [f.rgb for f in source if isinstance(f, Frame)], source.hardware, source.info.pix_fmt
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="NVDEC may work here: tests/test_cuda.py checks it")
+def test_hardware_decoding_falls_back_to_the_cpu_decoder_where_there_is_no_device(tmp_path, caplog):
+    clip = make_clip(tmp_path / "c.mp4", frames=6)
+    want, _, _ = _decoded(clip, Decoding())
+    with caplog.at_level(logging.INFO, logger="sagc.stream.sources"):
+        got, hardware, pix_fmt = _decoded(clip, Decoding("cuda"))
+    assert not hardware and pix_fmt == "yuv420p"
+    assert "decoding on the CPU" in caplog.text
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    with pytest.raises(SagcError, match="use --decode cpu"):
+        VideoSource(str(clip), decoding=Decoding("cuda", required=True))
+
+
+def test_decoding_choice():
+    assert Decoding.choose("cpu", "cuda") == Decoding()
+    assert Decoding.choose("auto", "cpu") == Decoding()
+    if "cuda" in hwdevices_available():  # PyAV's own FFmpeg build decides what it offers
+        assert Decoding.choose("auto", "cuda", 1) == Decoding("cuda", 1)
+        assert Decoding.choose("nvdec", "cpu") == Decoding("cuda", required=True)
+    with pytest.raises(SagcError, match="--decode must be one of"):
+        Decoding.choose("gpu", "cuda")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, one call on a CUDA machine: CUDA tests, the stage profile, and `sagc bench` at
-# 1080p with and without noise reduction. Logs and JSON go to $OUT (default /tmp/sagc-gpu).
-#   bash tools/gpu_check.sh            # from the repository root
+# 1080p with and without noise reduction, NVDEC against the CPU decoder on a real file. JSON and
+# the test log go to $OUT (default /tmp/sagc-gpu); everything else is printed.
+#   bash tools/gpu_check.sh 2>&1 | tee gpu_check.log      # from the repository root
 # Wheels in .whl/ (e.g. PyAV for the machine's Python) are installed first when present.
 set -uo pipefail
 OUT=${OUT:-/tmp/sagc-gpu}
@@ -17,12 +18,17 @@ for part in models stream train eval; do [ -e "sagc/$part" ] || ln -s "../$part"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, av, cv2; print('torch', torch.__version__, 'av', av.__version__, 'cv2', cv2.__version__)"
 python3 -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.log"
-PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python3 tools/cuda_profile.py --size 1920x1080 --json "$OUT/profile.json" 2>&1 | tee "$OUT/profile.log"
+PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python3 tools/cuda_profile.py --size 1920x1080 --json "$OUT/profile.json"
 for denoise in 4 0; do
     python3 -m sagc bench --synthetic 1920x1080@30 --device cuda --frames 300 --denoise "$denoise" \
-        --json "$OUT/bench1080_d$denoise.json" 2>&1 | tee "$OUT/bench1080_d$denoise.log"
+        --json "$OUT/bench1080_d$denoise.json"
 done
-# the CLI on the GPU with smoothing (the eager path), on a clip made here
-python3 -c "from pathlib import Path; from tests.conftest import make_clip; make_clip(Path('/tmp/clip.mp4'), size=(1920, 1080), frames=90, rate=30)"
+# a real H.264 file (made here with PyAV) for NVDEC against the CPU decoder, and the CLI on the
+# GPU with smoothing (the eager path)
+python3 -c "from pathlib import Path; from tests.conftest import make_clip; make_clip(Path('/tmp/clip.mp4'), size=(1920, 1080), frames=300, rate=30)"
+for decode in auto cpu; do
+    python3 -m sagc bench /tmp/clip.mp4 --device cuda --frames 300 --decode "$decode" \
+        --json "$OUT/bench_file_$decode.json"
+done
 /usr/bin/time -f "enhance --device cuda --smooth 0.8: %e s wall" python3 -m sagc enhance /tmp/clip.mp4 -o /tmp/clip_out.mp4 --device cuda --smooth 0.8 2>&1 | tail -3
 python3 -c "import av; c = av.open('/tmp/clip_out.mp4'); print('output frames', sum(1 for _ in c.decode(video=0)))"
