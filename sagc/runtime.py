@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from sagc.models import Enhancer
     from sagc.stream.sources import Decoding
 
-# --decode: "auto" decodes on NVDEC when the model runs on CUDA and PyAV's FFmpeg has CUDA support
-# (falling back to the CPU decoder where the device or the codec refuses), "cpu" never does,
-# "nvdec" insists (sagc.stream.sources.Decoding)
+# --decode: "cpu" (the default) decodes in software; "nvdec" on the GPU's decoder, an error where
+# there is none; "auto" on NVDEC when the model runs on CUDA and PyAV's FFmpeg offers it, falling
+# back to the CPU where the device or the codec refuses (sagc.stream.sources.Decoding). The CPU is
+# the default because NVDEC measured slower here (README, "Speed (GPU)")
 DECODERS = ("auto", "cpu", "nvdec")
 
 __all__ = [
@@ -59,10 +60,10 @@ def add_decode_option(parser: argparse.ArgumentParser) -> None:
     """``--decode``: decode video on the CPU or on NVDEC."""
     parser.add_argument(
         "--decode",
-        default="auto",
+        default="cpu",
         choices=DECODERS,
-        help="video decoder: auto (default: NVDEC when --device is CUDA and available, else the CPU), "
-        "cpu, or nvdec (an error where it is not available)",
+        help="video decoder: cpu (default), nvdec (the GPU's decoder; an error where there is none), "
+        "or auto (NVDEC when --device is CUDA and it is available, else the CPU)",
     )
 
 

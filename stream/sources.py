@@ -240,6 +240,10 @@ class VideoSource:
             self._rgb_format = "rgb48le" if info.bit_depth > 8 else "rgb24"
             self._matrix = swscale_colorspace(info.colorspace)
             self._range = effective_range(info.color_range, info.pix_fmt)
+            downloaded = frame.format.name
+            self._hw_layout = _HW_DOWNLOAD_FORMATS.get(downloaded) if self.hardware else None
+        if self._hw_layout is not None:  # nv12 → yuv420p is a lossless copy; from there the RGB
+            frame = frame.reformat(format=self._hw_layout)  # is the CPU decoder's, bit for bit
         rgb = frame.to_ndarray(format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range)
         pts = frame.pts if frame.pts is not None else frame.dts
         out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
