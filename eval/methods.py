@@ -3,7 +3,8 @@
 =================================  ==========================================================
 ``sagc[:WEIGHTS][:key=value...]``  our enhancer; WEIGHTS a checkpoint path or installed name
                                    (default ``default``); keys ``scale``, ``gain``, ``smooth``,
-                                   ``denoise`` (0 = off)
+                                   ``denoise`` (0 = off), ``gate`` (``on``/``off``: the
+                                   exposure gate)
 ``identity``                       the input unchanged
 ``gamma:G``                        ``x ** G`` (e.g. ``gamma:0.5``)
 ``clahe[:clip=C][:tile=T]``        OpenCV CLAHE on L of CIE Lab (clip 2.0, 8×8 tiles)
@@ -33,7 +34,7 @@ from sagc.models.checkpoint import named_weights
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
 METHOD_HELP = (
-    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D], identity, gamma:G, clahe[:clip=C:tile=T], histeq, "
+    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D:gate=on|off], identity, gamma:G, clahe[:clip=C:tile=T], histeq, "
     "python:package.module:factory[:key=value]"
 )
 
@@ -143,12 +144,13 @@ class Sagc(Method):
         gain: float | None,
         smooth: float,
         denoise: float | None = None,
+        gate: bool | None = None,
     ) -> None:
         from sagc.models import load_enhancer
         from sagc.stream.smoothing import GammaSmoother
 
         super().__init__(name)
-        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise).eval()
+        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise, gate=gate).eval()
         self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self._device: torch.device | None = None
 
@@ -161,12 +163,7 @@ class Sagc(Method):
         if self._device != x.device:
             self.enhancer.to(x.device)
             self._device = x.device
-        x = self.enhancer.prepare(x.float())
-        small = self.enhancer.downscale(x)
-        gamma = self.enhancer.estimator(small)
-        if self.smoother is not None:
-            gamma = self.smoother(gamma, small)
-        return self.enhancer.apply(x, gamma)
+        return self.enhancer(x.float(), smoother=self.smoother)
 
 
 class External(Method):
@@ -240,10 +237,14 @@ def parse_method(spec: str) -> Method:
         gain = _number(options, "gain", spec)
         smooth = _number(options, "smooth", spec, 0.0)
         denoise = _number(options, "denoise", spec)
-        _no_more(options, spec, "scale, gain, smooth, denoise")
+        gate = options.pop("gate", None)
+        _no_more(options, spec, "scale, gain, smooth, denoise, gate")
         if not 0 <= smooth < 1:
             raise SagcError(f"method {spec!r}: smooth must be in [0, 1)")
-        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise)
+        if gate not in (None, "on", "off"):
+            raise SagcError(f"method {spec!r}: gate must be on or off, got {gate!r}")
+        switch = None if gate is None else gate == "on"
+        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=switch)
     if kind == "python":
         return _external(spec, rest)
     raise SagcError(f"unknown method {spec!r}; known: {METHOD_HELP}")

@@ -3,10 +3,12 @@
 from .checkpoint import load_checkpoint, load_enhancer, named_weights, resolve_weights, save_enhancer
 from .denoise import bilateral_filter, noise_level, reduce_noise
 from .gamma import ApplyGamma, Enhancer, GammaEstimator, apply_gamma
+from .gate import ExposureGate
 
 __all__ = [
     "ApplyGamma",
     "Enhancer",
+    "ExposureGate",
     "GammaEstimator",
     "apply_gamma",
     "bilateral_filter",

@@ -3,7 +3,8 @@
 A checkpoint is a plain dict, loadable with ``torch.load(..., weights_only=True)``::
 
     {"format": 1, "kind": "sagc.enhancer", "arch": {"width": 32},
-     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0}, "state_dict": {...}, "provenance": {...}}
+     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0, "gate": False}, "state_dict": {...},
+     "provenance": {...}}
 
 ``provenance`` records what produced the weights (config, data, metrics, command, git commit);
 it must hold only plain Python values so the file stays safe to load.
@@ -23,6 +24,7 @@ from sagc.atomic import atomic_write
 from sagc.errors import SagcError
 
 from .gamma import Enhancer, GammaEstimator
+from .gate import ExposureGate
 
 __all__ = [
     "FORMAT_VERSION",
@@ -117,6 +119,7 @@ def save_enhancer(
     scale: float = 1.0,
     gain: float = 1.0,
     denoise: float = 0.0,
+    gate: bool = False,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``estimator`` with its run-time defaults and provenance, atomically."""
@@ -125,7 +128,7 @@ def save_enhancer(
         kind=ENHANCER_KIND,
         arch=estimator_arch(estimator),
         state_dict=estimator.state_dict(),
-        runtime={"scale": float(scale), "gain": float(gain), "denoise": float(denoise)},
+        runtime={"scale": float(scale), "gain": float(gain), "denoise": float(denoise), "gate": bool(gate)},
         provenance=provenance,
     )
 
@@ -155,11 +158,13 @@ def load_enhancer(
     scale: float | None = None,
     gain: float | None = None,
     denoise: float | None = None,
+    gate: bool | None = None,
 ) -> Enhancer:
     """Build an :class:`Enhancer` in eval mode from a checkpoint path or installed name.
 
-    ``scale``, ``gain`` and ``denoise`` override the run-time defaults stored in the checkpoint
-    (checkpoints without a ``denoise`` entry load with it off).
+    ``scale``, ``gain``, ``denoise`` and ``gate`` (the :class:`~sagc.models.gate.ExposureGate`,
+    on or off) override the run-time defaults stored in the checkpoint (checkpoints without a
+    ``denoise`` or ``gate`` entry load with it off).
     """
     checkpoint = load_checkpoint(path_or_name)
     try:
@@ -178,6 +183,7 @@ def load_enhancer(
             scale=runtime.get("scale", 1.0) if scale is None else scale,
             gain=runtime.get("gain", 1.0) if gain is None else gain,
             denoise=runtime.get("denoise", 0.0) if denoise is None else denoise,
+            gate=ExposureGate() if (runtime.get("gate", False) if gate is None else gate) else None,
         )
     except ValueError as exc:  # a bad --scale/--gain/--denoise: the user's to fix, one line
         raise SagcError(str(exc)) from exc

@@ -120,14 +120,19 @@ def noise_level(x: Tensor) -> Tensor:
     return response.abs().mean((1, 2)) * NOISE_SCALE
 
 
-def reduce_noise(x: Tensor, *, strength: float) -> Tensor:
-    """Bilateral filter of each image with colour σ = ``strength`` × its :func:`noise_level`.
+def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None) -> Tensor:
+    """Bilateral filter of each image with colour σ = ``strength`` × its :func:`noise_level`
+    (× its ``weight``, a tensor of N in [0, 1], when given).
 
-    ``strength`` 0 returns ``x``; a noiseless (e.g. flat) image comes back unchanged.
+    ``strength`` 0 returns ``x``; a noiseless (e.g. flat) image, or one of weight 0, comes back
+    unchanged.
     """
     if strength < 0:
         raise ValueError(f"strength must be >= 0, got {strength}")
     if strength == 0:
         return x
     # a noiseless image gets a σ far below one level: only equal neighbours count, it stays put
-    return bilateral_filter(x, sigma_color=(strength * noise_level(x).float()).clamp(min=_MIN_SIGMA))
+    sigma = strength * noise_level(x).float()
+    if weight is not None:
+        sigma = sigma * weight.to(sigma)
+    return bilateral_filter(x, sigma_color=sigma.clamp(min=_MIN_SIGMA))

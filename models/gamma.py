@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .denoise import reduce_noise
+from .gate import ExposureGate
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
@@ -100,8 +102,10 @@ class Enhancer(nn.Module):
     over the full-resolution input whose colour σ is ``denoise`` times the noise level measured
     in that image (:mod:`sagc.models.denoise`), so a clean picture is left nearly alone and a
     noisy one is smoothed before brightening would amplify its noise. γ is still estimated from
-    the unfiltered, downscaled input. Pure tensor in, tensor out: float RGB in [0, 1],
-    N×3×H×W; device and dtype follow the input.
+    the unfiltered, downscaled input. ``gate`` (ours, :class:`~sagc.models.gate.ExposureGate`)
+    scales the enhancement and the noise reduction of each image down to nothing where the
+    low-resolution frame shows it is already well exposed. Pure tensor in, tensor out: float
+    RGB in [0, 1], N×3×H×W; device and dtype follow the input.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Enhancer(nn.Module):
         scale: float = 1.0,
         gain: float = 1.0,
         denoise: float = 0.0,
+        gate: ExposureGate | None = None,
         eps: float = DEFAULT_EPS,
     ) -> None:
         super().__init__()
@@ -124,6 +129,7 @@ class Enhancer(nn.Module):
         self.scale = float(scale)
         self.gain = float(gain)
         self.denoise = float(denoise)
+        self.gate = gate
         self.eps = float(eps)
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
@@ -140,10 +146,17 @@ class Enhancer(nn.Module):
         return torch.clamp(x * self.gain, 0.0, 1.0)
 
     def estimate(self, x: Tensor) -> Tensor:
-        """γ map at the low estimation resolution for a gain-adjusted input ``x``."""
-        if self.scale == 1.0:
-            return self.estimator(x)
-        return self.estimator(self.downscale(x))
+        """γ map at the low estimation resolution for a gain-adjusted input ``x`` (gated)."""
+        return self.gamma(x if self.scale == 1.0 else self.downscale(x))[0]
+
+    def gamma(self, small: Tensor) -> tuple[Tensor, Tensor | None]:
+        """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
+        of the gate (None without one); γ is already scaled by that weight."""
+        gamma = self.estimator(small)
+        if self.gate is None:
+            return gamma, None
+        weight = self.gate(small)
+        return 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma), weight
 
     def downscale(self, x: Tensor) -> Tensor:
         """Area-average ``x`` to the estimation size (averaging also tames sensor noise)."""
@@ -155,15 +168,22 @@ class Enhancer(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
 
-    def apply(self, x: Tensor, gamma: Tensor) -> Tensor:
-        """Reduce ``x``'s noise (when ``denoise`` > 0), upsample a (possibly low-resolution) γ map
-        to its size and apply it. γ should come from the unfiltered ``x``."""
-        x = reduce_noise(x, strength=self.denoise)
+    def apply(self, x: Tensor, gamma: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
+        upsample a (possibly low-resolution) γ map to its size and apply it. γ should come from
+        the unfiltered ``x``."""
+        x = reduce_noise(x, strength=self.denoise, weight=weight)
         if gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return apply_gamma(x, gamma, eps=self.eps)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, smoother: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+        """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
+        :class:`~sagc.stream.smoothing.GammaSmoother`) may filter γ over time before it is applied."""
         _check_image(x)
         x = self.prepare(x)
-        return self.apply(x, self.estimate(x))
+        small = x if self.scale == 1.0 else self.downscale(x)
+        gamma, weight = self.gamma(small)
+        if smoother is not None:
+            gamma = smoother(gamma, small)
+        return self.apply(x, gamma, weight)

@@ -36,7 +36,8 @@ __all__ = [
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--scale``, ``--gain`` and ``--denoise``: which enhancer, with what run-time settings."""
+    """``--weights``, ``--scale``, ``--gain``, ``--denoise`` and ``--exposure-gate``: which enhancer,
+    with what run-time settings."""
     parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
     parser.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
     parser.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
@@ -47,13 +48,20 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
         help="noise reduction before brightening: 5×5 bilateral filter with colour σ = K × the noise "
         "measured in each frame; 0 turns it off (checkpoint default: 4 for the default weights)",
     )
+    parser.add_argument(
+        "--exposure-gate",
+        choices=("on", "off"),
+        help="leave frames that are already well exposed (bright on average, with highlights) alone; "
+        "in between, enhance them less (checkpoint default: on for the default weights)",
+    )
 
 
 def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
     """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for."""
     from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
-    return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise)
+    gate = None if args.exposure_gate is None else args.exposure_gate == "on"
+    return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise, gate=gate)
 
 
 def add_decode_option(parser: argparse.ArgumentParser) -> None:

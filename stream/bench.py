@@ -75,7 +75,7 @@ class BenchResult:
     live_dropped: int = 0
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
-    # the enhancer's run-time settings the figures were measured with (scale, gain, denoise)
+    # the enhancer's run-time settings the figures were measured with (scale, gain, denoise, gate)
     settings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -272,7 +272,10 @@ def run_bench(
         enhance_fps=round(enhance_fps, 2),
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
-        settings={key: getattr(stage.enhancer, key) for key in ("scale", "gain", "denoise")},
+        settings={
+            **{key: getattr(stage.enhancer, key) for key in ("scale", "gain", "denoise")},
+            "gate": float(stage.enhancer.gate is not None),
+        },
         latency_ms=_percentiles(latencies),
         live_latency_ms=_percentiles(live_latencies),
         live_frames=len(live_latencies) + _WARMUP,

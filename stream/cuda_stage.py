@@ -118,7 +118,7 @@ class CudaFrameEnhancer:
         self.enhancer.to(memory_format=torch.channels_last)
         self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self.graphs = graphs
-        self._captured: tuple[float, float, float] | None = None  # settings the graphs were made with
+        self._captured: tuple[object, ...] | None = None  # settings the graphs were made with
         self.fallback = FrameEnhancer(enhancer, device=self.device, dtype=dtype, fast=False)
         with torch.cuda.device(self.device):
             self.copy_in = torch.cuda.Stream()
@@ -168,8 +168,8 @@ class CudaFrameEnhancer:
         self._next = 0
         self._captured = None
 
-    def _settings(self) -> tuple[float, float, float]:
-        return (self.enhancer.scale, self.enhancer.gain, self.enhancer.denoise)
+    def _settings(self) -> tuple[object, ...]:
+        return (self.enhancer.scale, self.enhancer.gain, self.enhancer.denoise, self.enhancer.gate)
 
     def _capture(self) -> None:
         """Record every slot's device work into a CUDA graph (one memory pool for all)."""
@@ -188,12 +188,7 @@ class CudaFrameEnhancer:
     @torch.inference_mode()
     def _enhance_on_device(self, slot: _Slot) -> None:
         x = slot.dev_in.permute(2, 0, 1).unsqueeze(0).to(self.dtype).mul_(1.0 / 255.0)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        small = self.enhancer.downscale(x)
-        gamma = self.enhancer.estimator(small)
-        if self.smoother is not None:
-            gamma = self.smoother(gamma, small)
-        y = self.enhancer.apply(x, gamma)
+        y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
     def submit(self, frame: Frame) -> PendingFrame | Frame:

@@ -136,17 +136,19 @@ class FrameEnhancer:
         if self.smoother is not None:
             self.smoother.reset()
 
-    def _gamma(self, small: torch.Tensor) -> torch.Tensor:
-        gamma = self.enhancer.estimator(small)
-        return self.smoother(gamma, small) if self.smoother is not None else gamma
+    def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """γ (smoothed over time when a smoother is set) and the gate's weight (1 without one)."""
+        gamma, weight = self.enhancer.gamma(small)
+        if self.smoother is not None:
+            gamma = self.smoother(gamma, small)
+        return gamma, 1.0 if weight is None else float(weight)
 
     @torch.inference_mode()
     def __call__(self, frame: Frame) -> Frame:
         if self.table is not None and frame.rgb.dtype == np.uint8:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        y = self.enhancer.apply(x, self._gamma(self.enhancer.downscale(x)))
+        y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
@@ -157,12 +159,13 @@ class FrameEnhancer:
         small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        levels = self.table.quantize(self._gamma(x))
+        gamma, weight = self._gamma(x)
+        levels = self.table.quantize(gamma)
         if not same:
             levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         if self.enhancer.denoise:
             # measured and filtered on the raw levels: the table applies the gain afterwards
-            sigma = self.enhancer.denoise * noise_level_8bit(rgb)
+            sigma = weight * self.enhancer.denoise * noise_level_8bit(rgb)
             if sigma > 0:
                 rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         return self.table.apply(rgb, levels)

@@ -277,6 +277,20 @@ def test_signal_leaves_playable_partial_output(tmp_path, weights, sig, code):
     assert video_frames(partial) > 0
 
 
+def test_default_weights_leave_a_well_exposed_picture_alone(tmp_path):
+    rng = np.random.default_rng(3)
+    picture = np.clip(90 + 40 * rng.standard_normal((48, 64, 3)), 0, 255).astype(np.uint8)
+    picture[:8] = 250  # a strip of sky: highlights, and a mean luma above the gate's ramp
+    cv2.imwrite(str(tmp_path / "day.png"), picture)
+    outputs = {}
+    for gate in ("on", "off"):
+        outputs[gate] = tmp_path / f"{gate}.png"
+        result = sagc("enhance", str(tmp_path / "day.png"), "-o", str(outputs[gate]), "--exposure-gate", gate)
+        assert result.returncode == 0, result.stderr
+    assert np.array_equal(cv2.imread(str(outputs["on"])), picture)  # the default weights' gate is on
+    assert cv2.imread(str(outputs["off"])).mean() > picture.mean() + 10
+
+
 def test_bench_json_has_every_field(tmp_path, weights):
     out = tmp_path / "bench.json"
     args = ("bench", "--synthetic", "160x96@30", "--frames", "20", "--weights", str(weights), "--json", str(out))
@@ -300,7 +314,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
-    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 3.0}
+    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 3.0, "gate": 0.0}
     assert figures["decoder"] == "cpu"
 
 

@@ -167,3 +167,19 @@ def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
     assert len(got) == len(want) == 12
     for a, b in zip(got, want, strict=True):  # same pictures, same conversion (nv12 → yuv420p first)
         assert np.array_equal(a, b)
+
+
+def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    height, width = 48, 64
+    rgb = np.full((height, width, 3), 55, np.uint8)  # dark: enhanced fully
+    bright = np.full((height, width, 3), 90, np.uint8)
+    bright[:8] = 255  # mean luma about 0.5 with highlights: left alone
+    for picture in (rgb, bright):
+        frame = Frame(picture)
+        cuda = CudaFrameEnhancer(load_enhancer(weights, gate=True, denoise=4), device="cuda", dtype=torch.float32)
+        reference = FrameEnhancer(load_enhancer(weights, gate=True, denoise=4), device="cpu", fast=False)
+        got, want = cuda(frame).rgb.astype(int), reference(frame).rgb.astype(int)
+        assert np.abs(got - want).max() <= 1
+    assert np.array_equal(cuda(Frame(bright)).rgb, bright)

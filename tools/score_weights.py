@@ -34,23 +34,25 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.25, help="SICE under-exposure: mean luma at most this")
     parser.add_argument("--scale", type=float, help="override the checkpoints' run-time scale")
     parser.add_argument("--denoise", type=float, help="override the checkpoints' run-time noise reduction (0 = off)")
+    parser.add_argument("--gate", choices=("on", "off"), help="override the checkpoints' exposure gate")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     dark, clean = dark_camvid(args.camvid_val)
     low = sice_low(args.sice, args.threshold)
     before = sum(mean_luminance(x) for x in low) / len(low)
     print(f"Dark-CamVid-val: {len(dark)} images; SICE under-exposed: {len(low)} images, mean luma {before:.3f}")
-    print("| weights | PSNR dB | SSIM | input PSNR | identity PSNR | SICE-low luma | s/image |")
+    print("| weights | PSNR dB | SSIM | input PSNR | identity PSNR mean / worst | SICE-low luma | s/image |")
     print("|---|---|---|---|---|---|---|")
     for path in args.weights:
-        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise)
+        gate = None if args.gate is None else args.gate == "on"
+        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise, gate=gate)
         started = time.perf_counter()
         scores = validate(enhancer, dark, clean)
         seconds = (time.perf_counter() - started) / (2 * len(dark))
         after = sum(mean_luminance(enhancer(x[None])[0]) for x in low) / len(low)
         print(
             f"| {path} | {scores['psnr']:.2f} | {scores['ssim']:.4f} | {scores['input_psnr']:.2f} | "
-            f"{scores['identity_psnr']:.2f} | {after:.3f} | {seconds:.3f} |"
+            f"{scores['identity_psnr']:.2f} / {scores['identity_min_psnr']:.2f} | {after:.3f} | {seconds:.3f} |"
         )
 
 

@@ -24,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from sagc.config import config_to_dict, save_config
 from sagc.errors import SagcError
 from sagc.eval.metrics import psnr, ssim
-from sagc.models import Enhancer, GammaEstimator, save_enhancer
+from sagc.models import Enhancer, ExposureGate, GammaEstimator, save_enhancer
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
 from sagc.stream.images import list_images
@@ -83,6 +83,8 @@ class EnhancerConfig:
     # noise reduction before brightening at run time (Enhancer.denoise: filter strength relative
     # to the measured noise); validation scores the enhancer with it, as users run it
     runtime_denoise: float = 0.0
+    # the exposure gate at run time (Enhancer.gate: well-exposed frames left alone); validated with
+    runtime_gate: bool = False
     low_max_luminance: float = 0.25
     semantics: bool = True
     adversarial: bool = True
@@ -123,9 +125,13 @@ def dark_camvid(folder: str | Path, *, seed: int = 0) -> tuple[list[Tensor], lis
     return list(darken_sequence(originals, seed=seed)), originals
 
 
+IDENTITY_CAP = 100.0  # dB an unchanged image counts for in the mean identity PSNR
+
+
 @torch.inference_mode()
 def validate(enhancer: Enhancer, dark: Sequence[Tensor], clean: Sequence[Tensor]) -> dict[str, float]:
-    """Mean PSNR/SSIM of enhanced dark images and PSNR of enhanced clean images vs. themselves."""
+    """Mean PSNR/SSIM of enhanced dark images, and PSNR of enhanced clean images vs. themselves:
+    the mean (an unchanged image counts as ``IDENTITY_CAP`` dB, not ∞) and the worst."""
     device = next(enhancer.parameters()).device
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "input_psnr": [], "identity_psnr": []}
     for low, ref in zip(dark, clean, strict=True):
@@ -134,8 +140,9 @@ def validate(enhancer: Enhancer, dark: Sequence[Tensor], clean: Sequence[Tensor]
         scores["psnr"].append(float(psnr(out, ref)))
         scores["ssim"].append(float(ssim(out, ref)))
         scores["input_psnr"].append(float(psnr(low, ref)))
-        scores["identity_psnr"].append(float(psnr(enhancer(ref), ref)))
-    return {k: sum(v) / len(v) for k, v in scores.items()}
+        scores["identity_psnr"].append(min(IDENTITY_CAP, float(psnr(enhancer(ref), ref))))
+    means = {k: sum(v) / len(v) for k, v in scores.items()}
+    return {**means, "identity_min_psnr": min(scores["identity_psnr"])}
 
 
 class _Batches:
@@ -246,7 +253,7 @@ def _train(
 ) -> dict[str, Any]:
     device = dist.device
     try:  # the run-time settings every checkpoint will carry, checked before any work
-        Enhancer(GammaEstimator(width=1), **_runtime(config))
+        _runtime_enhancer(GammaEstimator(width=1), config)
     except ValueError as exc:
         raise SagcError(f"config: {exc}") from exc
     seed_everything(config.seed)
@@ -458,9 +465,21 @@ def _enhancer_terms(
     return terms, enhanced_masks.detach(), normal_masks
 
 
-def _runtime(config: EnhancerConfig) -> dict[str, float]:
+def _runtime(config: EnhancerConfig) -> dict[str, Any]:
     """The run-time settings validated with and saved into every checkpoint."""
-    return {"scale": config.runtime_scale, "gain": config.runtime_gain, "denoise": config.runtime_denoise}
+    return {
+        "scale": config.runtime_scale,
+        "gain": config.runtime_gain,
+        "denoise": config.runtime_denoise,
+        "gate": config.runtime_gate,
+    }
+
+
+def _runtime_enhancer(estimator: GammaEstimator, config: EnhancerConfig) -> Enhancer:
+    """``estimator`` as users will run it, with the config's run-time settings."""
+    settings = _runtime(config)
+    gate = ExposureGate() if settings.pop("gate") else None
+    return Enhancer(estimator, **settings, gate=gate)
 
 
 def _validate_and_keep(
@@ -475,7 +494,7 @@ def _validate_and_keep(
     started: float,
 ) -> dict[str, float]:
     was_training = estimator.training
-    runtime = Enhancer(estimator, **_runtime(config)).eval()
+    runtime = _runtime_enhancer(estimator, config).eval()
     scores = validate(runtime, *val)
     estimator.train(was_training)
     for name, value in scores.items():
