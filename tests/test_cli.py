@@ -297,7 +297,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     result = sagc(*args, "--denoise", "3")
     assert result.returncode == 0, result.stderr
     assert "end-to-end / pass-through" in result.stdout
-    assert "scale 2, gain 1, denoise 3" in result.stdout
+    assert "scale 2, gain 1, denoise 3, gate off" in result.stdout
     figures = json.loads(out.read_text())
     for key in (
         "decode_fps",
