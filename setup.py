@@ -40,9 +40,13 @@ setup(
             "scipy>=1.10",
             "matplotlib>=3.7",
             "selenium>=4.10",
+            "onnx>=1.16",
+            "onnxscript>=0.2",
+            "onnxruntime>=1.17",
         ],
         "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
         "eval": ["lpips>=0.1.4", "scipy>=1.10", "matplotlib>=3.7"],
+        "export": ["onnx>=1.16", "onnxscript>=0.2"],
     },
     entry_points={"console_scripts": ["sagc=sagc.cli:main"]},
 )

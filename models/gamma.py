@@ -134,6 +134,9 @@ class Enhancer(nn.Module):
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
+        factor = int(self.scale)
+        if factor == self.scale:  # whole numbers: integer arithmetic (symbolic sizes stay symbolic)
+            return (height + factor - 1) // factor, (width + factor - 1) // factor
         return (
             max(1, int(math.ceil(height / self.scale))),
             max(1, int(math.ceil(width / self.scale))),
@@ -162,9 +165,9 @@ class Enhancer(nn.Module):
         """Area-average ``x`` to the estimation size (averaging also tames sensor noise)."""
         size = self.low_resolution_size(x.shape[-2], x.shape[-1])
         factor = int(self.scale)
-        if factor > 1:
+        if factor > 1:  # ceil_mode: exactly low_resolution_size when the scale is a whole number
             x = F.avg_pool2d(x, kernel_size=factor, stride=factor, ceil_mode=True)
-        if tuple(x.shape[-2:]) != size:
+        if factor != self.scale:  # (no size comparison otherwise: exported graphs stay size-free)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
 
@@ -173,7 +176,7 @@ class Enhancer(nn.Module):
         upsample a (possibly low-resolution) γ map to its size and apply it. γ should come from
         the unfiltered ``x``."""
         x = reduce_noise(x, strength=self.denoise, weight=weight)
-        if gamma.shape[-2:] != x.shape[-2:]:
+        if self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return apply_gamma(x, gamma, eps=self.eps)
 

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_train(sub)
     _add_weights(sub)
+    _add_export(sub)
     add_preview(sub)
     add_eval(sub)
     add_data(sub)
@@ -270,6 +271,45 @@ def _run_train_seg(args: argparse.Namespace) -> int:
     print(f"best val mIoU {result['best_miou']:.4f} after {result['steps']} steps: {Path(args.out) / 'best.pt'}")
     for name, value in result["last"].get("iou", {}).items():
         print(f"  {name:<11} {value:.4f}")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the enhancer as an ONNX model (any batch and frame size)",
+        description="Export the run-time enhancer (gain, γ estimation, exposure gate, noise reduction, "
+        "x ** γ) to ONNX: input 'image' N×3×H×W float32 RGB in [0, 1], output 'enhanced' of the same "
+        "shape; the settings are stored in the model's metadata. Needs pip install -e '.[export]'.",
+    )
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    add_enhancer_options(p)
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from sagc.export import MIN_SIZE, OPSET, export_onnx
+    from sagc.models import resolve_weights
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise SagcError(f"the output should end in .onnx, got {output}")
+    if output.is_dir():
+        raise SagcError(f"{output} is a directory; give the .onnx file to write")
+    if output.exists() and not args.overwrite:
+        raise SagcError(f"{output} exists; pass --overwrite to replace it")
+    enhancer = enhancer_from_args(args)
+    weights = resolve_weights(args.weights)
+    path = export_onnx(enhancer, output, metadata={"sagc_weights": weights.name}, opset=args.opset or OPSET)
+    size_kb = path.stat().st_size / 1024
+    gate = "on" if enhancer.gate is not None else "off"
+    print(
+        f"wrote {path} ({size_kb:.0f} KB, opset {args.opset or OPSET}): image N×3×H×W float32 RGB in [0, 1] "
+        f"(H, W >= {MIN_SIZE}) → enhanced; scale {enhancer.scale:g}, gain {enhancer.gain:g}, "
+        f"denoise {enhancer.denoise:g}, gate {gate}"
+    )
     return 0
 
 

@@ -1,0 +1,81 @@
+"""`sagc export`: the ONNX model, run by onnxruntime (an independent implementation), computes
+what our enhancer computes, at any batch and frame size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from sagc.errors import SagcError
+from sagc.export import export_onnx
+from sagc.models import load_enhancer
+
+
+def sagc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sagc", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, weights) -> Path:
+    out = tmp_path_factory.mktemp("export") / "enhancer.onnx"
+    result = sagc("export", "-o", str(out), "--weights", str(weights), "--denoise", "4", "--exposure-gate", "on")
+    assert result.returncode == 0, result.stderr
+    assert "scale 2, gain 1, denoise 4, gate on" in result.stdout
+    return out
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 48, 64), (3, 3, 37, 90), (1, 3, 16, 16)])
+def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
+    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(shape, generator=generator) ** 2  # mostly dark, some bright
+    x[0, :, : shape[2] // 4] = 0.95  # a bright band: the gate's highlights
+    (got,) = session.run(["enhanced"], {"image": x.numpy()})
+    with torch.no_grad():
+        want = load_enhancer(weights, denoise=4, gate=True)(x).numpy()
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_metadata_records_the_settings(exported, weights):
+    model = onnx.load(str(exported))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["sagc_runtime"]) == {"scale": "2", "gain": "1", "denoise": "4", "gate": "on"}
+    assert props["sagc_weights"] == Path(weights).name
+    assert [i.name for i in model.graph.input] == ["image"]
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+
+
+def test_existing_output_is_kept_and_bad_paths_are_clean_errors(tmp_path, weights):
+    existing = tmp_path / "old.onnx"
+    existing.write_bytes(b"keep me")
+    for args, message in (
+        (("-o", str(existing)), "exists; pass --overwrite"),
+        (("-o", str(tmp_path / "model.pt")), "should end in .onnx"),
+        (("-o", str(tmp_path / "m.onnx"), "--denoise", "-1"), "denoise must be >= 0"),
+    ):
+        result = sagc("export", "--weights", str(weights), *args)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("sagc: error:")]
+        assert len(errors) == 1 and message in errors[0], result.stderr
+    assert existing.read_bytes() == b"keep me"
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_missing_exporter_packages_are_named(monkeypatch, tmp_path, weights):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxscript" else real(name))
+    with pytest.raises(SagcError, match=r"needs onnxscript: pip install -e '.\[export\]'"):
+        export_onnx(load_enhancer(weights), tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
