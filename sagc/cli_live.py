@@ -132,6 +132,8 @@ def _window_loop(session, stop) -> None:
                 session.request("smoothing", not session.stats().smoothing)
             elif key == ord("d"):
                 session.request("denoise", not session.stats().denoise)
+            elif key == ord("g"):
+                session.request("gate", not session.stats().gate)
             elif key == ord("v"):
                 session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
             if session.wait(0):

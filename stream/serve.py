@@ -2,7 +2,7 @@
 
 Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/frame.jpg`` the
 newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
-``{"smoothing": bool}``, ``{"denoise": bool}`` and/or ``{"view": "side"|"split"}``.
+``{"smoothing": bool}``, ``{"denoise": bool}``, ``{"gate": bool}`` and/or ``{"view": "side"|"split"}``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ PAGE = """<!doctype html>
 <div id="bar">
   <button id="smoothing" class="off">smoothing: …</button>
   <button id="denoise" class="off">denoise: …</button>
+  <button id="gate" class="off">exposure gate: …</button>
   <button id="viewmode">view: …</button>
   <div id="counters">
     <span>fps <b id="fps">-</b></span>
@@ -59,7 +60,7 @@ PAGE = """<!doctype html>
 </div>
 <img id="view" src="/stream.mjpg" alt="before | after">
 <script>
-let state = {smoothing: false, denoise: false, view: "side"};
+let state = {smoothing: false, denoise: false, gate: false, view: "side"};
 function render(s) {
   state = s;
   const b = document.getElementById("smoothing");
@@ -68,6 +69,9 @@ function render(s) {
   const n = document.getElementById("denoise");
   n.textContent = "denoise: " + (s.denoise ? "on" : "off");
   n.className = s.denoise ? "on" : "off";
+  const g = document.getElementById("gate");
+  g.textContent = "exposure gate: " + (s.gate ? "on" : "off");
+  g.className = s.gate ? "on" : "off";
   document.getElementById("viewmode").textContent = "view: " + s.view;
   document.getElementById("fps").textContent = s.fps.toFixed(1);
   document.getElementById("latency").textContent = s.latency_p50_ms.toFixed(1);
@@ -86,6 +90,7 @@ async function control(body) {
 }
 document.getElementById("smoothing").onclick = () => control({smoothing: !state.smoothing});
 document.getElementById("denoise").onclick = () => control({denoise: !state.denoise});
+document.getElementById("gate").onclick = () => control({gate: !state.gate});
 document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
 poll();
 setInterval(poll, 500);
@@ -202,11 +207,10 @@ class PreviewServer:
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length) or b"{}")
-                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "view"}:
+                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "gate", "view"}:
                         raise ValueError(
-                            'send {"smoothing": true|false}, {"denoise": true|false} and/or {"view": "'
-                            + '"|"'.join(VIEWS)
-                            + '"}'
+                            'send {"smoothing": true|false}, {"denoise": true|false}, {"gate": true|false} '
+                            'and/or {"view": "' + '"|"'.join(VIEWS) + '"}'
                         )
                     for name, value in body.items():
                         session.request(name, value)

@@ -23,7 +23,7 @@ import pytest
 
 from sagc.cli import main
 from sagc.errors import SagcError
-from sagc.models import load_enhancer
+from sagc.models import ExposureGate, load_enhancer
 from sagc.stream.frame import Frame
 from sagc.stream.live import EndOfStream, LatestFrame, LiveCapture, LiveFrame, parse_live_source
 from sagc.stream.preview import PreviewSession, compose
@@ -153,12 +153,15 @@ def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -
     assert session.stage.smoother is not None
     assert session.stage.enhancer.denoise == 0.0 and not session.stats().denoise  # the test weights: off
     session.request("smoothing", False)
+    assert session.stage.enhancer.gate is None and not session.stats().gate
     session.request("denoise", True)
+    session.request("gate", True)
     session.request("view", "split")
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
     assert session.stage.smoother is None and session.view == "split"
     assert session.stage.enhancer.denoise == 4.0 and session.stats().denoise  # the default strength
+    assert session.stage.enhancer.gate == ExposureGate() and session.stats().gate  # the default gate
     assert view is not None and view.shape == (120, 160, 3)
     with pytest.raises(ValueError):
         session.request("view", "diagonal")
@@ -168,7 +171,7 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
     with PreviewServer(session) as server:
         assert server.host == "127.0.0.1"
         page = urllib.request.urlopen(server.url, timeout=10).read().decode()
-        assert "/stream.mjpg" in page and 'id="smoothing"' in page and 'id="denoise"' in page
+        assert "/stream.mjpg" in page and 'id="smoothing"' in page and 'id="denoise"' in page and 'id="gate"' in page
         jpeg = urllib.request.urlopen(server.url + "frame.jpg", timeout=10).read()
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert image.shape == (120, 320, 3)
@@ -182,6 +185,12 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
             assert time.monotonic() < deadline, "the denoise request never reached the loop"
             time.sleep(0.05)
         assert session.stage.enhancer.denoise == 4.0
+        toggle = urllib.request.Request(server.url + "control", data=b'{"gate": true}', method="POST")
+        assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"gate": True}}
+        while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["gate"]:
+            assert time.monotonic() < deadline, "the gate request never reached the loop"
+            time.sleep(0.05)
+        assert session.stage.enhancer.gate is not None
         bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(bad, timeout=10)
@@ -246,6 +255,9 @@ def test_page_in_headless_chromium(session: PreviewSession) -> None:
             driver.find_element("id", "denoise").click()
             wait.until(lambda d: d.find_element("id", "denoise").text == "denoise: on")
             assert session.stage.enhancer.denoise > 0
+            driver.find_element("id", "gate").click()
+            wait.until(lambda d: d.find_element("id", "gate").text == "exposure gate: on")
+            assert session.stage.enhancer.gate is not None
             driver.find_element("id", "viewmode").click()
             wait.until(lambda d: d.find_element("id", "viewmode").text == "view: split")
             assert session.view == "split"
