@@ -108,7 +108,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "transcode (same encoder, no model), enhance stage, estimator alone, end-to-end enhance.",
     )
     p.add_argument("input", nargs="?", help="video file or URL (or use --synthetic)")
-    p.add_argument("--synthetic", metavar="WxH@FPS", help="lavfi test source instead of a file, e.g. 1280x720@30")
+    p.add_argument(
+        "--synthetic",
+        metavar="WxH@FPS",
+        help="a dark lavfi test pattern (testsrc2 at 30%% brightness) instead of a file, e.g. 1280x720@30",
+    )
     p.add_argument("--frames", type=int, default=300, help="frames to process per measurement (default 300)")
     add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")

@@ -37,17 +37,22 @@ __all__ = ["BenchResult", "run_bench", "synthetic_spec"]
 _WARMUP = 5
 _STAGE_FRAMES = 65  # frames held in memory for the stage measurement (5 warm-up + 60 timed)
 _LIVE_FRAMES = 90  # paced at the input's rate: 3 s at 30 fps
+SYNTHETIC_LEVEL = 0.3  # brightness of the --synthetic pattern (mean luma about 0.14)
 
 
 def synthetic_spec(text: str) -> str:
-    """``WxH@FPS`` → a lavfi test source spec (e.g. ``1280x720@30``)."""
+    """``WxH@FPS`` → a lavfi source of a *dark* moving test pattern (e.g. ``1280x720@30``):
+    FFmpeg's testsrc2 at ``SYNTHETIC_LEVEL`` of its brightness, 4:2:0 like camera footage. Dark,
+    because that is what sagc is for: the bright pattern would be judged well exposed by the
+    exposure gate and skip most of the work."""
     try:
         size, rate = text.split("@")
         width, height = (int(v) for v in size.lower().split("x"))
         fps = float(rate)
     except ValueError as exc:
         raise ValueError(f"--synthetic wants WxH@FPS such as 1280x720@30, got {text!r}") from exc
-    return f"lavfi:testsrc2=size={width}x{height}:rate={fps:g}"
+    dim = ":".join(f"{c}=val*{SYNTHETIC_LEVEL:g}" for c in "rgb")
+    return f"lavfi:testsrc2=size={width}x{height}:rate={fps:g},lutrgb={dim},format=yuv420p"
 
 
 @dataclass

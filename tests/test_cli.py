@@ -337,3 +337,18 @@ def test_smooth_option(tmp_path, clip, weights):
     assert result.returncode == 0, result.stderr
     assert video_frames(out) == 12
     assert_clean_error(sagc("enhance", str(clip), "--smooth", "1.5", "--weights", str(weights)), "--smooth")
+
+
+def test_synthetic_bench_source_is_dark_camera_like_footage():
+    from sagc.models import load_enhancer
+    from sagc.stream.bench import synthetic_spec
+    from sagc.stream.frame import Frame
+    from sagc.stream.sources import VideoSource
+
+    with VideoSource(synthetic_spec("160x96@30")) as source:
+        frame = next(item for item in source if isinstance(item, Frame))
+        assert source.info.pix_fmt == "yuv420p" and source.info.width == 160
+    x = torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float() / 255
+    assert 0.05 < float(x.mean()) < 0.2
+    enhancer = load_enhancer("default")
+    assert float(enhancer.gate(enhancer.downscale(x))) == 1.0  # the gate lets it through: full work
