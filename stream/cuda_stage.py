@@ -11,7 +11,7 @@ All buffers are allocated once per frame size. With ``graphs`` (the default) eac
 work (about 150 kernels with noise reduction on) is captured once into a CUDA graph and replayed
 per frame with one launch, so the host spends microseconds per frame instead of milliseconds of
 kernel launches; the graphs share one memory pool for their intermediates. They are captured
-again when the enhancer's run-time settings change (the preview's noise-reduction toggle).
+again when the enhancer's run-time settings change (the preview's denoise and gate toggles).
 Temporal smoothing keeps host-side state per frame (the scene-cut test), so while a smoother is
 set the work runs eagerly, its per-frame tensors coming from the caching allocator's pool for
 the compute stream. Either way nothing is ``cudaMalloc``-ed per frame after warm-up.
