@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--smooth", type=float, default=0.0)
     args = parser.parse_args()
+    if not 0 <= args.warmup < args.frames:
+        parser.error(f"--warmup ({args.warmup}) must be below --frames ({args.frames})")
     spec = synthetic_spec(f"{args.size}@{args.rate}")
     spec = spec.replace("testsrc2=", f"testsrc2=duration={args.frames / args.rate:.3f}:")
     stage = FrameEnhancer(load_enhancer("default"), smooth=args.smooth)
