@@ -352,3 +352,12 @@ def test_synthetic_bench_source_is_dark_camera_like_footage():
     assert 0.05 < float(x.mean()) < 0.2
     enhancer = load_enhancer("default")
     assert float(enhancer.gate(enhancer.downscale(x))) == 1.0  # the gate lets it through: full work
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "sagc", "weights", "default"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc.stdout.close()  # gone before the first line is written (importing torch takes longer)
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert "error" not in stderr and "Traceback" not in stderr, stderr
