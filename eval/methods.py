@@ -30,6 +30,7 @@ from torch import Tensor
 
 from sagc.errors import SagcError
 from sagc.models.checkpoint import named_weights
+from sagc.runtime import switch
 
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
@@ -237,14 +238,14 @@ def parse_method(spec: str) -> Method:
         gain = _number(options, "gain", spec)
         smooth = _number(options, "smooth", spec, 0.0)
         denoise = _number(options, "denoise", spec)
-        gate = options.pop("gate", None)
+        try:
+            gate = switch(options.pop("gate", None))
+        except ValueError as exc:
+            raise SagcError(f"method {spec!r}: gate {exc}") from exc
         _no_more(options, spec, "scale, gain, smooth, denoise, gate")
         if not 0 <= smooth < 1:
             raise SagcError(f"method {spec!r}: smooth must be in [0, 1)")
-        if gate not in (None, "on", "off"):
-            raise SagcError(f"method {spec!r}: gate must be on or off, got {gate!r}")
-        switch = None if gate is None else gate == "on"
-        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=switch)
+        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=gate)
     if kind == "python":
         return _external(spec, rest)
     raise SagcError(f"unknown method {spec!r}; known: {METHOD_HELP}")

@@ -132,6 +132,10 @@ class Enhancer(nn.Module):
         self.gate = gate
         self.eps = float(eps)
 
+    def settings(self) -> dict[str, float | bool]:
+        """The run-time settings: ``scale``, ``gain``, ``denoise`` and ``gate`` (on or off)."""
+        return {"scale": self.scale, "gain": self.gain, "denoise": self.denoise, "gate": self.gate is not None}
+
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
         factor = int(self.scale)

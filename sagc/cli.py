@@ -27,6 +27,7 @@ from sagc.runtime import (
     add_decode_option,
     add_enhancer_options,
     decoding_from_args,
+    describe_settings,
     enhancer_from_args,
     parse_device,
     stop_on_signals,
@@ -126,11 +127,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_bench)
 
 
-def _setting(key: str, value: float) -> str:
-    """``scale 8`` / ``gate on``: one enhancer setting as the bench table shows it."""
-    if key == "gate":
-        return f"gate {'on' if value else 'off'}"
-    return f"{key} {value:g}"
+def _settings_line(settings: dict[str, float | bool]) -> str:
+    """``scale 8, gain 1, denoise 4, gate on``: run-time settings on one line."""
+    return ", ".join(f"{key} {text}" for key, text in describe_settings(settings).items())
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -165,7 +164,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         ("device", result.device),
         ("decoder", result.decoder),
         ("encoder", f"{result.codec} {result.preset}"),
-        ("enhancer", ", ".join(_setting(key, value) for key, value in result.settings.items())),
+        ("enhancer", _settings_line(result.settings)),
         ("decode only", f"{result.decode_fps:.1f} frames/s"),
         ("pass-through transcode", f"{result.passthrough_fps:.1f} frames/s"),
         ("enhance stage", f"{result.stage_fps:.1f} frames/s"),
@@ -309,11 +308,9 @@ def _run_export(args: argparse.Namespace) -> int:
     weights = resolve_weights(args.weights)
     path = export_onnx(enhancer, output, metadata={"sagc_weights": weights.name}, opset=args.opset or OPSET)
     size_kb = path.stat().st_size / 1024
-    gate = "on" if enhancer.gate is not None else "off"
     print(
         f"wrote {path} ({size_kb:.0f} KB, opset {args.opset or OPSET}): image N×3×H×W float32 RGB in [0, 1] "
-        f"(H, W >= {MIN_SIZE}) → enhanced; scale {enhancer.scale:g}, gain {enhancer.gain:g}, "
-        f"denoise {enhancer.denoise:g}, gate {gate}"
+        f"(H, W >= {MIN_SIZE}) → enhanced; {_settings_line(enhancer.settings())}"
     )
     return 0
 

@@ -25,6 +25,7 @@ from sagc import __version__
 from sagc.atomic import atomic_write
 from sagc.errors import SagcError
 from sagc.models import Enhancer
+from sagc.runtime import describe_settings
 
 __all__ = ["MIN_SIZE", "OPSET", "export_onnx"]
 
@@ -70,12 +71,7 @@ def export_onnx(
         2: Dim("height", min=MIN_SIZE, max=16384),
         3: Dim("width", min=MIN_SIZE, max=16384),
     }
-    settings = {
-        "scale": f"{enhancer.scale:g}",
-        "gain": f"{enhancer.gain:g}",
-        "denoise": f"{enhancer.denoise:g}",
-        "gate": "on" if enhancer.gate is not None else "off",
-    }
+    settings = describe_settings(enhancer.settings())
     props = {"sagc_version": __version__, "sagc_runtime": json.dumps(settings), **(metadata or {})}
 
     def write(tmp: Path) -> None:

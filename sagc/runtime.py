@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -25,14 +25,34 @@ DECODERS = ("auto", "cpu", "nvdec")
 
 __all__ = [
     "DECODERS",
+    "SWITCH",
     "add_decode_option",
     "add_enhancer_options",
     "decoding_from_args",
+    "describe_settings",
     "enhancer_from_args",
     "parse_device",
     "Stopper",
     "stop_on_signals",
+    "switch",
 ]
+
+SWITCH = ("on", "off")  # the values of on/off options (--exposure-gate, sagc:gate=...)
+
+
+def switch(value: str | None) -> bool | None:
+    """``"on"`` → True, ``"off"`` → False, None (not given) → None; anything else is a ValueError."""
+    if value is None:
+        return None
+    if value not in SWITCH:
+        raise ValueError(f"must be on or off, got {value!r}")
+    return value == "on"
+
+
+def describe_settings(settings: Mapping[str, float | bool]) -> dict[str, str]:
+    """Run-time settings (:meth:`~sagc.models.Enhancer.settings`) as text: ``gate`` on/off,
+    numbers without trailing zeros."""
+    return {key: ("on" if value else "off") if key == "gate" else f"{value:g}" for key, value in settings.items()}
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +70,7 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--exposure-gate",
-        choices=("on", "off"),
+        choices=SWITCH,
         help="leave frames that are already well exposed (bright on average, with highlights) alone; "
         "in between, enhance them less (checkpoint default: on for the default weights)",
     )
@@ -60,7 +80,7 @@ def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
     """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for."""
     from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
-    gate = None if args.exposure_gate is None else args.exposure_gate == "on"
+    gate = switch(args.exposure_gate)
     return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise, gate=gate)
 
 

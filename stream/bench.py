@@ -277,10 +277,7 @@ def run_bench(
         enhance_fps=round(enhance_fps, 2),
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
-        settings={
-            **{key: getattr(stage.enhancer, key) for key in ("scale", "gain", "denoise")},
-            "gate": float(stage.enhancer.gate is not None),
-        },
+        settings={key: float(value) for key, value in stage.enhancer.settings().items()},
         latency_ms=_percentiles(latencies),
         live_latency_ms=_percentiles(live_latencies),
         live_frames=len(live_latencies) + _WARMUP,

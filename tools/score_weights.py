@@ -15,6 +15,7 @@ import time
 import torch
 
 from sagc.models import load_enhancer
+from sagc.runtime import SWITCH, switch
 from sagc.stream.images import list_images
 from sagc.train.data import load_rgb, mean_luminance
 from sagc.train.enhancer import dark_camvid, validate
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.25, help="SICE under-exposure: mean luma at most this")
     parser.add_argument("--scale", type=float, help="override the checkpoints' run-time scale")
     parser.add_argument("--denoise", type=float, help="override the checkpoints' run-time noise reduction (0 = off)")
-    parser.add_argument("--gate", choices=("on", "off"), help="override the checkpoints' exposure gate")
+    parser.add_argument("--gate", choices=SWITCH, help="override the checkpoints' exposure gate")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     dark, clean = dark_camvid(args.camvid_val)
@@ -44,8 +45,7 @@ def main() -> None:
     print("| weights | PSNR dB | SSIM | input PSNR | identity PSNR mean / worst | SICE-low luma | s/image |")
     print("|---|---|---|---|---|---|---|")
     for path in args.weights:
-        gate = None if args.gate is None else args.gate == "on"
-        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise, gate=gate)
+        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise, gate=switch(args.gate))
         started = time.perf_counter()
         scores = validate(enhancer, dark, clean)
         seconds = (time.perf_counter() - started) / (2 * len(dark))
