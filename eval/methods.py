@@ -4,7 +4,7 @@
 ``sagc[:WEIGHTS][:key=value...]``  our enhancer; WEIGHTS a checkpoint path or installed name
                                    (default ``default``); keys ``scale``, ``gain``, ``smooth``,
                                    ``denoise`` (0 = off), ``gate`` (``on``/``off``: the
-                                   exposure gate)
+                                   exposure gate), ``guide`` (0 = bilinear γ upsampling)
 ``identity``                       the input unchanged
 ``gamma:G``                        ``x ** G`` (e.g. ``gamma:0.5``)
 ``clahe[:clip=C][:tile=T]``        OpenCV CLAHE on L of CIE Lab (clip 2.0, 8×8 tiles)
@@ -35,7 +35,8 @@ from sagc.runtime import switch
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
 METHOD_HELP = (
-    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D:gate=on|off], identity, gamma:G, clahe[:clip=C:tile=T], histeq, "
+    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D:gate=on|off:guide=F], identity, gamma:G, "
+    "clahe[:clip=C:tile=T], histeq, "
     "python:package.module:factory[:key=value]"
 )
 
@@ -146,12 +147,13 @@ class Sagc(Method):
         smooth: float,
         denoise: float | None = None,
         gate: bool | None = None,
+        guide: float | None = None,
     ) -> None:
         from sagc.models import load_enhancer
         from sagc.stream.smoothing import GammaSmoother
 
         super().__init__(name)
-        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise, gate=gate).eval()
+        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise, gate=gate, guide=guide).eval()
         self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self._device: torch.device | None = None
 
@@ -242,10 +244,11 @@ def parse_method(spec: str) -> Method:
             gate = switch(options.pop("gate", None))
         except ValueError as exc:
             raise SagcError(f"method {spec!r}: gate {exc}") from exc
-        _no_more(options, spec, "scale, gain, smooth, denoise, gate")
+        guide = _number(options, "guide", spec)
+        _no_more(options, spec, "scale, gain, smooth, denoise, gate, guide")
         if not 0 <= smooth < 1:
             raise SagcError(f"method {spec!r}: smooth must be in [0, 1)")
-        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=gate)
+        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=gate, guide=guide)
     if kind == "python":
         return _external(spec, rest)
     raise SagcError(f"unknown method {spec!r}; known: {METHOD_HELP}")

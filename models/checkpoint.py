@@ -3,7 +3,7 @@
 A checkpoint is a plain dict, loadable with ``torch.load(..., weights_only=True)``::
 
     {"format": 1, "kind": "sagc.enhancer", "arch": {"width": 32},
-     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0, "gate": False}, "state_dict": {...},
+     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0, "gate": False, "guide": 0.0}, "state_dict": {...},
      "provenance": {...}}
 
 ``provenance`` records what produced the weights (config, data, metrics, command, git commit);
@@ -120,6 +120,7 @@ def save_enhancer(
     gain: float = 1.0,
     denoise: float = 0.0,
     gate: bool = False,
+    guide: float = 0.0,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``estimator`` with its run-time defaults and provenance, atomically."""
@@ -128,7 +129,13 @@ def save_enhancer(
         kind=ENHANCER_KIND,
         arch=estimator_arch(estimator),
         state_dict=estimator.state_dict(),
-        runtime={"scale": float(scale), "gain": float(gain), "denoise": float(denoise), "gate": bool(gate)},
+        runtime={
+            "scale": float(scale),
+            "gain": float(gain),
+            "denoise": float(denoise),
+            "gate": bool(gate),
+            "guide": float(guide),
+        },
         provenance=provenance,
     )
 
@@ -159,12 +166,13 @@ def load_enhancer(
     gain: float | None = None,
     denoise: float | None = None,
     gate: bool | None = None,
+    guide: float | None = None,
 ) -> Enhancer:
     """Build an :class:`Enhancer` in eval mode from a checkpoint path or installed name.
 
-    ``scale``, ``gain``, ``denoise`` and ``gate`` (the :class:`~sagc.models.gate.ExposureGate`,
-    on or off) override the run-time defaults stored in the checkpoint (checkpoints without a
-    ``denoise`` or ``gate`` entry load with it off).
+    ``scale``, ``gain``, ``denoise``, ``gate`` (the :class:`~sagc.models.gate.ExposureGate`,
+    on or off) and ``guide`` (:mod:`sagc.models.guide`) override the run-time defaults stored in
+    the checkpoint (checkpoints without a ``denoise``, ``gate`` or ``guide`` entry load with it off).
     """
     checkpoint = load_checkpoint(path_or_name)
     try:
@@ -184,7 +192,8 @@ def load_enhancer(
             gain=runtime.get("gain", 1.0) if gain is None else gain,
             denoise=runtime.get("denoise", 0.0) if denoise is None else denoise,
             gate=ExposureGate() if (runtime.get("gate", False) if gate is None else gate) else None,
+            guide=runtime.get("guide", 0.0) if guide is None else guide,
         )
-    except ValueError as exc:  # a bad --scale/--gain/--denoise: the user's to fix, one line
+    except ValueError as exc:  # a bad --scale/--gain/--denoise/--guide: the user's to fix, one line
         raise SagcError(str(exc)) from exc
     return enhancer.eval().requires_grad_(False)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .denoise import reduce_noise
 from .gate import ExposureGate
+from .guide import guided_gamma
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
@@ -116,6 +117,7 @@ class Enhancer(nn.Module):
         gain: float = 1.0,
         denoise: float = 0.0,
         gate: ExposureGate | None = None,
+        guide: float = 0.0,
         eps: float = DEFAULT_EPS,
     ) -> None:
         super().__init__()
@@ -125,16 +127,27 @@ class Enhancer(nn.Module):
             raise ValueError(f"gain must be positive, got {gain}")
         if denoise < 0.0:
             raise ValueError(f"denoise must be >= 0 (strength relative to the measured noise; 0 is off), got {denoise}")
+        if not 0.0 <= guide <= 1.0:
+            raise ValueError(
+                f"guide must be in [0, 1] (window radius / the low-res map's shorter side; 0 is off), got {guide}"
+            )
         self.estimator = estimator
         self.scale = float(scale)
         self.gain = float(gain)
         self.denoise = float(denoise)
         self.gate = gate
+        self.guide = float(guide)
         self.eps = float(eps)
 
     def settings(self) -> dict[str, float | bool]:
-        """The run-time settings: ``scale``, ``gain``, ``denoise`` and ``gate`` (on or off)."""
-        return {"scale": self.scale, "gain": self.gain, "denoise": self.denoise, "gate": self.gate is not None}
+        """The run-time settings: ``scale``, ``gain``, ``denoise``, ``gate`` (on or off) and ``guide``."""
+        return {
+            "scale": self.scale,
+            "gain": self.gain,
+            "denoise": self.denoise,
+            "gate": self.gate is not None,
+            "guide": self.guide,
+        }
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
@@ -175,14 +188,20 @@ class Enhancer(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x
 
-    def apply(self, x: Tensor, gamma: Tensor, weight: Tensor | None = None) -> Tensor:
+    def apply(self, x: Tensor, gamma: Tensor, weight: Tensor | None = None, *, small: Tensor | None = None) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
         upsample a (possibly low-resolution) γ map to its size and apply it. γ should come from
-        the unfiltered ``x``."""
-        x = reduce_noise(x, strength=self.denoise, weight=weight)
-        if self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
+        the unfiltered ``x``; with ``guide`` > 0 the upsampling follows the filtered ``x``'s log
+        luma (:mod:`sagc.models.guide`), fitted on ``small``, the low-resolution frame γ was
+        estimated from (made from ``x`` when not given)."""
+        filtered = reduce_noise(x, strength=self.denoise, weight=weight)
+        if self.guide > 0.0:
+            if small is None:
+                small = x if self.scale == 1.0 else self.downscale(x)
+            gamma = guided_gamma(gamma, small, filtered, fraction=self.guide)
+        elif self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return apply_gamma(x, gamma, eps=self.eps)
+        return apply_gamma(filtered, gamma, eps=self.eps)
 
     def forward(self, x: Tensor, *, smoother: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
         """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
@@ -193,4 +212,4 @@ class Enhancer(nn.Module):
         gamma, weight = self.gamma(small)
         if smoother is not None:
             gamma = smoother(gamma, small)
-        return self.apply(x, gamma, weight)
+        return self.apply(x, gamma, weight, small=small)

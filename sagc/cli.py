@@ -128,7 +128,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings_line(settings: dict[str, float | bool]) -> str:
-    """``scale 8, gain 1, denoise 4, gate on``: run-time settings on one line."""
+    """``scale 8, gain 1, denoise 4, gate on, guide 0.5``: run-time settings on one line."""
     return ", ".join(f"{key} {text}" for key, text in describe_settings(settings).items())
 
 

@@ -56,8 +56,8 @@ def describe_settings(settings: Mapping[str, float | bool]) -> dict[str, str]:
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--scale``, ``--gain``, ``--denoise`` and ``--exposure-gate``: which enhancer,
-    with what run-time settings."""
+    """``--weights``, ``--scale``, ``--gain``, ``--denoise``, ``--exposure-gate`` and ``--guide``:
+    which enhancer, with what run-time settings."""
     parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
     parser.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
     parser.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
@@ -74,6 +74,14 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
         help="leave frames that are already well exposed (bright on average, with highlights) alone; "
         "in between, enhance them less (checkpoint default: on for the default weights)",
     )
+    parser.add_argument(
+        "--guide",
+        type=float,
+        metavar="F",
+        help="upsample γ along each pixel's brightness (a local tone curve fitted in windows of "
+        "radius F × the low-resolution frame's shorter side) instead of bilinearly; 0 turns it off "
+        "(checkpoint default: 0.5 for the default weights)",
+    )
 
 
 def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
@@ -81,7 +89,9 @@ def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
     from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
     gate = switch(args.exposure_gate)
-    return load_enhancer(args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise, gate=gate)
+    return load_enhancer(
+        args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise, gate=gate, guide=args.guide
+    )
 
 
 def add_decode_option(parser: argparse.ArgumentParser) -> None:

@@ -169,7 +169,7 @@ class CudaFrameEnhancer:
         self._captured = None
 
     def _settings(self) -> tuple[object, ...]:
-        return (self.enhancer.scale, self.enhancer.gain, self.enhancer.denoise, self.enhancer.gate)
+        return (self.enhancer.scale, self.enhancer.gain, self.enhancer.denoise, self.enhancer.gate, self.enhancer.guide)
 
     def _capture(self) -> None:
         """Record every slot's device work into a CUDA graph (one memory pool for all)."""

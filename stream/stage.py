@@ -14,6 +14,7 @@ import torch
 
 from sagc.models import Enhancer
 from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
+from sagc.models.guide import LOG_FLOOR, LUMA_WEIGHTS, guide_coefficients, guide_radius, log_luma
 
 from .frame import Frame
 from .smoothing import GammaSmoother
@@ -65,6 +66,7 @@ def tensor_to_pixels(y: torch.Tensor, *, dtype: np.dtype) -> np.ndarray:
 
 
 _GREY = np.array([GREY_WEIGHTS], dtype=np.float32)
+_LUMA = np.array([LUMA_WEIGHTS], dtype=np.float32)
 _MASK = np.array(NOISE_MASK, dtype=np.float32)
 
 
@@ -88,6 +90,7 @@ class GammaTable:
         if not 2 <= levels <= 256:
             raise ValueError(f"levels must be in [2, 256], got {levels}")
         self.levels = levels
+        self.gain = gain
         x = np.clip(np.arange(256, dtype=np.float64) * gain / 255.0, eps, 1.0)
         gamma = np.arange(levels, dtype=np.float64) / (levels - 1)
         self.table = np.rint(255.0 * x[None, :] ** gamma[:, None]).astype(np.uint8).ravel()
@@ -96,6 +99,27 @@ class GammaTable:
         """1×3×h×w γ in (0, 1) → h×w×3 uint8 level indices."""
         q = gamma[0].permute(1, 2, 0).float().mul(self.levels - 1).round_().clamp_(0, self.levels - 1)
         return q.to(torch.uint8).cpu().numpy()
+
+    def guided_levels(
+        self, gamma: torch.Tensor, small: torch.Tensor, rgb: np.ndarray, *, fraction: float
+    ) -> np.ndarray:
+        """:func:`sagc.models.guide.guided_gamma` as level indices at ``rgb``'s size: the curve
+        coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
+        upsampled and applied to ``rgb``'s log luma with OpenCV."""
+        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+        a, b = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
+        coefficients = torch.cat([a, b], dim=1)[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy()
+        height, width = rgb.shape[:2]
+        if coefficients.shape[:2] != (height, width):
+            coefficients = cv2.resize(coefficients, (width, height), interpolation=cv2.INTER_LINEAR)
+        x = rgb.astype(np.float32)
+        if self.gain == 1.0:
+            luma = cv2.transform(x, _LUMA / 255.0)
+        else:
+            luma = cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA)
+        cv2.log(np.maximum(luma, LOG_FLOOR, out=luma), luma)
+        levels = coefficients[..., :3] * luma[..., None] + coefficients[..., 3:]
+        return cv2.convertScaleAbs(np.minimum(levels, self.levels - 1, out=levels))
 
     def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""
@@ -160,14 +184,17 @@ class FrameEnhancer:
         x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
         gamma, weight = self._gamma(x)
-        levels = self.table.quantize(gamma)
-        if not same:
-            levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         if self.enhancer.denoise:
             # measured and filtered on the raw levels: the table applies the gain afterwards
             sigma = weight * self.enhancer.denoise * noise_level_8bit(rgb)
             if sigma > 0:
                 rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+        if self.enhancer.guide > 0.0:
+            levels = self.table.guided_levels(gamma, x, rgb, fraction=self.enhancer.guide)
+        else:
+            levels = self.table.quantize(gamma)
+            if not same:
+                levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
         return self.table.apply(rgb, levels)
 
 

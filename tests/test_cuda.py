@@ -183,3 +183,19 @@ def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> Non
         got, want = cuda(frame).rgb.astype(int), reference(frame).rgb.astype(int)
         assert np.abs(got - want).max() <= 1
     assert np.array_equal(cuda(Frame(bright)).rgb, bright)
+
+
+def test_cuda_stage_guides_like_the_cpu_and_follows_the_toggle() -> None:
+    from sagc.stream.cuda_stage import CudaFrameEnhancer
+
+    frame = _frames(1)[0]
+    # the trained default: its γ follows brightness, so the guided upsampling changes the picture
+    cuda = CudaFrameEnhancer(load_enhancer("default", guide=0.5), device="cuda", dtype=torch.float32)
+    reference = FrameEnhancer(load_enhancer("default", guide=0.5), device="cpu", fast=False)
+    guided = cuda(frame).rgb
+    assert np.abs(guided.astype(int) - reference(frame).rgb.astype(int)).max() <= 1
+    cuda.enhancer.guide = 0.0  # the graphs are captured again for the new setting
+    plain = cuda(frame).rgb
+    want = FrameEnhancer(load_enhancer("default", guide=0.0), device="cpu", fast=False)(frame).rgb
+    assert np.abs(plain.astype(int) - want.astype(int)).max() <= 1
+    assert np.abs(plain.astype(int) - guided.astype(int)).max() > 3

@@ -26,9 +26,10 @@ def sagc(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, weights) -> Path:
     out = tmp_path_factory.mktemp("export") / "enhancer.onnx"
-    result = sagc("export", "-o", str(out), "--weights", str(weights), "--denoise", "4", "--exposure-gate", "on")
+    settings = ("--denoise", "4", "--exposure-gate", "on", "--guide", "0.5")
+    result = sagc("export", "-o", str(out), "--weights", str(weights), *settings)
     assert result.returncode == 0, result.stderr
-    assert "scale 2, gain 1, denoise 4, gate on" in result.stdout
+    assert "scale 2, gain 1, denoise 4, gate on, guide 0.5" in result.stdout
     return out
 
 
@@ -40,7 +41,7 @@ def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
     x[0, :, : shape[2] // 4] = 0.95  # a bright band: the gate's highlights
     (got,) = session.run(["enhanced"], {"image": x.numpy()})
     with torch.no_grad():
-        want = load_enhancer(weights, denoise=4, gate=True)(x).numpy()
+        want = load_enhancer(weights, denoise=4, gate=True, guide=0.5)(x).numpy()
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 1e-4
 
@@ -48,7 +49,8 @@ def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
 def test_metadata_records_the_settings(exported, weights):
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(props["sagc_runtime"]) == {"scale": "2", "gain": "1", "denoise": "4", "gate": "on"}
+    runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5"}
+    assert json.loads(props["sagc_runtime"]) == runtime
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]

@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, help="override the checkpoints' run-time scale")
     parser.add_argument("--denoise", type=float, help="override the checkpoints' run-time noise reduction (0 = off)")
     parser.add_argument("--gate", choices=SWITCH, help="override the checkpoints' exposure gate")
+    parser.add_argument("--guide", type=float, help="override the checkpoints' guided upsampling (0 = off)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     dark, clean = dark_camvid(args.camvid_val)
@@ -45,7 +46,7 @@ def main() -> None:
     print("| weights | PSNR dB | SSIM | input PSNR | identity PSNR mean / worst | SICE-low luma | s/image |")
     print("|---|---|---|---|---|---|---|")
     for path in args.weights:
-        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise, gate=switch(args.gate))
+        enhancer = load_enhancer(path, scale=args.scale, denoise=args.denoise, gate=switch(args.gate), guide=args.guide)
         started = time.perf_counter()
         scores = validate(enhancer, dark, clean)
         seconds = (time.perf_counter() - started) / (2 * len(dark))

@@ -85,6 +85,8 @@ class EnhancerConfig:
     runtime_denoise: float = 0.0
     # the exposure gate at run time (Enhancer.gate: well-exposed frames left alone); validated with
     runtime_gate: bool = False
+    # guided upsampling of γ at run time (Enhancer.guide: window radius / low-res shorter side)
+    runtime_guide: float = 0.0
     low_max_luminance: float = 0.25
     semantics: bool = True
     adversarial: bool = True
@@ -472,6 +474,7 @@ def _runtime(config: EnhancerConfig) -> dict[str, Any]:
         "gain": config.runtime_gain,
         "denoise": config.runtime_denoise,
         "gate": config.runtime_gate,
+        "guide": config.runtime_guide,
     }
 
 
