@@ -19,14 +19,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, av, cv2; print('torch', torch.__version__, 'av', av.__version__, 'cv2', cv2.__version__)"
 python3 -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.log"
 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} python3 tools/cuda_profile.py --size 1920x1080 --json "$OUT/profile.json"
-for denoise in 4 0; do
-    python3 -m sagc bench --synthetic 1920x1080@30 --device cuda --frames 300 --denoise "$denoise" \
-        --json "$OUT/bench1080_d$denoise.json"
+# the default settings, then without the guided upsampling, then without the noise reduction
+for settings in "4 0.5" "4 0" "0 0.5"; do
+    set -- $settings
+    python3 -m sagc bench --synthetic 1920x1080@30 --device cuda --frames 300 --denoise "$1" --guide "$2" \
+        --json "$OUT/bench1080_d$1_g$2.json"
 done
 # a real H.264 file (made here with PyAV) for NVDEC against the CPU decoder, and the CLI on the
 # GPU with smoothing (the eager path)
 python3 -c "from pathlib import Path; from tests.conftest import make_clip; make_clip(Path('/tmp/clip.mp4'), size=(1920, 1080), frames=300, rate=30)"
-for decode in auto cpu; do
+for decode in ${DECODERS:-auto cpu}; do
     python3 -m sagc bench /tmp/clip.mp4 --device cuda --frames 300 --decode "$decode" \
         --json "$OUT/bench_file_$decode.json"
 done
