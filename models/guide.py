@@ -36,8 +36,9 @@ LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 def log_luma(x: Tensor) -> Tensor:
     """log of the Rec.709 luma of N×3×H×W RGB in [0, 1] (clamped at :data:`LOG_FLOOR`): N×1×H×W."""
-    weights = x.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
-    return torch.log((x * weights).sum(1, keepdim=True).clamp(min=LOG_FLOOR))
+    r, g, b = LUMA_WEIGHTS  # Python numbers, not a tensor: no host copy inside CUDA graphs
+    luma = x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * b
+    return torch.log(luma.clamp(min=LOG_FLOOR))
 
 
 def guide_radius(height: int, width: int, fraction: float) -> int:
