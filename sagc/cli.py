@@ -283,8 +283,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write the enhancer as an ONNX model (any batch and frame size)",
         description="Export the run-time enhancer (gain, γ estimation, exposure gate, noise reduction, "
-        "x ** γ) to ONNX: input 'image' N×3×H×W float32 RGB in [0, 1], output 'enhanced' of the same "
-        "shape; the settings are stored in the model's metadata. Needs pip install -e '.[export]'.",
+        "guided upsampling, x ** γ) to ONNX: input 'image' N×3×H×W float32 RGB in [0, 1], output "
+        "'enhanced' of the same shape; the settings are stored in the model's metadata. "
+        "Needs pip install -e '.[export]'.",
     )
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     add_enhancer_options(p)

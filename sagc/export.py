@@ -1,8 +1,8 @@
 """Export the enhancer to ONNX: the whole run-time enhancer, any batch and frame size.
 
 The graph takes ``image``, N×3×H×W float32 RGB in [0, 1], and returns ``enhanced`` of the same
-shape: gain, γ estimation at 1/scale, the exposure gate, the noise reduction and ``x ** γ``, as
-:class:`~sagc.models.Enhancer` computes them in floating point. Batch, height and width are
+shape: gain, γ estimation at 1/scale, the exposure gate, the noise reduction, the guided upsampling
+and ``x ** γ``, as :class:`~sagc.models.Enhancer` computes them in floating point. Batch, height and width are
 symbolic (at least ``MIN_SIZE`` pixels a side). The run-time settings and the weights'
 provenance are written into the model's metadata. Needs the ``onnx`` and ``onnxscript``
 packages (``pip install -e ".[export]"``); torch's exporter writes the file.

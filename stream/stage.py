@@ -107,19 +107,25 @@ class GammaTable:
         coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
         upsampled and applied to ``rgb``'s log luma with OpenCV."""
         radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
-        a, b = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
-        coefficients = torch.cat([a, b], dim=1)[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy()
         height, width = rgb.shape[:2]
-        if coefficients.shape[:2] != (height, width):
-            coefficients = cv2.resize(coefficients, (width, height), interpolation=cv2.INTER_LINEAR)
+        slope, offset = (
+            self._full_size(c[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy(), height, width)
+            for c in guide_coefficients(gamma, log_luma(small.float()), radius=radius)
+        )
         x = rgb.astype(np.float32)
         if self.gain == 1.0:
             luma = cv2.transform(x, _LUMA / 255.0)
         else:
             luma = cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA)
-        cv2.log(np.maximum(luma, LOG_FLOOR, out=luma), luma)
-        levels = coefficients[..., :3] * luma[..., None] + coefficients[..., 3:]
-        return cv2.convertScaleAbs(np.minimum(levels, self.levels - 1, out=levels))
+        cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
+        levels = cv2.add(cv2.multiply(slope, cv2.merge([luma, luma, luma])), offset)
+        return cv2.convertScaleAbs(cv2.max(levels, 0.0, dst=levels))  # rounds, saturates at 255
+
+    @staticmethod
+    def _full_size(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+        if plane.shape[:2] == (height, width):
+            return plane
+        return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
 
     def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""

@@ -78,6 +78,7 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
     assert enhancer.scale == 2.0
     assert enhancer.denoise == 4.0  # the shipped config's run-time noise reduction travels along
     assert enhancer.gate is not None  # and its exposure gate
+    assert enhancer.guide == 0.5  # and its guided upsampling
     assert list((tmp_path / "tb").iterdir())
 
 

@@ -87,6 +87,8 @@ class EnhancerConfig:
     runtime_gate: bool = False
     # guided upsampling of γ at run time (Enhancer.guide: window radius / low-res shorter side)
     runtime_guide: float = 0.0
+    # > 0: the losses see γ applied through the guided upsampling too (Enhancer.guide in training)
+    train_guide: float = 0.0
     low_max_luminance: float = 0.25
     semantics: bool = True
     adversarial: bool = True
@@ -270,7 +272,7 @@ def _train(
     trainable: nn.Module = estimator
     if dist.world > 1:
         trainable = DistributedDataParallel(estimator)
-    enhancer = Enhancer(trainable, scale=1.0, gain=1.0)  # type: ignore[arg-type]
+    enhancer = Enhancer(trainable, scale=1.0, gain=1.0, guide=config.train_guide)  # type: ignore[arg-type]
     optimizer = torch.optim.AdamW(estimator.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config))
     critic_opt = (
