@@ -123,13 +123,20 @@ def test_weight_average_decay_out_of_range_is_a_clear_error(tiny, tmp_path):
 def test_bad_run_time_setting_is_a_clear_error_before_training(tiny, tmp_path):
     with pytest.raises(SagcError, match="config: denoise must be >= 0"):
         train_enhancer(_config(tiny, runtime_denoise=-1), _data(tiny), out=tmp_path)
+    with pytest.raises(SagcError, match="config: train_guide must be in"):
+        train_enhancer(_config(tiny, train_guide=2), _data(tiny), out=tmp_path)
     assert not (tmp_path / "last.pt").exists()
 
 
 def test_ablation_switches_run(tiny, tmp_path):
     plain = train_enhancer(_config(tiny, steps=2, semantics="false"), _data(tiny), out=tmp_path / "a")
     no_adv = train_enhancer(_config(tiny, steps=2, adversarial="false"), _data(tiny), out=tmp_path / "b")
-    assert plain["steps"] == no_adv["steps"] == 2
+    guided = train_enhancer(_config(tiny, steps=2, train_guide=0.5), _data(tiny), out=tmp_path / "c")
+    assert plain["steps"] == no_adv["steps"] == guided["steps"] == 2
+    # the losses saw the guided upsampling: different weights from the same seed
+    a = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["estimator"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["estimator"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["critic"] is None
 
 

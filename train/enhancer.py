@@ -260,6 +260,8 @@ def _train(
         _runtime_enhancer(GammaEstimator(width=1), config)
     except ValueError as exc:
         raise SagcError(f"config: {exc}") from exc
+    if not 0.0 <= config.train_guide <= 1.0:
+        raise SagcError(f"config: train_guide must be in [0, 1] (0 is off), got {config.train_guide}")
     seed_everything(config.seed)
     low_set, normal_set = _datasets(data, config)
     batches = _Batches(low_set, normal_set, config, dist)
