@@ -91,6 +91,7 @@ class GammaTable:
             raise ValueError(f"levels must be in [2, 256], got {levels}")
         self.levels = levels
         self.gain = gain
+        self._scratch: dict[str, np.ndarray] | None = None  # full-frame float buffers (guided_levels)
         x = np.clip(np.arange(256, dtype=np.float64) * gain / 255.0, eps, 1.0)
         gamma = np.arange(levels, dtype=np.float64) / (levels - 1)
         self.table = np.rint(255.0 * x[None, :] ** gamma[:, None]).astype(np.uint8).ravel()
@@ -105,27 +106,44 @@ class GammaTable:
     ) -> np.ndarray:
         """:func:`sagc.models.guide.guided_gamma` as level indices at ``rgb``'s size: the curve
         coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
-        upsampled and applied to ``rgb``'s log luma with OpenCV."""
-        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+        upsampled and applied to ``rgb``'s log luma with OpenCV, in buffers kept between frames
+        of one size (fresh full-frame float arrays cost more than the arithmetic)."""
         height, width = rgb.shape[:2]
+        buffers = self._buffers(height, width)
+        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+        coefficients = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
         slope, offset = (
-            self._full_size(c[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy(), height, width)
-            for c in guide_coefficients(gamma, log_luma(small.float()), radius=radius)
+            self._full_size(c[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy(), buffer)
+            for c, buffer in zip(coefficients, (buffers["slope"], buffers["offset"]), strict=True)
         )
-        x = rgb.astype(np.float32)
+        x, luma, luma3 = buffers["rgb"], buffers["luma"], buffers["luma3"]
+        np.copyto(x, rgb)
         if self.gain == 1.0:
-            luma = cv2.transform(x, _LUMA / 255.0)
+            cv2.transform(x, _LUMA / 255.0, dst=luma)
         else:
-            luma = cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA)
+            cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
-        levels = cv2.add(cv2.multiply(slope, cv2.merge([luma, luma, luma])), offset)
-        return cv2.convertScaleAbs(cv2.max(levels, 0.0, dst=levels))  # rounds, saturates at 255
+        cv2.merge([luma, luma, luma], dst=luma3)
+        levels = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
+        cv2.max(levels, 0.0, dst=levels)
+        if self.levels < 256:  # (a plain number would clip the first channel only)
+            cv2.min(levels, (self.levels - 1.0,) * 4, dst=levels)
+        return cv2.convertScaleAbs(levels)  # rounds to the nearest level, saturates at 255
+
+    def _buffers(self, height: int, width: int) -> dict[str, np.ndarray]:
+        if self._scratch is None or self._scratch["rgb"].shape[:2] != (height, width):
+            planes = {"rgb": 3, "slope": 3, "offset": 3, "luma3": 3, "luma": 1}
+            self._scratch = {
+                name: np.empty((height, width, channels) if channels > 1 else (height, width), np.float32)
+                for name, channels in planes.items()
+            }
+        return self._scratch
 
     @staticmethod
-    def _full_size(plane: np.ndarray, height: int, width: int) -> np.ndarray:
-        if plane.shape[:2] == (height, width):
-            return plane
-        return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
+    def _full_size(plane: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if plane.shape == out.shape:
+            return np.copyto(out, plane) or out
+        return cv2.resize(plane, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_LINEAR)
 
     def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""

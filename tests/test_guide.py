@@ -114,3 +114,18 @@ def test_checkpoints_carry_the_guide_and_specs_override_it(tmp_path, weights):
 
 def test_shipped_default_has_the_guide_on():
     assert load_enhancer("default").guide == 0.5
+
+
+def test_guided_levels_stay_in_the_table_for_every_channel():
+    from sagc.stream.stage import GammaTable
+
+    rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255
+    gamma = (1.5 + 2.0 * log_luma(small)).expand(-1, 3, -1, -1)  # a steep curve: beyond [0, 1] both ways
+    for levels in (16, 256):
+        table = GammaTable(eps=1e-4, levels=levels)
+        out = table.guided_levels(gamma, small, rgb, fraction=0.5)
+        assert out.shape == rgb.shape and out.dtype == np.uint8
+        for channel in range(3):  # each channel clipped to the table's levels
+            assert out[..., channel].max() == levels - 1 and out[..., channel].min() == 0
+        assert np.array_equal(table.guided_levels(gamma, small, rgb, fraction=0.5), out)  # buffers reused
