@@ -24,8 +24,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["GUIDE_EPS", "LOG_FLOOR", "LUMA_WEIGHTS", "guide_coefficients", "guide_radius", "guided_gamma", "log_luma"]
+__all__ = [
+    "DEFAULT_GUIDE",
+    "GUIDE_EPS",
+    "LOG_FLOOR",
+    "LUMA_WEIGHTS",
+    "guide_coefficients",
+    "guide_radius",
+    "guided_gamma",
+    "log_luma",
+]
 
+DEFAULT_GUIDE = 0.5
+"""Window radius / the low-resolution shorter side the default weights use (chosen on Dark-CamVid-train)."""
 GUIDE_EPS = 1e-3
 """Ridge on the variance of log luma in a window: flat windows keep their mean γ."""
 LOG_FLOOR = 1e-3

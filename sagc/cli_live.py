@@ -21,7 +21,8 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
         "preview",
         help="live preview of a webcam, stream or file: window and/or browser page",
         description="Shows input | enhanced output live. Keeps only the newest frame (drops are counted), "
-        "so latency stays bounded. Window keys: s smoothing, d denoise, g exposure gate, v view, q quit. "
+        "so latency stays bounded. Window keys: s smoothing, d denoise, g exposure gate, u guided upsampling, "
+        "v view, q quit. "
         "Ctrl-C ends the preview.",
     )
     p.add_argument("--source", required=True,
@@ -135,6 +136,8 @@ def _window_loop(session, stop) -> None:
                 session.request("denoise", not session.stats().denoise)
             elif key == ord("g"):
                 session.request("gate", not session.stats().gate)
+            elif key == ord("u"):
+                session.request("guide", not session.stats().guide)
             elif key == ord("v"):
                 session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
             if session.wait(0):

@@ -25,6 +25,7 @@ import numpy as np
 from sagc.jobs import partial_path
 from sagc.models.denoise import DEFAULT_STRENGTH
 from sagc.models.gate import ExposureGate
+from sagc.models.guide import DEFAULT_GUIDE
 
 from .frame import Frame
 from .live import EndOfStream, LiveCapture
@@ -67,6 +68,7 @@ class PreviewStats:
     smoothing: bool
     denoise: bool
     gate: bool
+    guide: bool
     view: str
     reconnects: int
     running: bool
@@ -119,9 +121,11 @@ class PreviewSession:
         self.smooth_alpha = smooth if smooth > 0 else 0.8
         self.stage.smoother = GammaSmoother(smooth) if smooth > 0 else None
         # the noise reduction toggles between off and the enhancer's strength (the default's if 0),
-        # the exposure gate between off and the enhancer's (the default thresholds if it has none)
+        # the exposure gate between off and the enhancer's (the default thresholds if it has none),
+        # the guided upsampling between off and the enhancer's window (the default's if 0)
         self.denoise_strength = stage.enhancer.denoise or DEFAULT_STRENGTH
         self.gate = stage.enhancer.gate or ExposureGate()
+        self.guide = stage.enhancer.guide or DEFAULT_GUIDE
         self.view = view
         self.record_path = Path(record) if record else None
         self.record_settings = record_settings
@@ -141,9 +145,9 @@ class PreviewSession:
 
     # -- controls (any thread) -------------------------------------------------------------
     def request(self, name: str, value: object) -> None:
-        """Ask the loop to change ``smoothing``, ``denoise`` or ``gate`` (bool) or ``view`` (str)
-        before the next frame."""
-        if name in ("smoothing", "denoise", "gate"):
+        """Ask the loop to change ``smoothing``, ``denoise``, ``gate`` or ``guide`` (bool) or
+        ``view`` (str) before the next frame."""
+        if name in ("smoothing", "denoise", "gate", "guide"):
             value = bool(value)
         elif name == "view":
             if value not in VIEWS:
@@ -161,6 +165,8 @@ class PreviewSession:
                 self.stage.enhancer.denoise = self.denoise_strength if value else 0.0
             elif name == "gate":
                 self.stage.enhancer.gate = self.gate if value else None
+            elif name == "guide":
+                self.stage.enhancer.guide = self.guide if value else 0.0
             else:
                 self.view = str(value)
 
@@ -186,6 +192,7 @@ class PreviewSession:
             smoothing=self.stage.smoother is not None,
             denoise=self.stage.enhancer.denoise > 0,
             gate=self.stage.enhancer.gate is not None,
+            guide=self.stage.enhancer.guide > 0,
             view=self.view,
             reconnects=self.capture.reconnects,
             running=self._running,
@@ -279,7 +286,8 @@ def overlay(rgb: np.ndarray, stats: PreviewStats) -> np.ndarray:
     out = rgb.copy()
     text = (f"{stats.fps:.1f} fps  latency {stats.latency_p50_ms:.0f} ms  dropped {stats.dropped}  "
             f"smoothing {'on' if stats.smoothing else 'off'}  denoise {'on' if stats.denoise else 'off'}  "
-            f"gate {'on' if stats.gate else 'off'}  [s] smoothing [d] denoise [g] gate [v] view [q] quit")  # fmt: skip
+            f"gate {'on' if stats.gate else 'off'}  guide {'on' if stats.guide else 'off'}  "
+            f"[s] smoothing [d] denoise [g] gate [u] guide [v] view [q] quit")  # fmt: skip
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out

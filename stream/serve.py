@@ -2,7 +2,8 @@
 
 Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/frame.jpg`` the
 newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
-``{"smoothing": bool}``, ``{"denoise": bool}``, ``{"gate": bool}`` and/or ``{"view": "side"|"split"}``.
+``{"smoothing": bool}``, ``{"denoise": bool}``, ``{"gate": bool}``, ``{"guide": bool}`` and/or
+``{"view": "side"|"split"}``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ PAGE = """<!doctype html>
   <button id="smoothing" class="off">smoothing: …</button>
   <button id="denoise" class="off">denoise: …</button>
   <button id="gate" class="off">exposure gate: …</button>
+  <button id="guide" class="off">guided upsampling: …</button>
   <button id="viewmode">view: …</button>
   <div id="counters">
     <span>fps <b id="fps">-</b></span>
@@ -60,7 +62,7 @@ PAGE = """<!doctype html>
 </div>
 <img id="view" src="/stream.mjpg" alt="before | after">
 <script>
-let state = {smoothing: false, denoise: false, gate: false, view: "side"};
+let state = {smoothing: false, denoise: false, gate: false, guide: false, view: "side"};
 function render(s) {
   state = s;
   const b = document.getElementById("smoothing");
@@ -72,6 +74,9 @@ function render(s) {
   const g = document.getElementById("gate");
   g.textContent = "exposure gate: " + (s.gate ? "on" : "off");
   g.className = s.gate ? "on" : "off";
+  const u = document.getElementById("guide");
+  u.textContent = "guided upsampling: " + (s.guide ? "on" : "off");
+  u.className = s.guide ? "on" : "off";
   document.getElementById("viewmode").textContent = "view: " + s.view;
   document.getElementById("fps").textContent = s.fps.toFixed(1);
   document.getElementById("latency").textContent = s.latency_p50_ms.toFixed(1);
@@ -91,6 +96,7 @@ async function control(body) {
 document.getElementById("smoothing").onclick = () => control({smoothing: !state.smoothing});
 document.getElementById("denoise").onclick = () => control({denoise: !state.denoise});
 document.getElementById("gate").onclick = () => control({gate: !state.gate});
+document.getElementById("guide").onclick = () => control({guide: !state.guide});
 document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
 poll();
 setInterval(poll, 500);
@@ -207,9 +213,10 @@ class PreviewServer:
                 try:
                     length = int(self.headers.get("Content-Length", "0"))
                     body = json.loads(self.rfile.read(length) or b"{}")
-                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "gate", "view"}:
+                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "gate", "guide", "view"}:
                         raise ValueError(
-                            'send {"smoothing": true|false}, {"denoise": true|false}, {"gate": true|false} '
+                            'send {"smoothing": true|false}, {"denoise": true|false}, {"gate": true|false}, '
+                            '{"guide": true|false} '
                             'and/or {"view": "' + '"|"'.join(VIEWS) + '"}'
                         )
                     for name, value in body.items():

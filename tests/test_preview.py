@@ -154,14 +154,17 @@ def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -
     assert session.stage.enhancer.denoise == 0.0 and not session.stats().denoise  # the test weights: off
     session.request("smoothing", False)
     assert session.stage.enhancer.gate is None and not session.stats().gate
+    assert session.stage.enhancer.guide == 0.0 and not session.stats().guide
     session.request("denoise", True)
     session.request("gate", True)
+    session.request("guide", True)
     session.request("view", "split")
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
     assert session.stage.smoother is None and session.view == "split"
     assert session.stage.enhancer.denoise == 4.0 and session.stats().denoise  # the default strength
     assert session.stage.enhancer.gate == ExposureGate() and session.stats().gate  # the default gate
+    assert session.stage.enhancer.guide == 0.5 and session.stats().guide  # the default window
     assert view is not None and view.shape == (120, 160, 3)
     with pytest.raises(ValueError):
         session.request("view", "diagonal")
@@ -191,6 +194,12 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
             assert time.monotonic() < deadline, "the gate request never reached the loop"
             time.sleep(0.05)
         assert session.stage.enhancer.gate is not None
+        toggle = urllib.request.Request(server.url + "control", data=b'{"guide": true}', method="POST")
+        assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"guide": True}}
+        while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["guide"]:
+            assert time.monotonic() < deadline, "the guide request never reached the loop"
+            time.sleep(0.05)
+        assert session.stage.enhancer.guide > 0
         bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(bad, timeout=10)
@@ -258,6 +267,9 @@ def test_page_in_headless_chromium(session: PreviewSession) -> None:
             driver.find_element("id", "gate").click()
             wait.until(lambda d: d.find_element("id", "gate").text == "exposure gate: on")
             assert session.stage.enhancer.gate is not None
+            driver.find_element("id", "guide").click()
+            wait.until(lambda d: d.find_element("id", "guide").text == "guided upsampling: on")
+            assert session.stage.enhancer.guide > 0
             driver.find_element("id", "viewmode").click()
             wait.until(lambda d: d.find_element("id", "viewmode").text == "view: split")
             assert session.view == "split"
