@@ -63,20 +63,14 @@ PAGE = """<!doctype html>
 <img id="view" src="/stream.mjpg" alt="before | after">
 <script>
 let state = {smoothing: false, denoise: false, gate: false, guide: false, view: "side"};
+const labels = {smoothing: "smoothing", denoise: "denoise", gate: "exposure gate", guide: "guided upsampling"};
 function render(s) {
   state = s;
-  const b = document.getElementById("smoothing");
-  b.textContent = "smoothing: " + (s.smoothing ? "on" : "off");
-  b.className = s.smoothing ? "on" : "off";
-  const n = document.getElementById("denoise");
-  n.textContent = "denoise: " + (s.denoise ? "on" : "off");
-  n.className = s.denoise ? "on" : "off";
-  const g = document.getElementById("gate");
-  g.textContent = "exposure gate: " + (s.gate ? "on" : "off");
-  g.className = s.gate ? "on" : "off";
-  const u = document.getElementById("guide");
-  u.textContent = "guided upsampling: " + (s.guide ? "on" : "off");
-  u.className = s.guide ? "on" : "off";
+  for (const [key, label] of Object.entries(labels)) {
+    const button = document.getElementById(key);
+    button.textContent = label + ": " + (s[key] ? "on" : "off");
+    button.className = s[key] ? "on" : "off";
+  }
   document.getElementById("viewmode").textContent = "view: " + s.view;
   document.getElementById("fps").textContent = s.fps.toFixed(1);
   document.getElementById("latency").textContent = s.latency_p50_ms.toFixed(1);
@@ -93,10 +87,9 @@ async function control(body) {
                                      body: JSON.stringify(body)});
   if (r.ok) { setTimeout(poll, 150); }
 }
-document.getElementById("smoothing").onclick = () => control({smoothing: !state.smoothing});
-document.getElementById("denoise").onclick = () => control({denoise: !state.denoise});
-document.getElementById("gate").onclick = () => control({gate: !state.gate});
-document.getElementById("guide").onclick = () => control({guide: !state.guide});
+for (const key of Object.keys(labels)) {
+  document.getElementById(key).onclick = () => control({[key]: !state[key]});
+}
 document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
 poll();
 setInterval(poll, 500);
