@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "LUMA_WEIGHTS",
     "luma",
     "to_8bit",
     "matlab_y",
@@ -25,6 +26,8 @@ __all__ = [
     "flicker",
 ]
 
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
+"""Rec.709 luma weights of R, G and B."""
 _SSIM_SIGMA = 1.5
 _SSIM_RADIUS = 5  # truncate 3.5 σ, as scikit-image does: an 11×11 window
 _K1, _K2 = 0.01, 0.03
@@ -36,9 +39,12 @@ def _check(x: Tensor, y: Tensor) -> None:
 
 
 def luma(x: Tensor) -> Tensor:
-    """Rec.709 luma of RGB with channels at dim −3 (N×3×H×W → N×1×H×W, 3×H×W → 1×H×W)."""
-    weights = x.new_tensor([0.2126, 0.7152, 0.0722]).view(3, 1, 1)
-    return (x * weights).sum(-3, keepdim=True)
+    """Rec.709 luma of RGB with channels at dim −3 (N×3×H×W → N×1×H×W, 3×H×W → 1×H×W).
+
+    Weighted with Python numbers, not a tensor: no host-to-device copy, so it can run inside a
+    CUDA graph (the exposure gate and the guided upsampling call it there)."""
+    red, green, blue = LUMA_WEIGHTS
+    return red * x.narrow(-3, 0, 1) + green * x.narrow(-3, 1, 1) + blue * x.narrow(-3, 2, 1)
 
 
 def to_8bit(x: Tensor) -> Tensor:

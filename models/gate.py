@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-__all__ = ["ExposureGate"]
+from sagc.eval.metrics import luma
 
-# Rec.709 luma, as sagc.eval.metrics.luma (scalars, not a tensor: CUDA-graph capturable)
-_LUMA = (0.2126, 0.7152, 0.0722)
+__all__ = ["ExposureGate"]
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -53,10 +52,8 @@ class ExposureGate:
 
     def __call__(self, small: Tensor) -> Tensor:
         """Weights of shape N (float32): 1 enhances fully, 0 leaves the image as it is."""
-        x = small.float()
-        red, green, blue = _LUMA
-        luma = red * x[:, 0] + green * x[:, 1] + blue * x[:, 2]
-        mean = luma.mean((1, 2))
-        highlights = (luma > self.highlight_level).float().mean((1, 2))
+        brightness = luma(small.float())[:, 0]
+        mean = brightness.mean((1, 2))
+        highlights = (brightness > self.highlight_level).float().mean((1, 2))
         exposed = _ramp(mean, *self.mean_luma) * _ramp(highlights, *self.highlights)
         return 1.0 - exposed

@@ -24,11 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sagc.eval.metrics import luma
+
 __all__ = [
     "DEFAULT_GUIDE",
     "GUIDE_EPS",
     "LOG_FLOOR",
-    "LUMA_WEIGHTS",
     "guide_coefficients",
     "guide_radius",
     "guided_gamma",
@@ -41,15 +42,12 @@ GUIDE_EPS = 1e-3
 """Ridge on the variance of log luma in a window: flat windows keep their mean γ."""
 LOG_FLOOR = 1e-3
 """Luma is clamped here before the log (black pixels would otherwise dominate the fit)."""
-LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
-"""Rec.709 luma: the brightness γ is fitted against."""
 
 
 def log_luma(x: Tensor) -> Tensor:
-    """log of the Rec.709 luma of N×3×H×W RGB in [0, 1] (clamped at :data:`LOG_FLOOR`): N×1×H×W."""
-    r, g, b = LUMA_WEIGHTS  # Python numbers, not a tensor: no host copy inside CUDA graphs
-    luma = x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * b
-    return torch.log(luma.clamp(min=LOG_FLOOR))
+    """log of the Rec.709 luma (:func:`sagc.eval.metrics.luma`) of N×3×H×W RGB in [0, 1], clamped
+    at :data:`LOG_FLOOR`: N×1×H×W."""
+    return torch.log(luma(x).clamp(min=LOG_FLOOR))
 
 
 def guide_radius(height: int, width: int, fraction: float) -> int:

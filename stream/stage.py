@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 import torch
 
+from sagc.eval.metrics import LUMA_WEIGHTS
 from sagc.models import Enhancer
 from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
-from sagc.models.guide import LOG_FLOOR, LUMA_WEIGHTS, guide_coefficients, guide_radius, log_luma
+from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_luma
 
 from .frame import Frame
 from .smoothing import GammaSmoother
@@ -142,7 +143,8 @@ class GammaTable:
     @staticmethod
     def _full_size(plane: np.ndarray, out: np.ndarray) -> np.ndarray:
         if plane.shape == out.shape:
-            return np.copyto(out, plane) or out
+            np.copyto(out, plane)
+            return out
         return cv2.resize(plane, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_LINEAR)
 
     def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
