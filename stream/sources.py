@@ -34,6 +34,11 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")
 _HW_DOWNLOAD_FORMATS = {"nv12": "yuv420p", "p010le": "yuv420p10le", "p016le": "yuv420p16le", "nv16": "yuv422p"}
 
 
+def _timeout(spec: str) -> tuple[float, float] | None:
+    """PyAV's (open, read) timeouts: network streams only."""
+    return (15.0, 15.0) if is_url(spec) else None
+
+
 def is_url(spec: str) -> bool:
     """True for network inputs PyAV opens by URL."""
     return spec.lower().startswith(_URL_SCHEMES)
@@ -111,7 +116,7 @@ def _open_container(
         if path.is_dir():
             raise SagcError(f"{spec} is a directory, not a video file")
     try:
-        return av.open(spec, mode="r", timeout=(15.0, 15.0) if is_url(spec) else None)
+        return av.open(spec, mode="r", timeout=_timeout(spec))
     except av.error.EOFError as exc:
         raise SagcError(f"{spec} has no video frames (the file ends before the first one)") from exc
     except av.error.InvalidDataError as exc:
@@ -162,10 +167,9 @@ class VideoSource:
         if device is None or input_format is not None or is_lavfi(spec):
             return _open_container(spec, input_format, options)
         try:
-            timeout = (15.0, 15.0) if is_url(spec) else None
             index = None if decoding.index is None else str(decoding.index)
             hwaccel = HWAccel(device, device=index, allow_software_fallback=True)
-            return av.open(spec, mode="r", timeout=timeout, hwaccel=hwaccel)
+            return av.open(spec, mode="r", timeout=_timeout(spec), hwaccel=hwaccel)
         except (OSError, av.error.FFmpegError) as exc:  # no device, driver or permission, or a bad input
             container = _open_container(spec, input_format, options)  # a bad input raises its own error here
             reason = getattr(exc, "strerror", None) or str(exc)
