@@ -197,9 +197,12 @@ class VideoSource:
         self.passthrough_streams = [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
         self.decoded = 0
         self.corrupt_packets = 0
+        self.discarded_packets = 0
+        self.damaged_packets = 0
         self.read_error: str | None = None
         self._first_time: float | None = None
         self._last_time: float | None = None
+        self._times: list[float] = []
         self._items = self._demux()
         self._pending: deque[Frame | av.Packet] = deque()
         self._peek_first_frame()
@@ -255,14 +258,21 @@ class VideoSource:
             if self._first_time is None:
                 self._first_time = out.time
             self._last_time = out.time
+            self._times.append(out.time)
         self.decoded += 1
         return out
 
     def _decode(self, packet: av.Packet | None) -> Iterator[Frame]:
+        discard = packet is not None and packet.is_discard
+        if discard:  # before an edit list's start: decoded for its references, never shown
+            self.discarded_packets += 1
+        elif packet is not None and packet.is_corrupt:
+            self.damaged_packets += 1
         try:
             frames = self._video.decode(packet)
         except av.error.InvalidDataError as exc:
-            self.corrupt_packets += 1
+            if not discard:
+                self.corrupt_packets += 1
             log.debug("skipping undecodable packet: %s", exc)
             return
         for frame in frames:
@@ -297,22 +307,43 @@ class VideoSource:
 
     @property
     def lost_frames(self) -> int:
-        """Frames the container promised but that were not decoded (0 when all arrived).
+        """Frames the container meant to show that the decoder could not produce (0 when all arrived).
 
-        Uses the frame count in the header when there is one; otherwise compares how far the
-        decoded timestamps got with the declared duration (so variable frame rate is fine).
+        Packets flagged *discard* (before an MP4 edit list's start) are decoded and dropped by
+        design and never count. Three measures, the largest wins: the header's frame count less
+        the discarded packets (when there is a count), how far the decoded timestamps got against
+        the declared duration (when there is none, so variable frame rate is fine), and, where
+        the demuxer or decoder reported damage, the holes in the timestamps plus the packets that
+        failed to decode.
         """
         expected = self.info.expected_frames
         if expected:
-            return max(0, expected - self.decoded)
+            missing = max(0, expected - self.discarded_packets - self.decoded)
+        else:
+            missing = self._missing_at_end()
+        if self.corrupt_packets or self.damaged_packets or self.read_error:
+            missing = max(missing, self.corrupt_packets, self._holes())
+        return missing
+
+    def _missing_at_end(self) -> int:
         declared = self._declared_seconds()
         if declared is None or self._last_time is None:
-            return self.corrupt_packets
+            return 0
         frame_seconds = 1.0 / float(self.info.rate)
         start = self._first_time or 0.0
         gap = declared - (self._last_time - start) - frame_seconds
-        missing = round(gap / frame_seconds) if gap > 1.5 * frame_seconds else 0
-        return max(missing, self.corrupt_packets)
+        return round(gap / frame_seconds) if gap > 1.5 * frame_seconds else 0
+
+    def _holes(self) -> int:
+        """Frames missing inside the decoded timeline: gaps of more than 1.5 typical frame steps."""
+        times = sorted(set(self._times))
+        if len(times) < 3:
+            return 0
+        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        typical = sorted(steps)[len(steps) // 2]
+        if typical <= 0:
+            return 0
+        return sum(round(step / typical) - 1 for step in steps if step > 1.5 * typical)
 
     def close(self) -> None:
         """Release the demuxer and decoder."""
