@@ -20,6 +20,7 @@ from torch import Tensor
 from sagc.enhance import JobResult, run_video_job
 from sagc.errors import SagcError
 from sagc.jobs import Job
+from sagc.outputs import check_outputs
 from sagc.stream.frame import Frame
 from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
 from sagc.stream.sinks import EncoderSettings
@@ -124,11 +125,6 @@ def video_frames(
             raise SagcError(f"{spec} has no video frames")
 
 
-def _check_target(dst: Path, *, overwrite: bool) -> None:
-    if dst.exists() and not overwrite:
-        raise SagcError(f"{dst} already exists; pass --overwrite to replace it")
-
-
 def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, seed: int, overwrite: bool = False,
                   progress=None) -> int:  # fmt: skip
     """Write ``DST/low`` (darkened, 8-bit PNG) and ``DST/high`` (the originals, PNG) for every
@@ -139,15 +135,14 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise SagcError(f"choose a destination outside the source folder {src}")
     low, high = dst / "low", dst / "high"
-    for folder in (low, high):
-        if folder.exists() and any(folder.iterdir()):
-            _check_target(folder, overwrite=overwrite)
+    targets = [folder / f"{path.stem}.png" for folder in (low, high) for path in paths]
+    check_outputs(targets, paths, overwrite=overwrite)
     generator = torch.Generator().manual_seed(seed)
     for path in paths:
         frame = read_image(path)
         dark = darken(to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
-        write_image(low / f"{path.stem}.png", Frame(tensor_to_pixels(dark, dtype=np.uint8)))
-        write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3))
+        write_image(low / f"{path.stem}.png", Frame(tensor_to_pixels(dark, dtype=np.uint8)), overwrite=overwrite)
+        write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3), overwrite=overwrite)
         if progress is not None:
             progress(path)
     return len(paths)
@@ -157,16 +152,15 @@ def darken_video(src: str, dst: str | os.PathLike[str], *, seed: int, settings: 
                  overwrite: bool = False, stop=None, on_frame=None) -> JobResult:  # fmt: skip
     """Darken a clip (one ISSR draw, fresh noise per frame) into ``dst``; audio is copied.
 
-    Written under a ``.partial`` name and moved into place when complete (an interrupted run
-    returns ``interrupted=True`` with the playable partial file).
+    Written under a unique ``.partial`` name and moved into place when complete (an interrupted
+    run returns ``interrupted=True`` with the playable partial file).
     """
     dst = Path(dst)
-    if not (is_url(src) or is_lavfi(src)):
-        if not Path(src).is_file():
-            raise SagcError(f"input not found: {src}")
-        if dst.resolve() == Path(src).resolve():
-            raise SagcError("the destination is the input; choose another file name")
+    local = not (is_url(src) or is_lavfi(src))
+    if local and not Path(src).is_file():
+        raise SagcError(f"input not found: {src}")
     if is_image_path(dst) or dst.is_dir():
         raise SagcError(f"{dst}: for a video source give a video file name as the destination, e.g. dark.mp4")
-    _check_target(dst, overwrite=overwrite)
-    return run_video_job(Job("video", src, dst), ClipDarkener(seed), settings=settings, stop=stop, on_frame=on_frame)
+    check_outputs([dst], [src] if local else [], overwrite=overwrite)
+    job = Job("video", src, dst)
+    return run_video_job(job, ClipDarkener(seed), settings=settings, stop=stop, on_frame=on_frame, overwrite=overwrite)

@@ -20,6 +20,7 @@ state between clips) and a ``name`` (its spec).
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,9 +77,12 @@ def _number(options: dict[str, str], key: str, spec: str, default: float | None 
     if key not in options:
         return default
     try:
-        return float(options.pop(key))
+        value = float(options.pop(key))
     except ValueError:
         raise SagcError(f"method {spec!r}: {key} must be a number") from None
+    if not math.isfinite(value):
+        raise SagcError(f"method {spec!r}: {key} must be a finite number, got {value:g}")
+    return value
 
 
 def _no_more(options: dict[str, str], spec: str, known: str) -> None:

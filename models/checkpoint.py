@@ -175,25 +175,40 @@ def load_enhancer(
     the checkpoint (checkpoints without a ``denoise``, ``gate`` or ``guide`` entry load with it off).
     """
     checkpoint = load_checkpoint(path_or_name)
+    where = resolve_weights(path_or_name)
+    arch, state, runtime = (checkpoint.get(key) for key in ("arch", "state_dict", "runtime"))
+    if not isinstance(arch, dict) or not isinstance(state, dict):
+        raise SagcError(f"{where} is incomplete: it needs an 'arch' and a 'state_dict' dict; re-save it with sagc")
+    runtime = {} if runtime is None else runtime
+    if not isinstance(runtime, dict):
+        raise SagcError(f"{where}: 'runtime' must be a dict of settings, got {type(runtime).__name__}")
     try:
-        estimator = GammaEstimator(**checkpoint["arch"])
+        estimator = GammaEstimator(**arch)
     except (TypeError, ValueError) as exc:
-        raise SagcError(f"checkpoint has an unknown architecture {checkpoint['arch']!r}") from exc
+        raise SagcError(f"{where} has an unknown architecture {arch!r}: {exc}") from exc
     try:
-        estimator.load_state_dict(checkpoint["state_dict"], strict=True)
-    except RuntimeError as exc:
+        estimator.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).splitlines()[0]
-        raise SagcError(f"weights do not match the GammaEstimator architecture: {first}") from exc
-    runtime = checkpoint.get("runtime", {})
+        raise SagcError(f"{where}: weights do not match the GammaEstimator architecture: {first}") from exc
+    broken = [name for name, tensor in estimator.state_dict().items() if not torch.isfinite(tensor).all()]
+    if broken:
+        raise SagcError(
+            f"{where} holds non-finite weights (NaN or inf in {', '.join(broken[:3])}); "
+            "it cannot enhance anything: use another checkpoint"
+        )
+    gate_on = runtime.get("gate", False) if gate is None else gate
+    if not isinstance(gate_on, bool):
+        raise SagcError(f"{where}: runtime 'gate' must be true or false, got {gate_on!r}")
     try:
         enhancer = Enhancer(
             estimator,
             scale=runtime.get("scale", 1.0) if scale is None else scale,
             gain=runtime.get("gain", 1.0) if gain is None else gain,
             denoise=runtime.get("denoise", 0.0) if denoise is None else denoise,
-            gate=ExposureGate() if (runtime.get("gate", False) if gate is None else gate) else None,
+            gate=ExposureGate() if gate_on else None,
             guide=runtime.get("guide", 0.0) if guide is None else guide,
         )
-    except ValueError as exc:  # a bad --scale/--gain/--denoise/--guide: the user's to fix, one line
+    except ValueError as exc:  # a bad --scale/--gain/--denoise/--guide (or checkpoint default): one line
         raise SagcError(str(exc)) from exc
     return enhancer.eval().requires_grad_(False)

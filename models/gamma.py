@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sagc.checks import check_number
+
 from .denoise import reduce_noise
 from .gate import ExposureGate
 from .guide import guided_gamma
@@ -16,6 +18,12 @@ from .guide import guided_gamma
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
 DEFAULT_EPS = 1e-4
+# the largest run-time settings accepted: beyond them the picture is no longer enhanced, only
+# broken (a 1×1 γ map, a saturated input, a filter that erases detail)
+MAX_SCALE = 64.0
+MAX_GAIN = 64.0
+MAX_DENOISE = 100.0
+MAX_WIDTH = 1024
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -69,8 +77,10 @@ class GammaEstimator(nn.Module):
 
     def __init__(self, *, width: int = 32, context: int = 0) -> None:
         super().__init__()
-        if width < 1:
-            raise ValueError(f"width must be positive, got {width}")
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+            raise ValueError(f"width must be a whole number in [1, {MAX_WIDTH}], got {width!r}")
+        if isinstance(context, bool) or not isinstance(context, int):
+            raise ValueError(f"context must be a whole number, got {context!r}")
         if not 0 <= context <= width:
             raise ValueError(f"context must be between 0 and width ({width}), got {context}")
         self.width = width
@@ -121,16 +131,14 @@ class Enhancer(nn.Module):
         eps: float = DEFAULT_EPS,
     ) -> None:
         super().__init__()
-        if scale < 1.0:
-            raise ValueError(f"scale must be >= 1 (estimate at 1/scale resolution), got {scale}")
-        if gain <= 0.0:
-            raise ValueError(f"gain must be positive, got {gain}")
-        if denoise < 0.0:
-            raise ValueError(f"denoise must be >= 0 (strength relative to the measured noise; 0 is off), got {denoise}")
-        if not 0.0 <= guide <= 1.0:
-            raise ValueError(
-                f"guide must be in [0, 1] (window radius / the low-res map's shorter side; 0 is off), got {guide}"
-            )
+        scale = check_number("scale", scale, low=1.0, high=MAX_SCALE, meaning="γ is estimated at 1/scale resolution")
+        gain = check_number("gain", gain, low=0.0, high=MAX_GAIN, low_open=True, meaning="input gain")
+        denoise = check_number(
+            "denoise", denoise, low=0.0, high=MAX_DENOISE, meaning="strength relative to the measured noise; 0 is off"
+        )
+        guide = check_number(
+            "guide", guide, low=0.0, high=1.0, meaning="window radius / the low-res map's shorter side; 0 is off"
+        )
         self.estimator = estimator
         self.scale = float(scale)
         self.gain = float(gain)

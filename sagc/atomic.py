@@ -1,17 +1,25 @@
-"""Write files atomically: into a temporary name beside the target, then rename over it.
+"""Write files atomically: into a unique temporary name beside the target, then publish it.
 
 A reader (or a crash) never sees a half-written file; the temporary name keeps the target's
-extension so writers that pick a format from it (image encoders, plotting) still work.
+extension so writers that pick a format from it (muxers, image encoders, plotting) still work.
+Temporary names are created exclusively, so two runs never share one, and publishing without
+``overwrite`` never replaces a file that appeared at the target in the meantime.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+from sagc.errors import SagcError
+
+__all__ = ["atomic_write", "atomic_write_bytes", "publish", "temporary_path"]
+
+# link() is refused by some file systems (FAT, some network mounts): fall back to check-then-rename
+_NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
 
 def _umask() -> int:
@@ -20,23 +28,64 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move it into place."""
-    target = Path(path)
+def temporary_path(target: str | os.PathLike[str]) -> Path:
+    """Create an empty file ``<stem>.<token>.partial<ext>`` beside ``target``, exclusively, and
+    return its path: unique to this call, so concurrent runs and existing files are never shared."""
+    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    mode = 0o666 & ~_umask()
+    for _ in range(100):
+        tmp = target.with_name(f"{target.stem}.{secrets.token_hex(3)}.partial{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+        except FileExistsError:
+            continue
+        return tmp
+    raise SagcError(f"cannot create a temporary file beside {target}; clear out its *.partial files")
+
+
+def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Move the finished ``tmp`` to ``target``. Without ``overwrite`` a file that exists at
+    ``target`` by now is kept, and the error names where the finished output waits."""
+    tmp, target = Path(tmp), Path(target)
+    if overwrite:
+        os.replace(tmp, target)
+        return target
+    try:
+        os.link(tmp, target)  # fails if target exists: the check and the move are one step
+    except FileExistsError:
+        raise SagcError(
+            f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
+            "(pass --overwrite to replace existing files)"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        if target.exists():
+            raise SagcError(
+                f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
+                "(pass --overwrite to replace existing files)"
+            ) from None
+        os.replace(tmp, target)
+        return target
+    tmp.unlink()
+    return target
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *, overwrite: bool = True) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then publish it there
+    (replacing an existing file only with ``overwrite``)."""
+    target = Path(path)
+    tmp = temporary_path(target)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, target)
+        publish(tmp, target, overwrite=overwrite)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return target
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data), overwrite=overwrite)

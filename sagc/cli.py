@@ -349,12 +349,15 @@ def _set_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
-def _plan(args: argparse.Namespace) -> tuple[list, bool]:
+def _plan(args: argparse.Namespace) -> tuple[list, bool, bool]:
+    """The jobs, whether to write side-by-sides, and whether outputs may replace files (the demo
+    replaces its own files in its folder)."""
     from sagc.demo import make_demo_clip
     from sagc.jobs import Job, plan_jobs
 
     if not args.demo:
-        return plan_jobs(args.inputs, args.output, overwrite=args.overwrite), args.compare
+        jobs = plan_jobs(args.inputs, args.output, overwrite=args.overwrite, compare=args.compare)
+        return jobs, args.compare, args.overwrite
     if args.inputs:
         raise SagcError("--demo makes its own input; drop the input paths or drop --demo")
     folder = Path(args.output or DEMO_DIR)
@@ -363,7 +366,7 @@ def _plan(args: argparse.Namespace) -> tuple[list, bool]:
     folder.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(folder / "dark_input.mp4")
     print(f"demo input (synthetic dark clip): {clip}", file=sys.stderr)
-    return [Job("video", str(clip), folder / "enhanced.mp4")], True
+    return [Job("video", str(clip), folder / "enhanced.mp4")], True, True
 
 
 def _run_enhance(args: argparse.Namespace) -> int:
@@ -380,14 +383,19 @@ def _run_enhance(args: argparse.Namespace) -> int:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
     stage = make_stage(enhancer, device=device)
     video_stage = make_stage(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
-    jobs, compare = _plan(args)
+    jobs, compare, overwrite = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []
     with stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
             result, image_failures = run_image_jobs(
-                images, stage, compare=compare, stop=stopper.event, on_frame=lambda _f: bar.update()
+                images,
+                stage,
+                compare=compare,
+                stop=stopper.event,
+                on_frame=lambda _f: bar.update(),
+                overwrite=overwrite,
             )
             bar.close()
             failures += image_failures
@@ -408,6 +416,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
                     on_start=lambda total, bar=bar: setattr(bar, "total", total),
                     on_frame=lambda _frame, bar=bar: bar.update(),
                     decoding=decoding,
+                    overwrite=overwrite,
                 )
             except SagcError as exc:
                 failures.append(str(exc))

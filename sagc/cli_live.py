@@ -53,9 +53,11 @@ def _has_display() -> bool:
 def _run_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from sagc.outputs import check_outputs
     from sagc.stream.live import LiveCapture, parse_live_source
     from sagc.stream.preview import PreviewSession
     from sagc.stream.serve import PreviewServer, parse_address
+    from sagc.stream.sinks import container_for
     from sagc.stream.stage import make_stage
 
     if not 0 <= args.smooth < 1:
@@ -69,11 +71,9 @@ def _run_preview(args: argparse.Namespace) -> int:
         raise SagcError("no display here: use --serve PORT (browser page) and/or --record OUT")
     address = parse_address(args.serve) if args.serve else None
     if args.record:
-        record = Path(args.record)
-        if record.exists() and not args.overwrite:
-            raise SagcError(f"{record} already exists; pass --overwrite to replace it")
-        if record.resolve() == Path(args.source).resolve():
-            raise SagcError("--record would overwrite the source; choose another file name")
+        container_for(Path(args.record))
+        source = [args.source] if Path(args.source).is_file() else []
+        check_outputs([args.record], source, overwrite=args.overwrite)
     spec = parse_live_source(args.source, size=args.size)
     stage = make_stage(enhancer_from_args(args), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
@@ -83,7 +83,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         capture.close()
         raise
     session = PreviewSession(capture, stage, smooth=args.smooth, view=args.view, record=args.record,
-                             max_frames=args.frames)  # fmt: skip
+                             overwrite=args.overwrite, max_frames=args.frames)  # fmt: skip
     server = PreviewServer(session, *address) if address else None
     try:
         if server is not None:

@@ -10,6 +10,7 @@ import av
 import numpy as np
 import torch
 
+from sagc.atomic import atomic_write
 from sagc.synth import darken, sample_darken_params
 
 __all__ = ["make_demo_clip", "street_scene"]
@@ -74,9 +75,9 @@ def make_demo_clip(
     generator = torch.Generator().manual_seed(seed)
     params = sample_darken_params(generator)
     tone = av.open(f"sine=frequency=440:sample_rate=48000:duration={seconds}", format="lavfi")
-    tmp = path.with_name(f"{path.stem}.partial{path.suffix}")
-    try:
-        with av.open(str(tmp), mode="w") as out:
+
+    def write(tmp: Path) -> None:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
             video = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             audio = out.add_stream("aac", rate=48000)
@@ -92,8 +93,9 @@ def make_demo_clip(
             for samples in tone.decode(audio=0):
                 out.mux(audio.encode(samples))
             out.mux(audio.encode(None))
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, write)
     finally:
         tone.close()
-        tmp.unlink(missing_ok=True)
     return path

@@ -1,20 +1,23 @@
 """Run planned enhance jobs: video files through the pipeline, images one by one.
 
-Outputs are written under a ``.partial`` name and renamed when complete; an interrupted video
-is flushed and closed so the partial file plays and holds every frame written.
+Outputs are written under a unique ``.partial`` name (:func:`sagc.atomic.temporary_path`) and
+published when complete; an interrupted video is flushed and closed so the partial file plays and
+holds every frame written; a write that fails (disk full, file-size limit) leaves no file behind.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av.error
+
+from sagc.atomic import publish, temporary_path
 from sagc.errors import SagcError
-from sagc.jobs import Job, compare_path, partial_path
+from sagc.jobs import Job, compare_path
 from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import Frame
 from sagc.stream.images import ImageSink, ImageSource
@@ -48,6 +51,7 @@ def run_video_job(
     on_frame: Callable[[Frame], None] | None = None,
     concurrent: bool = True,
     decoding: Decoding = Decoding(),
+    overwrite: bool = False,
 ) -> JobResult:
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
 
@@ -55,17 +59,20 @@ def run_video_job(
     same as the sequential pipeline's. ``decoding`` may put the decoder on NVDEC.
 
     Raises :class:`SagcError` after writing the readable part when the input was truncated
-    or corrupt. On ``stop`` returns ``interrupted=True`` with the partial file's path.
+    or corrupt, and (leaving no file) when the output cannot be written. On ``stop`` returns
+    ``interrupted=True`` with the partial file's path. ``overwrite`` lets the finished file
+    replace one that exists at the output by then.
     """
     outputs = [job.output] + ([compare_path(job.output)] if compare else [])
-    job.output.parent.mkdir(parents=True, exist_ok=True)
     with VideoSource(job.source, decoding=decoding) as source:
         info = source.info
         if on_start is not None:
             on_start(info.expected_frames)
         sinks: list[EncoderSink] = []
+        temporary: list[Path] = []
         try:
             for i, final in enumerate(outputs):
+                temporary.append(temporary_path(final))
                 sinks.append(
                     EncoderSink(
                         final,
@@ -73,7 +80,7 @@ def run_video_job(
                         settings=settings,
                         passthrough=source.passthrough_streams,
                         width=info.width * (2 if i else 1),
-                        container_path=partial_path(final),
+                        container_path=temporary[-1],
                     )
                 )
             runner = run_pipeline_threaded if concurrent else run_pipeline
@@ -85,18 +92,23 @@ def run_video_job(
                 stop=stop,
                 on_frame=on_frame,
             )
-        except BaseException:
+            for sink in sinks:
+                sink.close()  # the final flush: a full disk shows here
+        except BaseException as exc:
             for sink in sinks:
                 _close_quietly(sink)
-            for final in outputs:
-                partial_path(final).unlink(missing_ok=True)
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, (OSError, av.error.FFmpegError)):
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise SagcError(
+                    f"could not write {job.output}: {reason}; nothing was kept (check free space and file-size limits)"
+                ) from exc
             raise
-        for sink in sinks:
-            sink.close()
         if result.interrupted:
-            return JobResult(partial_path(job.output), result.frames, interrupted=True)
-        for final in outputs:
-            os.replace(partial_path(final), final)
+            return JobResult(temporary[0], result.frames, interrupted=True)
+        for tmp, final in zip(temporary, outputs, strict=True):
+            publish(tmp, final, overwrite=overwrite)
         if source.lost_frames:
             got = source.decoded
             raise SagcError(
@@ -122,10 +134,11 @@ def run_image_jobs(
     compare: bool = False,
     stop: threading.Event | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    overwrite: bool = False,
 ) -> tuple[PipelineResult, list[str]]:
     """Enhance image files through the pipeline; returns the result and per-image failures."""
     source = ImageSource([job.source for job in jobs])
-    sink = ImageSink([job.output for job in jobs])
-    sides = ImageSink([compare_path(job.output) for job in jobs]) if compare else None
+    sink = ImageSink([job.output for job in jobs], overwrite=overwrite)
+    sides = ImageSink([compare_path(job.output) for job in jobs], overwrite=overwrite) if compare else None
     result = run_pipeline(source, stage, sink, compare=sides, stop=stop, on_frame=on_frame)
     return result, source.failures

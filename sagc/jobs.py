@@ -1,7 +1,8 @@
 """Plan ``sagc enhance`` work: which inputs become which outputs, checked before anything runs.
 
-Rules: never write over an input; refuse an existing output unless ``overwrite``; a default
-output sits beside its input as ``<stem>_enhanced<ext>`` (folders: ``<folder>_enhanced/``).
+Rules (:mod:`sagc.outputs`): never write over an input, an existing file (unless ``overwrite``)
+or another output of the same run — side-by-side ``--compare`` files included; a default output
+sits beside its input as ``<stem>_enhanced<ext>`` (folders: ``<folder>_enhanced/``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 from sagc.errors import SagcError
+from sagc.outputs import check_outputs
 from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images
 from sagc.stream.sinks import VIDEO_EXTENSIONS, container_for
 from sagc.stream.sources import is_lavfi, is_url
 
-__all__ = ["Job", "plan_jobs", "compare_path", "partial_path"]
+__all__ = ["Job", "plan_jobs", "compare_path"]
 
 SUFFIX = "_enhanced"
 
@@ -29,11 +31,6 @@ class Job:
     kind: Literal["video", "image"]
     source: str
     output: Path
-
-
-def partial_path(output: Path) -> Path:
-    """The name an output is written under until it is complete: ``x.partial.mp4``."""
-    return output.with_name(f"{output.stem}.partial{output.suffix}")
 
 
 def compare_path(output: Path) -> Path:
@@ -95,8 +92,9 @@ def _check_writable(folder: Path) -> None:
         raise SagcError(f"cannot write into {folder}: permission denied; choose another -o")
 
 
-def plan_jobs(inputs: Sequence[str], output: str | None, *, overwrite: bool) -> list[Job]:
-    """Check inputs and outputs and return the jobs to run, or raise one clear SagcError."""
+def plan_jobs(inputs: Sequence[str], output: str | None, *, overwrite: bool, compare: bool = False) -> list[Job]:
+    """Check inputs and outputs (with ``compare``, the side-by-side files too) and return the
+    jobs to run, or raise one clear SagcError."""
     if not inputs:
         raise SagcError("no input given; pass a video, an image or a folder (or --demo)")
     out = Path(output) if output else None
@@ -105,19 +103,10 @@ def plan_jobs(inputs: Sequence[str], output: str | None, *, overwrite: bool) -> 
     if many and out is not None and out.exists() and not out.is_dir():
         raise SagcError(f"-o must be a directory when several inputs are given, got file {output}")
     jobs = [job for spec in inputs for job in _jobs_for(spec, out, into_dir=into_dir, many=many)]
-    sources = {Path(j.source).resolve() for j in jobs if not (is_url(j.source) or is_lavfi(j.source))}
-    seen: set[Path] = set()
+    sources = [j.source for j in jobs if not (is_url(j.source) or is_lavfi(j.source))]
+    writes = [j.output for j in jobs] + ([compare_path(j.output) for j in jobs] if compare else [])
+    check_outputs(writes, sources, overwrite=overwrite)
     for job in jobs:
-        target = job.output.resolve()
-        if target in sources:
-            raise SagcError(f"output {job.output} is an input; choose another -o")
-        if target in seen:
-            raise SagcError(f"two inputs would both be written to {job.output}; use separate runs")
-        seen.add(target)
-        if job.output.exists() and not overwrite:
-            raise SagcError(f"output exists: {job.output}; pass --overwrite to replace it")
-        if job.output.is_dir():
-            raise SagcError(f"output {job.output} is a directory; give a file name")
         if job.kind == "video":
             container_for(job.output)
         elif not is_image_path(job.output):

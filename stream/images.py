@@ -115,8 +115,9 @@ def _to_layout(frame: Frame) -> np.ndarray:
     return bgr
 
 
-def write_image(path: str | os.PathLike[str], frame: Frame) -> Path:
-    """Encode ``frame`` by ``path``'s extension and move it into place atomically."""
+def write_image(path: str | os.PathLike[str], frame: Frame, *, overwrite: bool = True) -> Path:
+    """Encode ``frame`` by ``path``'s extension and move it into place atomically (over an
+    existing file only with ``overwrite``)."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
@@ -137,7 +138,7 @@ def write_image(path: str | os.PathLike[str], frame: Frame) -> Path:
     if not ok:
         raise SagcError(f"could not encode {path.name} as {ext}")
     try:
-        return atomic_write_bytes(path, encoded.tobytes())
+        return atomic_write_bytes(path, encoded.tobytes(), overwrite=overwrite)
     except OSError as exc:
         raise SagcError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -173,16 +174,18 @@ class ImageSource:
 
 
 class ImageSink:
-    """Writes frame ``i`` to ``outputs[i]`` (atomically, creating folders as needed)."""
+    """Writes frame ``i`` to ``outputs[i]`` (atomically, creating folders as needed; an existing
+    file is replaced only with ``overwrite``)."""
 
-    def __init__(self, outputs: Sequence[str | os.PathLike[str]]) -> None:
+    def __init__(self, outputs: Sequence[str | os.PathLike[str]], *, overwrite: bool = False) -> None:
         self.outputs = [Path(p) for p in outputs]
+        self.overwrite = overwrite
         self.written: list[Path] = []
 
     def write_frame(self, frame: Frame) -> None:
         target = self.outputs[frame.index]
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.written.append(write_image(target, frame))
+        self.written.append(write_image(target, frame, overwrite=self.overwrite))
 
     def write_packet(self, packet: object) -> None:
         raise TypeError("image sinks take frames only")

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sagc.jobs import partial_path
+from sagc.atomic import publish, temporary_path
 from sagc.models.denoise import DEFAULT_STRENGTH
 from sagc.models.gate import ExposureGate
 from sagc.models.guide import DEFAULT_GUIDE
@@ -75,13 +75,20 @@ class PreviewStats:
 
 
 class _Recorder:
-    """Writes the composed view to a file (``.partial`` until closed, then renamed)."""
+    """Writes the composed view to a file (a unique ``.partial`` name until closed, then published)."""
 
-    def __init__(self, path: Path, width: int, height: int, rate: Fraction, settings: EncoderSettings) -> None:
+    def __init__(
+        self, path: Path, width: int, height: int, rate: Fraction, settings: EncoderSettings, *, overwrite: bool
+    ) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
         info = VideoInfo(width, height, "yuv420p", 8, rate, Fraction(1, 1000), 0, 2, 2, 2, 0, "rawvideo", None)
-        self.partial = partial_path(self.path)
-        self.sink = EncoderSink(self.path, info, settings=settings, container_path=self.partial)
+        self.partial = temporary_path(self.path)
+        try:
+            self.sink = EncoderSink(self.path, info, settings=settings, container_path=self.partial)
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            raise
         self.start: float | None = None
         self.last_pts = -1
 
@@ -93,10 +100,13 @@ class _Recorder:
         self.sink.write_frame(Frame(rgb, pts, Fraction(1, 1000)))
 
     def close(self) -> Path:
-        self.sink.close()
+        try:
+            self.sink.close()
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            raise
         if self.sink.frames_written:
-            self.partial.replace(self.path)
-            return self.path
+            return publish(self.partial, self.path, overwrite=self.overwrite)
         self.partial.unlink(missing_ok=True)
         return self.path
 
@@ -113,6 +123,7 @@ class PreviewSession:
         view: str = "side",
         record: str | Path | None = None,
         record_settings: EncoderSettings = EncoderSettings(),
+        overwrite: bool = False,
         max_frames: int | None = None,
     ) -> None:
         if view not in VIEWS:
@@ -129,6 +140,7 @@ class PreviewSession:
         self.view = view
         self.record_path = Path(record) if record else None
         self.record_settings = record_settings
+        self.overwrite = overwrite
         self.max_frames = max_frames
         self.error: BaseException | None = None
         self._recorder: _Recorder | None = None
@@ -245,7 +257,9 @@ class PreviewSession:
                 return
             info = self.capture.info
             rate = info.rate if info is not None and info.rate else Fraction(30)
-            self._recorder = _Recorder(self.record_path, view.shape[1], view.shape[0], rate, self.record_settings)
+            self._recorder = _Recorder(
+                self.record_path, view.shape[1], view.shape[0], rate, self.record_settings, overwrite=self.overwrite
+            )
         self._recorder.write(view, now)
 
     def start(self) -> None:

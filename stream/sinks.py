@@ -41,6 +41,8 @@ PRESETS = (
     "veryslow",
 )
 _DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 31, "libaom-av1": 30}
+# each encoder's own CRF scale (8-bit x264/x265 stop at 51; VP9 and AV1 at 63)
+_CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libaom-av1": (0, 63)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,9 @@ def choose_pix_fmt(codec: av.Codec, info: VideoInfo, requested: str | None, size
 
 
 def _codec_options(codec: str, settings: EncoderSettings) -> dict[str, str]:
+    low, high = _CRF_RANGE.get(codec, (0, 63))
+    if settings.crf is not None and not low <= settings.crf <= high:
+        raise SagcError(f"--crf for {codec} must be between {low} and {high}, got {settings.crf}")
     crf = settings.crf if settings.crf is not None else _DEFAULT_CRF.get(codec)
     options: dict[str, str] = {}
     if codec in ("libx264", "libx265"):

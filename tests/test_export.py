@@ -63,7 +63,7 @@ def test_existing_output_is_kept_and_bad_paths_are_clean_errors(tmp_path, weight
     for args, message in (
         (("-o", str(existing)), "exists; pass --overwrite"),
         (("-o", str(tmp_path / "model.pt")), "should end in .onnx"),
-        (("-o", str(tmp_path / "m.onnx"), "--denoise", "-1"), "denoise must be >= 0"),
+        (("-o", str(tmp_path / "m.onnx"), "--denoise", "-1"), "denoise must be a finite number"),
     ):
         result = sagc("export", "--weights", str(weights), *args)
         assert result.returncode != 0 and "Traceback" not in result.stderr

@@ -121,7 +121,7 @@ def test_weight_average_decay_out_of_range_is_a_clear_error(tiny, tmp_path):
 
 
 def test_bad_run_time_setting_is_a_clear_error_before_training(tiny, tmp_path):
-    with pytest.raises(SagcError, match="config: denoise must be >= 0"):
+    with pytest.raises(SagcError, match="config: denoise must be a finite number"):
         train_enhancer(_config(tiny, runtime_denoise=-1), _data(tiny), out=tmp_path)
     with pytest.raises(SagcError, match="config: train_guide must be in"):
         train_enhancer(_config(tiny, train_guide=2), _data(tiny), out=tmp_path)
