@@ -39,6 +39,7 @@ DEMO_DIR = "sagc_demo"
 
 
 def _add_enhance(sub: argparse._SubParsersAction) -> None:
+    from sagc.stream.frame import DEFAULT_MAX_PIXELS
     from sagc.stream.sinks import PRESETS
 
     p = sub.add_parser(
@@ -69,6 +70,13 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
     p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset")
     p.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, else yuv420p)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse pictures larger than N pixels before decoding them (default {DEFAULT_MAX_PIXELS:,}: 8192x4320)",
+    )
     p.add_argument("--compare", action="store_true", help="also write <output>_compare: input | output")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
@@ -381,6 +389,8 @@ def _run_enhance(args: argparse.Namespace) -> int:
     enhancer = enhancer_from_args(args)
     if not 0.0 <= args.smooth < 1.0:
         raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
+    if args.max_pixels < 1:
+        raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
     stage = make_stage(enhancer, device=device)
     video_stage = make_stage(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
     jobs, compare, overwrite = _plan(args)
@@ -396,10 +406,12 @@ def _run_enhance(args: argparse.Namespace) -> int:
                 stop=stopper.event,
                 on_frame=lambda _f: bar.update(),
                 overwrite=overwrite,
+                max_pixels=args.max_pixels,
             )
             bar.close()
             failures += image_failures
-            print(f"wrote {result.frames} image(s) to {images[0].output.parent}")
+            if result.frames:
+                print(f"wrote {result.frames} image(s) to {images[0].output.parent}")
         for job in (j for j in jobs if j.kind == "video"):
             if stopper.event.is_set():
                 break
@@ -417,6 +429,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
                     on_frame=lambda _frame, bar=bar: bar.update(),
                     decoding=decoding,
                     overwrite=overwrite,
+                    max_pixels=args.max_pixels,
                 )
             except SagcError as exc:
                 failures.append(str(exc))

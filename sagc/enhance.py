@@ -19,7 +19,7 @@ from sagc.atomic import publish, temporary_path
 from sagc.errors import SagcError
 from sagc.jobs import Job, compare_path
 from sagc.stream.engine import run_pipeline_threaded
-from sagc.stream.frame import Frame
+from sagc.stream.frame import DEFAULT_MAX_PIXELS, Frame
 from sagc.stream.images import ImageSink, ImageSource
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
@@ -52,6 +52,7 @@ def run_video_job(
     concurrent: bool = True,
     decoding: Decoding = Decoding(),
     overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> JobResult:
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
 
@@ -61,10 +62,11 @@ def run_video_job(
     Raises :class:`SagcError` after writing the readable part when the input was truncated
     or corrupt, and (leaving no file) when the output cannot be written. On ``stop`` returns
     ``interrupted=True`` with the partial file's path. ``overwrite`` lets the finished file
-    replace one that exists at the output by then.
+    replace one that exists at the output by then; a picture larger than ``max_pixels`` is
+    refused before it is decoded.
     """
     outputs = [job.output] + ([compare_path(job.output)] if compare else [])
-    with VideoSource(job.source, decoding=decoding) as source:
+    with VideoSource(job.source, decoding=decoding, max_pixels=max_pixels) as source:
         info = source.info
         if on_start is not None:
             on_start(info.expected_frames)
@@ -135,9 +137,10 @@ def run_image_jobs(
     stop: threading.Event | None = None,
     on_frame: Callable[[Frame], None] | None = None,
     overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[PipelineResult, list[str]]:
     """Enhance image files through the pipeline; returns the result and per-image failures."""
-    source = ImageSource([job.source for job in jobs])
+    source = ImageSource([job.source for job in jobs], max_pixels=max_pixels)
     sink = ImageSink([job.output for job in jobs], overwrite=overwrite)
     sides = ImageSink([compare_path(job.output) for job in jobs], overwrite=overwrite) if compare else None
     result = run_pipeline(source, stage, sink, compare=sides, stop=stop, on_frame=on_frame)

@@ -7,7 +7,21 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["Frame", "side_by_side"]
+from sagc.errors import SagcError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "Frame", "check_pixels", "side_by_side"]
+
+# the largest picture decoded by default: DCI 8K (8192×4320) and anything smaller
+DEFAULT_MAX_PIXELS = 8192 * 4320
+
+
+def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    """Refuse a picture larger than ``max_pixels`` before it is decoded, with one clear line."""
+    if width * height > max_pixels:
+        raise SagcError(
+            f"{what} is {width}x{height} ({width * height:,} pixels), more than the limit of {max_pixels:,}; "
+            "pass --max-pixels N to allow it (each pixel needs about 130 bytes of memory)"
+        )
 
 
 @dataclass(slots=True)

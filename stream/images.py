@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from sagc.atomic import atomic_write_bytes
 from sagc.errors import SagcError
 
-from .frame import Frame
+from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -81,15 +82,34 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(transforms.get(orientation, transforms[1])(pixels))
 
 
-def read_image(path: str | os.PathLike[str]) -> Frame:
-    """Decode an image file into an upright RGB :class:`Frame` (alpha and layout recorded)."""
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone, or None where PIL cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError:  # PIL's own guard: larger than any limit of ours
+        return (2**31 - 1, 1)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+    """Decode an image file into an upright RGB :class:`Frame` (alpha and layout recorded).
+
+    A picture of more than ``max_pixels`` is refused from its header, before it is decoded."""
     path = Path(path)
     if not path.is_file():
         raise SagcError(f"input not found: {path}")
+    size = _header_size(path)
+    if size is not None:
+        check_pixels(*size, max_pixels, str(path))
     data = np.fromfile(path, dtype=np.uint8)
     pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if pixels is None:
         raise SagcError(f"{path} is not a readable image (corrupt or unsupported format)")
+    check_pixels(pixels.shape[1], pixels.shape[0], max_pixels, str(path))
     if pixels.dtype not in (np.uint8, np.uint16):
         raise SagcError(f"{path}: {pixels.dtype} images are not supported; use 8- or 16-bit")
     pixels = apply_orientation(pixels, _exif_orientation(path))
@@ -149,14 +169,15 @@ class ImageSource:
     An unreadable file is skipped and its one-line reason kept in :attr:`failures`.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.paths = [Path(p) for p in paths]
+        self.max_pixels = max_pixels
         self.failures: list[str] = []
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
             try:
-                frame = read_image(path)
+                frame = read_image(path, max_pixels=self.max_pixels)
             except SagcError as exc:
                 self.failures.append(str(exc))
                 continue

@@ -21,7 +21,7 @@ from sagc.errors import SagcError
 from sagc.runtime import DECODERS
 
 from .colour import effective_range, swscale_colorspace
-from .frame import Frame
+from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
 
 __all__ = ["LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
 
@@ -146,9 +146,12 @@ class VideoSource:
         input_format: str | None = None,
         options: dict[str, str] | None = None,
         decoding: Decoding = Decoding(),
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``)."""
+        """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``);
+        a stream whose pictures have more than ``max_pixels`` is refused before decoding."""
         self.spec = spec
+        self.max_pixels = max_pixels
         self._container = self._open(spec, input_format, options, decoding)
         try:
             self._setup(decoder_threads)
@@ -192,6 +195,8 @@ class VideoSource:
                 raise SagcError(f"{self.spec} has no video frames (it holds no streams at all)")
             raise SagcError(f"{self.spec} has no video stream (only {', '.join(kinds)}); pass a video file")
         self._video = container.streams.video[0]
+        context = self._video.codec_context
+        check_pixels(context.width, context.height, self.max_pixels, self.spec)  # before any decoding
         self._video.thread_type = "AUTO"
         self._video.thread_count = decoder_threads
         self.passthrough_streams = [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
@@ -241,6 +246,7 @@ class VideoSource:
         )
 
     def _convert(self, frame: av.VideoFrame) -> Frame:
+        check_pixels(frame.width, frame.height, self.max_pixels, self.spec)  # a size change mid-stream too
         if self.decoded == 0:
             self._first_info = self._describe(frame)
             info = self._first_info
