@@ -160,7 +160,8 @@ class PreviewSession:
         """Ask the loop to change ``smoothing``, ``denoise``, ``gate`` or ``guide`` (bool) or
         ``view`` (str) before the next frame."""
         if name in ("smoothing", "denoise", "gate", "guide"):
-            value = bool(value)
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         elif name == "view":
             if value not in VIEWS:
                 raise ValueError(f"unknown view {value!r}; choose one of {', '.join(VIEWS)}")

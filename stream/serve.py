@@ -4,16 +4,24 @@ Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/fram
 newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
 ``{"smoothing": bool}``, ``{"denoise": bool}``, ``{"gate": bool}``, ``{"guide": bool}`` and/or
 ``{"view": "side"|"split"}``.
+
+The network is treated as hostile: only requests addressed to the bound host or ``localhost`` are
+served (a page on another site cannot read the camera through DNS rebinding); ``POST /control``
+takes ``application/json`` of at most 4 KB with JSON booleans, and a cross-site ``Origin`` is
+refused; idle sockets time out; a viewer that goes away is a debug line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
+import sys
 import threading
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -28,6 +36,10 @@ log = logging.getLogger(__name__)
 
 _BOUNDARY = "sagcframe"
 _JPEG_QUALITY = 80
+MAX_BODY = 4096  # bytes: a control request is a few dozen
+SOCKET_TIMEOUT = 10.0  # seconds a client may stall a read or a write
+SWITCHES = ("smoothing", "denoise", "gate", "guide")
+_ANY_INTERFACE = ("", "0.0.0.0", "::")
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -112,6 +124,52 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, number
 
 
+def _hostname(value: str) -> str | None:
+    """The host name of a ``Host`` header or an origin's network location, lowercased."""
+    try:
+        return urlsplit(f"//{value.strip()}").hostname
+    except ValueError:
+        return None
+
+
+def parse_controls(body: object) -> dict[str, bool | str]:
+    """A ``POST /control`` body checked in full before anything changes: JSON booleans for the
+    switches, one of :data:`VIEWS` for ``view``; a ValueError says what is accepted."""
+    usage = (
+        'send a JSON object such as {"smoothing": true}: '
+        + ", ".join(f"{name}: true|false" for name in SWITCHES)
+        + ", view: "
+        + "|".join(f'"{v}"' for v in VIEWS)
+    )
+    if not isinstance(body, dict) or not body:
+        raise ValueError(usage)
+    for name, value in body.items():
+        if name in SWITCHES and not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false (a JSON boolean), got {json.dumps(value)}")
+        if name == "view" and value not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {json.dumps(value)}")
+        if name not in SWITCHES and name != "view":
+            raise ValueError(f"unknown control {name!r}; {usage}")
+    return body
+
+
+class _Server(ThreadingHTTPServer):
+    """IPv4 or IPv6 by the host's form; errors of one connection are logged, never printed."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, handler)
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address[0], exc)
+        else:
+            log.warning("request from %s failed: %s", client_address[0], exc)
+
+
 def _jpeg(rgb: np.ndarray) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
     if not ok:
@@ -146,10 +204,27 @@ class PreviewServer:
         cache = _JpegCache(session)
         stopping = threading.Event()
         self._stopping = stopping
+        allowed = None if host in _ANY_INTERFACE else {host.lower().strip("[]"), "localhost"}
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = SOCKET_TIMEOUT
+
             def log_message(self, fmt: str, *args: object) -> None:
                 log.debug("http %s - " + fmt, self.address_string(), *args)
+
+            def _addressed_to_us(self) -> bool:
+                """False (after answering 403) when the Host header names another host."""
+                name = _hostname(self.headers.get("Host", ""))
+                if name is None or (allowed is not None and name not in allowed):
+                    self._json(
+                        HTTPStatus.FORBIDDEN, {"error": "unknown Host; open the page by the address sagc prints"}
+                    )
+                    return False
+                return True
+
+            def _refuse(self, status: HTTPStatus, message: str) -> None:
+                self.close_connection = True  # the body (if any) is not read: drop the connection
+                self._json(status, {"error": message})
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -163,6 +238,8 @@ class PreviewServer:
                 self._send(status, json.dumps(payload).encode(), "application/json")
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if not self._addressed_to_us():
+                    return
                 path = self.path.split("?")[0]
                 if path == "/":
                     self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
@@ -196,34 +273,43 @@ class PreviewServer:
                         head = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
                         self.wfile.write(head.encode() + data + b"\r\n")
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the viewer went away
+                except (ConnectionError, TimeoutError) as exc:
+                    log.debug("viewer %s went away: %s", self.address_string(), exc)
 
             def do_POST(self) -> None:  # noqa: N802
+                if not self._addressed_to_us():
+                    return
                 if self.path.split("?")[0] != "/control":
-                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path}"})
+                    self._refuse(HTTPStatus.NOT_FOUND, f"no such endpoint {self.path}")
+                    return
+                origin = self.headers.get("Origin")
+                if origin is not None and urlsplit(origin).netloc.lower() != self.headers.get("Host", "").lower():
+                    self._refuse(HTTPStatus.FORBIDDEN, "cross-site requests are refused")
+                    return
+                if self.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+                    self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
                     return
                 try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                    if not isinstance(body, dict) or not set(body) <= {"smoothing", "denoise", "gate", "guide", "view"}:
-                        raise ValueError(
-                            'send {"smoothing": true|false}, {"denoise": true|false}, {"gate": true|false}, '
-                            '{"guide": true|false} '
-                            'and/or {"view": "' + '"|"'.join(VIEWS) + '"}'
-                        )
-                    for name, value in body.items():
-                        session.request(name, value)
-                except (ValueError, json.JSONDecodeError) as exc:
+                    length = int(self.headers.get("Content-Length", ""))
+                except ValueError:
+                    self._refuse(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length")
+                    return
+                if not 0 <= length <= MAX_BODY:
+                    self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a control request is at most {MAX_BODY} bytes")
+                    return
+                try:
+                    body = parse_controls(json.loads(self.rfile.read(length) or b"null"))
+                except (ValueError, UnicodeDecodeError) as exc:
                     self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
                     return
+                for name, value in body.items():
+                    session.request(name, value)
                 self._json(HTTPStatus.OK, {"requested": body})
 
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = _Server((host, port), Handler)
         except OSError as exc:
             raise SagcError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
-        self._server.daemon_threads = True
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagc-http", daemon=True)
 

@@ -181,32 +181,35 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
         stats = json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())
         assert stats["smoothing"] is True and stats["denoise"] is False and stats["shown"] > 0
         assert "latency_p50_ms" in stats
-        toggle = urllib.request.Request(server.url + "control", data=b'{"denoise": true}', method="POST")
+        toggle = urllib.request.Request(server.url + "control", data=b'{"denoise": true}', method="POST", headers=JSON)
         assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"denoise": True}}
         deadline = time.monotonic() + 10
         while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["denoise"]:
             assert time.monotonic() < deadline, "the denoise request never reached the loop"
             time.sleep(0.05)
         assert session.stage.enhancer.denoise == 4.0
-        toggle = urllib.request.Request(server.url + "control", data=b'{"gate": true}', method="POST")
+        toggle = urllib.request.Request(server.url + "control", data=b'{"gate": true}', method="POST", headers=JSON)
         assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"gate": True}}
         while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["gate"]:
             assert time.monotonic() < deadline, "the gate request never reached the loop"
             time.sleep(0.05)
         assert session.stage.enhancer.gate is not None
-        toggle = urllib.request.Request(server.url + "control", data=b'{"guide": true}', method="POST")
+        toggle = urllib.request.Request(server.url + "control", data=b'{"guide": true}', method="POST", headers=JSON)
         assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"guide": True}}
         while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["guide"]:
             assert time.monotonic() < deadline, "the guide request never reached the loop"
             time.sleep(0.05)
         assert session.stage.enhancer.guide > 0
-        bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST")
+        bad = urllib.request.Request(server.url + "control", data=b'{"colour": 1}', method="POST", headers=JSON)
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(bad, timeout=10)
         assert info.value.code == 400
         with urllib.request.urlopen(server.url + "stream.mjpg", timeout=10) as stream:
             assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
             assert stream.read(64).startswith(b"--sagcframe")
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 def test_parse_address() -> None:
