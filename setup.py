@@ -48,5 +48,5 @@ setup(
         "eval": ["lpips>=0.1.4", "scipy>=1.10", "matplotlib>=3.7"],
         "export": ["onnx>=1.16", "onnxscript>=0.2"],
     },
-    entry_points={"console_scripts": ["sagc=sagc.cli:main"]},
+    entry_points={"console_scripts": ["sagc=sagc.cli:run"]},
 )

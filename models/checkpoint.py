@@ -13,6 +13,8 @@ it must hold only plain Python values so the file stays safe to load.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -145,6 +147,14 @@ def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str | None = 
     path = resolve_weights(path_or_name)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:
+            raise SagcError(f"{path} is not a sagc checkpoint (it is not a readable torch file)") from None
+        raise SagcError(
+            f"{path} holds a Python object ({found.group(1)}) besides tensors and plain values, and loading "
+            "it could run code; sagc refuses it: use a checkpoint written by sagc"
+        ) from None
     except Exception as exc:  # any parse failure means "not a checkpoint" to the user
         raise SagcError(f"{path} is not a sagc checkpoint (torch.load failed: {first_line(exc)})") from exc
     found_kind = checkpoint.get("kind") if isinstance(checkpoint, dict) else None

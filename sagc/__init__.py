@@ -1,11 +1,13 @@
-"""sagc: real-time low-light enhancement with Semantic-Aware Gamma Correction."""
+"""sagc: real-time low-light enhancement with Semantic-Aware Gamma Correction.
 
-# OpenCV must load before PyAV: PyAV's wheels bundle their own libxcb, and when that copy is
-# loaded first OpenCV's Qt window (``sagc preview``) livelocks in cv2.imshow (PyAV issue #978).
-import cv2  # noqa: F401, I001  - import order is the point
+The public names load on first use (PEP 562), so ``import sagc`` and the command line start
+without loading torch, and a Ctrl-C while the libraries load ends the command quietly.
+"""
 
-from sagc.errors import SagcError
-from sagc.models import Enhancer, GammaEstimator, apply_gamma, load_enhancer, save_enhancer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -18,3 +20,28 @@ __all__ = [
     "load_enhancer",
     "save_enhancer",
 ]
+
+_HOMES = {
+    "Enhancer": "sagc.models",
+    "GammaEstimator": "sagc.models",
+    "apply_gamma": "sagc.models",
+    "load_enhancer": "sagc.models",
+    "save_enhancer": "sagc.models",
+    "SagcError": "sagc.errors",
+}
+
+if TYPE_CHECKING:
+    from sagc.errors import SagcError
+    from sagc.models import Enhancer, GammaEstimator, apply_gamma, load_enhancer, save_enhancer
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'sagc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,5 +1,3 @@
-import sys
+from sagc.cli import run
 
-from sagc.cli import main
-
-sys.exit(main())
+run()

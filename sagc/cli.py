@@ -1,7 +1,9 @@
 """The ``sagc`` command line: the only module that prints.
 
 Every user mistake surfaces as one ``sagc: error: ...`` line on stderr and a non-zero exit;
-``--debug`` adds the traceback.
+``--debug`` adds the traceback. This module imports only the standard library at load time:
+the libraries (OpenCV, PyAV, torch) load inside :func:`main`, where a Ctrl-C while they load
+ends the command quietly with status 130.
 """
 
 from __future__ import annotations
@@ -15,23 +17,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-import av.error
-import torch
-from tqdm import tqdm
-
 from sagc import __version__
-from sagc.cli_eval import add_data, add_eval
-from sagc.cli_live import add_preview
 from sagc.errors import SagcError
-from sagc.runtime import (
-    add_decode_option,
-    add_enhancer_options,
-    decoding_from_args,
-    describe_settings,
-    enhancer_from_args,
-    parse_device,
-    stop_on_signals,
-)
 
 log = logging.getLogger("sagc")
 
@@ -39,6 +26,7 @@ DEMO_DIR = "sagc_demo"
 
 
 def _add_enhance(sub: argparse._SubParsersAction) -> None:
+    from sagc.runtime import add_decode_option, add_enhancer_options
     from sagc.stream.frame import DEFAULT_MAX_PIXELS
     from sagc.stream.sinks import PRESETS
 
@@ -90,6 +78,9 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
+    from sagc.cli_eval import add_data, add_eval
+    from sagc.cli_live import add_preview
+
     parser = argparse.ArgumentParser(
         prog="sagc", description="Real-time low-light enhancement (Semantic-Aware Gamma Correction)."
     )
@@ -109,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from sagc.runtime import add_decode_option, add_enhancer_options
     from sagc.stream.sinks import PRESETS
 
     p = sub.add_parser(
@@ -137,12 +129,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _settings_line(settings: dict[str, float | bool]) -> str:
     """``scale 8, gain 1, denoise 4, gate on, guide 0.5``: run-time settings on one line."""
+    from sagc.runtime import describe_settings
+
     return ", ".join(f"{key} {text}" for key, text in describe_settings(settings).items())
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     import json
 
+    from sagc.runtime import decoding_from_args, enhancer_from_args, parse_device
     from sagc.stream.bench import run_bench, synthetic_spec
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import make_stage
@@ -224,10 +219,12 @@ class _StepBar:
     """tqdm over training steps, postfixed with the latest losses."""
 
     def __init__(self, desc: str) -> None:
-        self.bar: tqdm | None = None
+        self.bar = None
         self.desc = desc
 
     def __call__(self, step: int, total: int, values: dict[str, float]) -> None:
+        from tqdm import tqdm
+
         if self.bar is None:
             self.bar = tqdm(total=total, initial=step - 1, unit="step", desc=self.desc)
         self.bar.update(step - self.bar.n)
@@ -287,6 +284,8 @@ def _run_train_seg(args: argparse.Namespace) -> int:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
+    from sagc.runtime import add_enhancer_options
+
     p = sub.add_parser(
         "export",
         help="write the enhancer as an ONNX model (any batch and frame size)",
@@ -305,6 +304,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from sagc.export import MIN_SIZE, OPSET, export_onnx
     from sagc.models import resolve_weights
+    from sagc.runtime import enhancer_from_args
 
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
@@ -352,6 +352,8 @@ def _run_weights(args: argparse.Namespace) -> int:
 
 
 def _set_threads(count: int) -> None:
+    import torch
+
     if count < 1:
         raise SagcError(f"--threads must be at least 1, got {count}")
     torch.set_num_threads(count)
@@ -378,7 +380,10 @@ def _plan(args: argparse.Namespace) -> tuple[list, bool, bool]:
 
 
 def _run_enhance(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from sagc.enhance import run_image_jobs, run_video_job
+    from sagc.runtime import decoding_from_args, enhancer_from_args, parse_device, stop_on_signals
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import make_stage
 
@@ -454,8 +459,37 @@ def _run_enhance(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+class _Interrupted(int):
+    """Exit status 130 for a Ctrl-C that no command handled (e.g. while the libraries load)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sagc`` console script."""
+    """Run one ``sagc`` command line; returns the exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the libraries load, or a second Ctrl-C: quietly
+        print("sagc: interrupted", file=sys.stderr)
+        return _Interrupted(130)
+
+
+def run() -> None:
+    """Entry point of the ``sagc`` console script and ``python -m sagc``."""
+    code = main()
+    if isinstance(code, _Interrupted):
+        # CPython marks a Ctrl-C that lands inside an extension's start-up code as unhandled and
+        # re-raises SIGINT at exit, even once caught; leave with the status we chose instead
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
+    sys.exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import cv2  # noqa: F401, I001  - before PyAV (see sagc.stream)
+    import av.error
+
+    from sagc.extras import missing_extra
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -467,6 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`sagc weights | head`): stop quietly, like cat
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed
+        if args.debug or exc.name is None:
+            raise
+        print(f"sagc: error: {missing_extra(exc.name, f'sagc {args.command}')}", file=sys.stderr)
+        return 1
     except SagcError as exc:
         if args.debug:
             traceback.print_exc()
@@ -477,10 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"sagc: error: {exc} (rerun with --debug for details)", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("sagc: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

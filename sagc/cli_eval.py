@@ -147,6 +147,9 @@ def _run_eval_images(args: argparse.Namespace) -> int:
 
 def _run_eval_video(args: argparse.Namespace) -> int:
     from sagc.eval.evaluator import evaluate_video
+    from sagc.extras import require
+
+    require("matplotlib", purpose="sagc eval video (its per-frame plot)")
 
     if args.frames is not None and args.frames < 2:
         raise SagcError("--frames must be at least 2 (temporal metrics compare consecutive frames)")

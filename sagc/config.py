@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sagc.errors import SagcError
+from sagc.extras import require
 
 __all__ = ["load_config", "apply_overrides", "config_to_dict", "save_config"]
 
@@ -118,6 +119,7 @@ def _parse_scalar(raw: str) -> Any:
 
 def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Iterable[str] = ()) -> T:
     """Defaults of ``cls``, updated from a YAML file (if given), then from overrides."""
+    require("yaml", purpose="reading a training config")
     import yaml
 
     values: dict[str, Any] = {}

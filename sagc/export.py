@@ -11,7 +11,6 @@ packages (``pip install -e ".[export]"``); torch's exporter writes the file.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import logging
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 from sagc import __version__
 from sagc.atomic import atomic_write
 from sagc.errors import SagcError
+from sagc.extras import require
 from sagc.models import Enhancer
 from sagc.runtime import describe_settings
 
@@ -47,12 +47,6 @@ class _Graph(nn.Module):
         return self.enhancer(image)
 
 
-def _require(*modules: str) -> None:
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        raise SagcError(f"sagc export needs {' and '.join(missing)}: pip install -e '.[export]'")
-
-
 def export_onnx(
     enhancer: Enhancer, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None, opset: int = OPSET
 ) -> Path:
@@ -60,7 +54,7 @@ def export_onnx(
 
     ``metadata`` is added to the model's ``metadata_props`` beside the run-time settings.
     """
-    _require("onnx", "onnxscript")
+    require("onnx", "onnxscript", purpose="sagc export")
     import onnx
     from torch.export import Dim
 
