@@ -52,9 +52,16 @@ class ImagePair:
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:
+    """Images of ``folder`` by stem; two files of one stem (``a.png`` beside ``a.jpg``) are an error,
+    since either could be the one meant."""
     found: dict[str, Path] = {}
     for path in list_images(folder):
-        found.setdefault(path.stem, path)
+        if path.stem in found:
+            raise SagcError(
+                f"{folder} holds both {found[path.stem].name} and {path.name}: which one pairs with "
+                f"{path.stem!r} is ambiguous; keep one of them"
+            )
+        found[path.stem] = path
     return found
 
 

@@ -59,6 +59,8 @@ class Method:
         if not isinstance(y, Tensor) or y.shape != x.shape:
             got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
             raise ValueError(f"method {self.name} returned {got}, expected a tensor of shape {tuple(x.shape)}")
+        if not bool(torch.isfinite(y).all()):
+            raise ValueError(f"method {self.name} returned non-finite values (NaN or inf)")
         return y.clamp(0, 1)
 
 

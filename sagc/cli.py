@@ -138,14 +138,14 @@ def _run_bench(args: argparse.Namespace) -> int:
     import json
 
     from sagc.runtime import decoding_from_args, enhancer_from_args, parse_device
-    from sagc.stream.bench import run_bench, synthetic_spec
+    from sagc.stream.bench import MIN_FRAMES, run_bench, synthetic_spec
     from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stage import make_stage
 
     if (args.input is None) == (args.synthetic is None):
         raise SagcError("give either an input video or --synthetic WxH@FPS")
     if args.frames < 10:
-        raise SagcError(f"--frames must be at least 10, got {args.frames}")
+        raise SagcError(f"--frames must be at least {MIN_FRAMES}, got {args.frames}")
     try:
         spec = synthetic_spec(args.synthetic) if args.synthetic else args.input
     except ValueError as exc:
@@ -163,7 +163,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         progress=lambda m: log.info("bench: %s", m),
     )
     rows = [
-        ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames)"),
+        ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames decoded)"),
         ("device", result.device),
         ("decoder", result.decoder),
         ("encoder", f"{result.codec} {result.preset}"),

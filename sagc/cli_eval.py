@@ -126,6 +126,9 @@ def _finish(report, out: str) -> int:
     written = write_report(report, out)
     print("wrote " + ", ".join(str(p) for p in written.values()))
     failed = sum(1 for r in report.rows if r.error is not None)
+    broken = {r.method for r in report.rows if r.error is not None}  # a video's method stops at its error
+    if report.rows and (failed == len(report.rows) or (report.kind == "video" and broken >= set(report.methods))):
+        raise SagcError(f"every item failed; see the error column of {written['csv']}")
     if failed:
         print(f"{failed} item(s) failed; see the error column of {written['csv']}")
     return 0

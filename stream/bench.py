@@ -24,6 +24,8 @@ from typing import Any
 import av
 import torch
 
+from sagc.errors import SagcError
+
 from .engine import run_pipeline_threaded
 from .frame import Frame
 from .live import LiveCapture, parse_live_source
@@ -32,9 +34,10 @@ from .sinks import EncoderSettings, EncoderSink
 from .sources import Decoding, VideoSource
 from .stage import FrameEnhancer
 
-__all__ = ["BenchResult", "run_bench", "synthetic_spec"]
+__all__ = ["MIN_FRAMES", "BenchResult", "run_bench", "synthetic_spec"]
 
 _WARMUP = 5
+MIN_FRAMES = 2 * _WARMUP  # warm-up plus as many timed frames
 _STAGE_FRAMES = 65  # frames held in memory for the stage measurement (5 warm-up + 60 timed)
 _LIVE_FRAMES = 90  # paced at the input's rate: 3 s at 30 fps
 SYNTHETIC_LEVEL = 0.3  # brightness of the --synthetic pattern (mean luma about 0.14)
@@ -226,7 +229,8 @@ def run_bench(
     progress: Callable[[str], None] | None = None,
 ) -> BenchResult:
     """Measure every figure of :class:`BenchResult` on the first ``frames`` frames of ``spec``
-    (every decode of it, pass-through included, with ``decoding``)."""
+    (every decode of it, pass-through included, with ``decoding``); a shorter clip is measured
+    on all it holds, and :attr:`BenchResult.frames` says how many were decoded."""
     device = stage.device
     say = progress or (lambda _message: None)
     if device.type == "cuda":
@@ -244,6 +248,12 @@ def run_bench(
                 if len(decoded) < _STAGE_FRAMES:  # kept for the stage measurement; the rest is dropped
                     decoded.append(item)
         decode_fps = count / (time.perf_counter() - started)
+    if count < MIN_FRAMES:
+        raise SagcError(
+            f"{spec} has {count} video frames; sagc bench needs at least {MIN_FRAMES} "
+            f"(the first {_WARMUP} of each measurement are warm-up): use a longer clip or --synthetic"
+        )
+    frames = count  # every figure below is measured on the frames the clip holds
     say("enhance stage and estimator")
     _run_stage(stage, decoded[:_WARMUP])
     _sync(device)

@@ -78,6 +78,6 @@ def test_missing_exporter_packages_are_named(monkeypatch, tmp_path, weights):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxscript" else real(name))
-    with pytest.raises(SagcError, match=r"needs onnxscript: pip install -e '.\[export\]'"):
+    with pytest.raises(SagcError, match=r'needs onnxscript, which is not installed: pip install "sagc\[export\]"'):
         export_onnx(load_enhancer(weights), tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
