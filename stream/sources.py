@@ -116,13 +116,15 @@ def _open_container(
         if path.is_dir():
             raise SagcError(f"{spec} is a directory, not a video file")
     try:
-        return av.open(spec, mode="r", timeout=_timeout(spec))
+        return av.open(spec, mode="r", timeout=_timeout(spec), metadata_errors="replace")
     except av.error.EOFError as exc:
         raise SagcError(f"{spec} has no video frames (the file ends before the first one)") from exc
     except av.error.InvalidDataError as exc:
         raise SagcError(f"cannot read {spec}: not a media file, or damaged/truncated ({exc.strerror})") from exc
     except av.error.FFmpegError as exc:
         raise SagcError(f"cannot open {spec}: {exc.strerror}") from exc
+    except ValueError as exc:  # a header PyAV cannot represent (damaged stream parameters)
+        raise SagcError(f"cannot read {spec}: damaged or unsupported header ({exc})") from exc
 
 
 class VideoSource:
@@ -172,8 +174,8 @@ class VideoSource:
         try:
             index = None if decoding.index is None else str(decoding.index)
             hwaccel = HWAccel(device, device=index, allow_software_fallback=True)
-            return av.open(spec, mode="r", timeout=_timeout(spec), hwaccel=hwaccel)
-        except (OSError, av.error.FFmpegError) as exc:  # no device, driver or permission, or a bad input
+            return av.open(spec, mode="r", timeout=_timeout(spec), hwaccel=hwaccel, metadata_errors="replace")
+        except (OSError, ValueError, av.error.FFmpegError) as exc:  # no device, driver or permission, or a bad input
             container = _open_container(spec, input_format, options)  # a bad input raises its own error here
             reason = getattr(exc, "strerror", None) or str(exc)
             if decoding.required:
@@ -196,6 +198,8 @@ class VideoSource:
             raise SagcError(f"{self.spec} has no video stream (only {', '.join(kinds)}); pass a video file")
         self._video = container.streams.video[0]
         context = self._video.codec_context
+        if context is None:
+            raise SagcError(f"cannot decode {self.spec}: its video codec is unknown (damaged or unsupported)")
         check_pixels(context.width, context.height, self.max_pixels, self.spec)  # before any decoding
         self._video.thread_type = "AUTO"
         self._video.thread_count = decoder_threads
@@ -208,6 +212,7 @@ class VideoSource:
         self._first_time: float | None = None
         self._last_time: float | None = None
         self._times: list[float] = []
+        self._other_end: float | None = None
         self._items = self._demux()
         self._pending: deque[Frame | av.Packet] = deque()
         self._peek_first_frame()
@@ -291,6 +296,7 @@ class VideoSource:
                 if packet.stream.index == self._video.index:
                     yield from self._decode(packet)
                 elif packet.dts is not None:
+                    self._note_end(packet)
                     yield packet
         except av.error.FFmpegError as exc:
             # Truncated or damaged container: keep what was read, flush the decoder below.
@@ -303,13 +309,12 @@ class VideoSource:
             yield self._pending.popleft()
         yield from self._items
 
-    def _declared_seconds(self) -> float | None:
-        stream = self._video
-        if stream.duration and stream.time_base:
-            return float(stream.duration * stream.time_base)
-        if self._container.duration:
-            return self._container.duration / 1_000_000
-        return None
+    def _note_end(self, packet: av.Packet) -> None:
+        """Remember how far the other streams (audio, subtitles) reached, in seconds."""
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is not None and packet.time_base:
+            end = float((stamp + (packet.duration or 0)) * packet.time_base)
+            self._other_end = end if self._other_end is None else max(self._other_end, end)
 
     @property
     def lost_frames(self) -> int:
@@ -332,12 +337,25 @@ class VideoSource:
         return missing
 
     def _missing_at_end(self) -> int:
-        declared = self._declared_seconds()
-        if declared is None or self._last_time is None:
+        """Frames missing after the last one decoded: the video stream's declared duration against
+        how far its frames got; without one, the container's duration against how far any stream
+        got (a file whose subtitles or audio outlast its video is complete, a cut file is not)."""
+        if self._last_time is None:
             return 0
         frame_seconds = 1.0 / float(self.info.rate)
-        start = self._first_time or 0.0
-        gap = declared - (self._last_time - start) - frame_seconds
+        video_end = self._last_time + frame_seconds
+        stream = self._video
+        if stream.duration and stream.time_base:
+            first = self._first_time or 0.0
+            start = first if stream.start_time is None else float(stream.start_time * stream.time_base)
+            gap = float(stream.duration * stream.time_base) - (video_end - start)
+        elif self._container.duration:
+            container_start = self._container.start_time
+            start = container_start / 1_000_000 if container_start is not None else (self._first_time or 0.0)
+            reached = max(video_end, self._other_end or video_end)
+            gap = self._container.duration / 1_000_000 - (reached - start)
+        else:
+            return 0
         return round(gap / frame_seconds) if gap > 1.5 * frame_seconds else 0
 
     def _holes(self) -> int:

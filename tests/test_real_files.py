@@ -78,3 +78,12 @@ def test_garbage_inside_mpegts_is_reported_as_loss(tmp_path, source, weights, ca
     lost = int(errors[0].split(" lost")[0].rsplit(" ", 1)[1])
     assert lost >= 1
     assert ffmpeg_frame_count(out) == shown  # the readable part, every frame of it
+
+
+def test_subtitles_that_outlast_the_video_are_not_loss(tmp_path, weights, capsys):
+    from .conftest import make_clip
+
+    clip = make_clip(tmp_path / "short.mkv", frames=6, audio=True, subtitles=True)  # a 0.5 s subtitle event
+    assert main(["enhance", str(clip), "-o", str(tmp_path / "out.mkv"), "--weights", str(weights), "-q"]) == 0
+    assert "lost" not in capsys.readouterr().err
+    assert ffmpeg_frame_count(tmp_path / "out.mkv") == 6
