@@ -20,7 +20,7 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
     if width * height > max_pixels:
         raise SagcError(
             f"{what} is {width}x{height} ({width * height:,} pixels), more than the limit of {max_pixels:,}; "
-            "pass --max-pixels N to allow it (each pixel needs about 130 bytes of memory)"
+            "pass --max-pixels N to allow it (sagc enhance needs about 120–170 bytes of memory per pixel)"
         )
 
 

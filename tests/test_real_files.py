@@ -10,7 +10,7 @@ import pytest
 
 from sagc.cli import main
 
-from .conftest import FFMPEG, ffprobe, needs_ffmpeg
+from .conftest import FFMPEG, ffprobe, make_clip, needs_ffmpeg
 
 pytestmark = needs_ffmpeg
 
@@ -81,8 +81,6 @@ def test_garbage_inside_mpegts_is_reported_as_loss(tmp_path, source, weights, ca
 
 
 def test_subtitles_that_outlast_the_video_are_not_loss(tmp_path, weights, capsys):
-    from .conftest import make_clip
-
     clip = make_clip(tmp_path / "short.mkv", frames=6, audio=True, subtitles=True)  # a 0.5 s subtitle event
     assert main(["enhance", str(clip), "-o", str(tmp_path / "out.mkv"), "--weights", str(weights), "-q"]) == 0
     assert "lost" not in capsys.readouterr().err
