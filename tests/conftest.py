@@ -121,6 +121,15 @@ def ffmpeg_rgb(path: Path, width: int, height: int, pix_fmt: str = "rgb24") -> n
     return np.frombuffer(raw, dtype=dtype).reshape(-1, height, width, 3)
 
 
+def one_error(capture: pytest.CaptureFixture[str]) -> str:
+    """The single ``sagc: error:`` line a failed in-process run printed (no traceback, no second one)."""
+    err = capture.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def _estimator(seed: int, *, final_bias: float | None = None) -> GammaEstimator:
     torch.manual_seed(seed)
     estimator = GammaEstimator()

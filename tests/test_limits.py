@@ -17,15 +17,7 @@ from sagc.stream.frame import DEFAULT_MAX_PIXELS
 from sagc.stream.images import read_image
 from sagc.stream.sources import VideoSource
 
-from .conftest import make_clip
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+from .conftest import make_clip, one_error
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,7 @@ import torch
 
 from sagc.cli import main
 
-from .conftest import make_clip
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+from .conftest import make_clip, one_error
 
 
 def test_eval_video_without_matplotlib_names_the_extra(tmp_path, monkeypatch, capsys):

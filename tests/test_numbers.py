@@ -15,20 +15,12 @@ from sagc.eval.methods import parse_method
 from sagc.models import GammaEstimator, load_enhancer
 from sagc.models.checkpoint import ENHANCER_KIND, save_checkpoint
 
-from .conftest import make_clip
+from .conftest import make_clip, one_error
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("numbers") / "clip.mp4", frames=4, brightness=0.3)
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.mark.parametrize(

@@ -16,19 +16,11 @@ from sagc.atomic import atomic_write_bytes, publish, temporary_path
 from sagc.cli import main
 from sagc.errors import SagcError
 
-from .conftest import FFMPEG, make_clip, needs_ffmpeg, scene
+from .conftest import FFMPEG, make_clip, needs_ffmpeg, one_error, scene
 
 
 def digest(path: Path) -> bytes:
     return path.read_bytes()
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from sagc.cli import main
 
-from .conftest import make_clip, scene
+from .conftest import make_clip, one_error, scene
 
 NAN_PLUGIN = textwrap.dedent(
     """
@@ -20,14 +20,6 @@ NAN_PLUGIN = textwrap.dedent(
         return lambda x: x * float("nan")
     """
 )
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("sagc: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _images(folder: Path, names: list[str]) -> None:
