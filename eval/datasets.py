@@ -21,11 +21,10 @@ from sagc.enhance import JobResult, run_video_job
 from sagc.errors import SagcError
 from sagc.jobs import Job
 from sagc.outputs import check_outputs
-from sagc.stream.frame import Frame
+from sagc.stream.frame import Frame, tensor_to_pixels
 from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import VideoSource, is_lavfi, is_url
-from sagc.stream.stage import tensor_to_pixels
 from sagc.synth import darken, sample_darken_params
 
 __all__ = [

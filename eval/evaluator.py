@@ -21,8 +21,8 @@ from torch import Tensor
 
 from sagc.errors import SagcError
 from sagc.stream.engine import read_ahead
+from sagc.stream.frame import tensor_to_pixels
 from sagc.stream.images import read_image
-from sagc.stream.stage import tensor_to_pixels
 
 from .datasets import ImagePair, to_tensor, video_frames
 from .methods import Method

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from sagc.errors import SagcError
 from sagc.models.checkpoint import named_weights
+from sagc.models.settings import settings_fields
 from sagc.runtime import switch
 
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
@@ -143,23 +144,14 @@ class HistEq(_PerImage8bit):
 class Sagc(Method):
     """Our enhancer in floating point (the reference path), with optional γ-map smoothing."""
 
-    def __init__(
-        self,
-        name: str,
-        weights: str,
-        *,
-        scale: float | None,
-        gain: float | None,
-        smooth: float,
-        denoise: float | None = None,
-        gate: bool | None = None,
-        guide: float | None = None,
-    ) -> None:
+    def __init__(self, name: str, weights: str, **settings: float | bool | None) -> None:
+        """``settings``: run-time setting overrides (None: the checkpoint's)."""
         from sagc.models import load_enhancer
         from sagc.stream.smoothing import GammaSmoother
 
         super().__init__(name)
-        self.enhancer = load_enhancer(weights, scale=scale, gain=gain, denoise=denoise, gate=gate, guide=guide).eval()
+        self.enhancer = load_enhancer(weights, **settings).eval()
+        smooth = self.enhancer.settings.smooth
         self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self._device: torch.device | None = None
 
@@ -242,19 +234,20 @@ def parse_method(spec: str) -> Method:
                         "options are key=value, e.g. sagc:scale=4"
                     )
         options = parse_options(rest, spec)
-        scale = _number(options, "scale", spec)
-        gain = _number(options, "gain", spec)
-        smooth = _number(options, "smooth", spec, 0.0)
-        denoise = _number(options, "denoise", spec)
+        settings: dict[str, float | bool | None] = {}
+        for setting in settings_fields():  # one key per run-time setting: scale=, gate=on|off, ...
+            if setting.kind is bool:
+                try:
+                    settings[setting.name] = switch(options.pop(setting.name, None))
+                except ValueError as exc:
+                    raise SagcError(f"method {spec!r}: {setting.name} {exc}") from exc
+            else:
+                settings[setting.name] = _number(options, setting.name, spec)
+        _no_more(options, spec, ", ".join(s.name for s in settings_fields()))
         try:
-            gate = switch(options.pop("gate", None))
-        except ValueError as exc:
-            raise SagcError(f"method {spec!r}: gate {exc}") from exc
-        guide = _number(options, "guide", spec)
-        _no_more(options, spec, "scale, gain, smooth, denoise, gate, guide")
-        if not 0 <= smooth < 1:
-            raise SagcError(f"method {spec!r}: smooth must be in [0, 1)")
-        return Sagc(spec, weights, scale=scale, gain=gain, smooth=smooth, denoise=denoise, gate=gate, guide=guide)
+            return Sagc(spec, weights, **settings)
+        except SagcError as exc:
+            raise SagcError(f"method {spec!r}: {exc}") from exc
     if kind == "python":
         return _external(spec, rest)
     raise SagcError(f"unknown method {spec!r}; known: {METHOD_HELP}")

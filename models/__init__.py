@@ -4,11 +4,13 @@ from .checkpoint import load_checkpoint, load_enhancer, named_weights, resolve_w
 from .denoise import bilateral_filter, noise_level, reduce_noise
 from .gamma import ApplyGamma, Enhancer, GammaEstimator, apply_gamma
 from .gate import ExposureGate
+from .settings import RuntimeSettings
 
 __all__ = [
     "ApplyGamma",
     "Enhancer",
     "ExposureGate",
+    "RuntimeSettings",
     "GammaEstimator",
     "apply_gamma",
     "bilateral_filter",

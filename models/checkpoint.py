@@ -3,7 +3,8 @@
 A checkpoint is a plain dict, loadable with ``torch.load(..., weights_only=True)``::
 
     {"format": 1, "kind": "sagc.enhancer", "arch": {"width": 32},
-     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0, "gate": False, "guide": 0.0}, "state_dict": {...},
+     "runtime": {"scale": 1.0, "gain": 1.0, "denoise": 0.0, "gate": False, "guide": 0.0, "smooth": 0.0},
+     "state_dict": {...},
      "provenance": {...}}
 
 ``provenance`` records what produced the weights (config, data, metrics, command, git commit);
@@ -26,7 +27,7 @@ from sagc.atomic import atomic_write
 from sagc.errors import SagcError
 
 from .gamma import Enhancer, GammaEstimator
-from .gate import ExposureGate
+from .settings import RuntimeSettings
 
 __all__ = [
     "FORMAT_VERSION",
@@ -117,27 +118,19 @@ def estimator_arch(estimator: GammaEstimator) -> dict[str, int]:
 def save_enhancer(
     path: str | os.PathLike[str],
     estimator: GammaEstimator,
+    settings: RuntimeSettings | None = None,
     *,
-    scale: float = 1.0,
-    gain: float = 1.0,
-    denoise: float = 0.0,
-    gate: bool = False,
-    guide: float = 0.0,
     provenance: Mapping[str, Any] | None = None,
+    **changes: Any,
 ) -> Path:
-    """Write ``estimator`` with its run-time defaults and provenance, atomically."""
+    """Write ``estimator`` with its run-time settings (``settings`` with ``changes`` applied)
+    and provenance, atomically."""
     return save_checkpoint(
         path,
         kind=ENHANCER_KIND,
         arch=estimator_arch(estimator),
         state_dict=estimator.state_dict(),
-        runtime={
-            "scale": float(scale),
-            "gain": float(gain),
-            "denoise": float(denoise),
-            "gate": bool(gate),
-            "guide": float(guide),
-        },
+        runtime=(settings or RuntimeSettings()).replace(**changes).as_dict(),
         provenance=provenance,
     )
 
@@ -169,29 +162,26 @@ def load_checkpoint(path_or_name: str | os.PathLike[str], *, kind: str | None = 
     return checkpoint
 
 
-def load_enhancer(
-    path_or_name: str | os.PathLike[str] = "default",
-    *,
-    scale: float | None = None,
-    gain: float | None = None,
-    denoise: float | None = None,
-    gate: bool | None = None,
-    guide: float | None = None,
-) -> Enhancer:
+def load_enhancer(path_or_name: str | os.PathLike[str] = "default", **overrides: Any) -> Enhancer:
     """Build an :class:`Enhancer` in eval mode from a checkpoint path or installed name.
 
-    ``scale``, ``gain``, ``denoise``, ``gate`` (the :class:`~sagc.models.gate.ExposureGate`,
-    on or off) and ``guide`` (:mod:`sagc.models.guide`) override the run-time defaults stored in
-    the checkpoint (checkpoints without a ``denoise``, ``gate`` or ``guide`` entry load with it off).
+    ``overrides`` (any :class:`~sagc.models.settings.RuntimeSettings` field; None keeps the
+    checkpoint's) change the run-time settings stored in the checkpoint; settings a checkpoint
+    does not mention load as off.
     """
     checkpoint = load_checkpoint(path_or_name)
     where = resolve_weights(path_or_name)
     arch, state, runtime = (checkpoint.get(key) for key in ("arch", "state_dict", "runtime"))
     if not isinstance(arch, dict) or not isinstance(state, dict):
         raise SagcError(f"{where} is incomplete: it needs an 'arch' and a 'state_dict' dict; re-save it with sagc")
-    runtime = {} if runtime is None else runtime
-    if not isinstance(runtime, dict):
-        raise SagcError(f"{where}: 'runtime' must be a dict of settings, got {type(runtime).__name__}")
+    try:
+        settings = RuntimeSettings.from_mapping({} if runtime is None else runtime, where=f"{where}: runtime")
+    except (TypeError, ValueError) as exc:
+        raise SagcError(str(exc) if str(exc).startswith(str(where)) else f"{where}: runtime {exc}") from exc
+    try:
+        settings = settings.replace(**overrides)
+    except ValueError as exc:  # a bad --scale, --gain, ... from the user: one line
+        raise SagcError(str(exc)) from exc
     try:
         estimator = GammaEstimator(**arch)
     except (TypeError, ValueError) as exc:
@@ -207,18 +197,4 @@ def load_enhancer(
             f"{where} holds non-finite weights (NaN or inf in {', '.join(broken[:3])}); "
             "it cannot enhance anything: use another checkpoint"
         )
-    gate_on = runtime.get("gate", False) if gate is None else gate
-    if not isinstance(gate_on, bool):
-        raise SagcError(f"{where}: runtime 'gate' must be true or false, got {gate_on!r}")
-    try:
-        enhancer = Enhancer(
-            estimator,
-            scale=runtime.get("scale", 1.0) if scale is None else scale,
-            gain=runtime.get("gain", 1.0) if gain is None else gain,
-            denoise=runtime.get("denoise", 0.0) if denoise is None else denoise,
-            gate=ExposureGate() if gate_on else None,
-            guide=runtime.get("guide", 0.0) if guide is None else guide,
-        )
-    except ValueError as exc:  # a bad --scale/--gain/--denoise/--guide (or checkpoint default): one line
-        raise SagcError(str(exc)) from exc
-    return enhancer.eval().requires_grad_(False)
+    return Enhancer(estimator, settings).eval().requires_grad_(False)

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sagc.checks import check_number
-
 from .denoise import reduce_noise
 from .gate import ExposureGate
 from .guide import guided_gamma
+from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
 DEFAULT_EPS = 1e-4
-# the largest run-time settings accepted: beyond them the picture is no longer enhanced, only
-# broken (a 1×1 γ map, a saturated input, a filter that erases detail)
-MAX_SCALE = 64.0
-MAX_GAIN = 64.0
-MAX_DENOISE = 100.0
-MAX_WIDTH = 1024
+MAX_WIDTH = 1024  # estimator channels: far beyond any trained model, short of exhausting memory
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -122,40 +117,49 @@ class Enhancer(nn.Module):
     def __init__(
         self,
         estimator: GammaEstimator,
+        settings: RuntimeSettings | None = None,
         *,
-        scale: float = 1.0,
-        gain: float = 1.0,
-        denoise: float = 0.0,
-        gate: ExposureGate | None = None,
-        guide: float = 0.0,
         eps: float = DEFAULT_EPS,
+        **changes: Any,
     ) -> None:
+        """``settings`` (default: all off), with ``changes`` to single fields (``scale=8``) applied."""
         super().__init__()
-        scale = check_number("scale", scale, low=1.0, high=MAX_SCALE, meaning="γ is estimated at 1/scale resolution")
-        gain = check_number("gain", gain, low=0.0, high=MAX_GAIN, low_open=True, meaning="input gain")
-        denoise = check_number(
-            "denoise", denoise, low=0.0, high=MAX_DENOISE, meaning="strength relative to the measured noise; 0 is off"
-        )
-        guide = check_number(
-            "guide", guide, low=0.0, high=1.0, meaning="window radius / the low-res map's shorter side; 0 is off"
-        )
         self.estimator = estimator
-        self.scale = float(scale)
-        self.gain = float(gain)
-        self.denoise = float(denoise)
-        self.gate = gate
-        self.guide = float(guide)
+        self.exposure_gate = ExposureGate()
         self.eps = float(eps)
+        self.settings = (settings or RuntimeSettings()).replace(**changes)
 
-    def settings(self) -> dict[str, float | bool]:
-        """The run-time settings: ``scale``, ``gain``, ``denoise``, ``gate`` (on or off) and ``guide``."""
-        return {
-            "scale": self.scale,
-            "gain": self.gain,
-            "denoise": self.denoise,
-            "gate": self.gate is not None,
-            "guide": self.guide,
-        }
+    @property
+    def settings(self) -> RuntimeSettings:
+        """The run-time settings; assign a new :class:`RuntimeSettings` to change them."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: RuntimeSettings) -> None:
+        if not isinstance(value, RuntimeSettings):
+            raise TypeError(f"settings must be RuntimeSettings, got {type(value).__name__}")
+        self._settings = value
+
+    @property
+    def scale(self) -> float:
+        return self._settings.scale
+
+    @property
+    def gain(self) -> float:
+        return self._settings.gain
+
+    @property
+    def denoise(self) -> float:
+        return self._settings.denoise
+
+    @property
+    def guide(self) -> float:
+        return self._settings.guide
+
+    @property
+    def gate(self) -> ExposureGate | None:
+        """The exposure gate when it is on, else None."""
+        return self.exposure_gate if self._settings.gate else None
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""

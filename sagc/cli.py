@@ -47,13 +47,6 @@ def _add_enhance(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="torch threads for the model on CPU (default 1: decode and encode run beside it)",
     )
-    p.add_argument(
-        "--smooth",
-        type=float,
-        default=0.0,
-        metavar="A",
-        help="video: temporal smoothing of the γ map, weight of the past in [0, 1) (default 0: off)",
-    )
     p.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
     p.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
     p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset")
@@ -127,20 +120,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_bench)
 
 
-def _settings_line(settings: dict[str, float | bool]) -> str:
-    """``scale 8, gain 1, denoise 4, gate on, guide 0.5``: run-time settings on one line."""
-    from sagc.runtime import describe_settings
-
-    return ", ".join(f"{key} {text}" for key, text in describe_settings(settings).items())
-
-
 def _run_bench(args: argparse.Namespace) -> int:
     import json
 
+    from sagc.models import RuntimeSettings
     from sagc.runtime import decoding_from_args, enhancer_from_args, parse_device
     from sagc.stream.bench import MIN_FRAMES, run_bench, synthetic_spec
     from sagc.stream.sinks import EncoderSettings
-    from sagc.stream.stage import make_stage
+    from sagc.stream.stages import make_stage
 
     if (args.input is None) == (args.synthetic is None):
         raise SagcError("give either an input video or --synthetic WxH@FPS")
@@ -167,7 +154,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         ("device", result.device),
         ("decoder", result.decoder),
         ("encoder", f"{result.codec} {result.preset}"),
-        ("enhancer", _settings_line(result.settings)),
+        ("enhancer", RuntimeSettings.from_mapping(result.settings).line()),
         ("decode only", f"{result.decode_fps:.1f} frames/s"),
         ("pass-through transcode", f"{result.passthrough_fps:.1f} frames/s"),
         ("enhance stage", f"{result.stage_fps:.1f} frames/s"),
@@ -319,7 +306,7 @@ def _run_export(args: argparse.Namespace) -> int:
     size_kb = path.stat().st_size / 1024
     print(
         f"wrote {path} ({size_kb:.0f} KB, opset {args.opset or OPSET}): image N×3×H×W float32 RGB in [0, 1] "
-        f"(H, W >= {MIN_SIZE}) → enhanced; {_settings_line(enhancer.settings())}"
+        f"(H, W >= {MIN_SIZE}) → enhanced; {enhancer.settings.line()}"
     )
     return 0
 
@@ -385,19 +372,18 @@ def _run_enhance(args: argparse.Namespace) -> int:
     from sagc.enhance import run_image_jobs, run_video_job
     from sagc.runtime import decoding_from_args, enhancer_from_args, parse_device, stop_on_signals
     from sagc.stream.sinks import EncoderSettings
-    from sagc.stream.stage import make_stage
+    from sagc.stream.stages import make_stage
 
     settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
     device = parse_device(args.device)
     decoding = decoding_from_args(args, device)
     _set_threads(args.threads)
     enhancer = enhancer_from_args(args)
-    if not 0.0 <= args.smooth < 1.0:
-        raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
     if args.max_pixels < 1:
         raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
-    stage = make_stage(enhancer, device=device)
-    video_stage = make_stage(enhancer, device=device, smooth=args.smooth) if args.smooth else stage
+    video_stage = make_stage(enhancer, device=device)
+    # stills are unrelated pictures: no smoothing of γ from one to the next
+    stage = make_stage(enhancer, device=device, settings=enhancer.settings.replace(smooth=0.0))
     jobs, compare, overwrite = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []

@@ -15,6 +15,8 @@ __all__ = ["add_preview"]
 
 log = logging.getLogger("sagc")
 
+PREVIEW_SMOOTH = 0.8  # the preview smooths γ over time unless --smooth or the weights say otherwise
+
 
 def add_preview(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,8 +24,7 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
         help="live preview of a webcam, stream or file: window and/or browser page",
         description="Shows input | enhanced output live. Keeps only the newest frame (drops are counted), "
         "so latency stays bounded. Window keys: s smoothing, d denoise, g exposure gate, u guided upsampling, "
-        "v view, q quit. "
-        "Ctrl-C ends the preview.",
+        f"v view, q quit. Smoothing is on ({PREVIEW_SMOOTH}) unless --smooth 0. Ctrl-C ends the preview.",
     )
     p.add_argument("--source", required=True,
                    help="webcam index (0), device (/dev/video2), rtsp/http URL, lavfi:GRAPH, or a file")  # fmt: skip
@@ -31,7 +32,6 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true", help="pace a file at its frame rate (default: every frame)")
     add_enhancer_options(p)
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda")
-    p.add_argument("--smooth", type=float, default=0.8, help="γ-map smoothing A in [0,1) (default 0.8; 0 = off)")
     p.add_argument("--view", choices=("side", "split"), default="side", help="before|after layout (default side)")
     p.add_argument("--serve", metavar="[HOST:]PORT", help="serve the browser page (host defaults to 127.0.0.1)")
     p.add_argument("--record", metavar="OUT", help="also write what is shown to this video file")
@@ -58,10 +58,8 @@ def _run_preview(args: argparse.Namespace) -> int:
     from sagc.stream.preview import PreviewSession
     from sagc.stream.serve import PreviewServer, parse_address
     from sagc.stream.sinks import container_for
-    from sagc.stream.stage import make_stage
+    from sagc.stream.stages import make_stage
 
-    if not 0 <= args.smooth < 1:
-        raise SagcError(f"--smooth must be in [0, 1), got {args.smooth}")
     if args.frames is not None and args.frames < 1:
         raise SagcError("--frames must be at least 1")
     window = _has_display() if args.window is None else args.window
@@ -75,14 +73,14 @@ def _run_preview(args: argparse.Namespace) -> int:
         source = [args.source] if Path(args.source).is_file() else []
         check_outputs([args.record], source, overwrite=args.overwrite)
     spec = parse_live_source(args.source, size=args.size)
-    stage = make_stage(enhancer_from_args(args), device=parse_device(args.device))
+    stage = make_stage(enhancer_from_args(args, smooth=PREVIEW_SMOOTH), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
     try:
         capture.wait_open()
     except BaseException:
         capture.close()
         raise
-    session = PreviewSession(capture, stage, smooth=args.smooth, view=args.view, record=args.record,
+    session = PreviewSession(capture, stage, view=args.view, record=args.record,
                              overwrite=args.overwrite, max_frames=args.frames)  # fmt: skip
     server = PreviewServer(session, *address) if address else None
     try:
@@ -117,8 +115,10 @@ def _window_loop(session, stop) -> None:
     os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
     import cv2
 
+    from sagc.models.settings import controls
     from sagc.stream.preview import VIEWS, overlay
 
+    toggles = {ord(s.key): name for name, s in controls().items() if s.key}
     title = "sagc preview (s: smoothing, v: view, q: quit)"
     last = 0
     try:
@@ -130,14 +130,8 @@ def _window_loop(session, stop) -> None:
             key = cv2.waitKey(1) & 0xFF
             if key in (ord("q"), 27) or (rgb is not None and not session.stats().running):
                 break
-            if key == ord("s"):
-                session.request("smoothing", not session.stats().smoothing)
-            elif key == ord("d"):
-                session.request("denoise", not session.stats().denoise)
-            elif key == ord("g"):
-                session.request("gate", not session.stats().gate)
-            elif key == ord("u"):
-                session.request("guide", not session.stats().guide)
+            if key in toggles:
+                session.request(toggles[key], not session.stats().controls[toggles[key]])
             elif key == ord("v"):
                 session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
             if session.wait(0):

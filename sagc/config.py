@@ -73,7 +73,10 @@ def _build(cls: type[T], values: Mapping[str, Any], where: str = "config") -> T:
     if unknown:
         raise SagcError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a dataclass that checks its own values (RuntimeSettings)
+        raise SagcError(f"{where}: {exc}") from exc
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

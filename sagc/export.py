@@ -25,7 +25,6 @@ from sagc.atomic import atomic_write
 from sagc.errors import SagcError
 from sagc.extras import require
 from sagc.models import Enhancer
-from sagc.runtime import describe_settings
 
 __all__ = ["MIN_SIZE", "OPSET", "export_onnx"]
 
@@ -55,6 +54,11 @@ def export_onnx(
     ``metadata`` is added to the model's ``metadata_props`` beside the run-time settings.
     """
     require("onnx", "onnxscript", purpose="sagc export")
+    if enhancer.settings.smooth:
+        raise SagcError(
+            "smooth: an exported model enhances single images and holds no state between frames; "
+            "export with --smooth 0 (smoothing runs in sagc's own video pipeline)"
+        )
     import onnx
     from torch.export import Dim
 
@@ -65,7 +69,7 @@ def export_onnx(
         2: Dim("height", min=MIN_SIZE, max=16384),
         3: Dim("width", min=MIN_SIZE, max=16384),
     }
-    settings = describe_settings(enhancer.settings())
+    settings = enhancer.settings.describe()
     props = {"sagc_version": __version__, "sagc_runtime": json.dumps(settings), **(metadata or {})}
 
     def write(tmp: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -29,15 +29,15 @@ __all__ = [
     "add_decode_option",
     "add_enhancer_options",
     "decoding_from_args",
-    "describe_settings",
     "enhancer_from_args",
     "parse_device",
+    "setting_overrides",
     "Stopper",
     "stop_on_signals",
     "switch",
 ]
 
-SWITCH = ("on", "off")  # the values of on/off options (--exposure-gate, sagc:gate=...)
+SWITCH = ("on", "off")  # the values of on/off settings (--exposure-gate, sagc:gate=...)
 
 
 def switch(value: str | None) -> bool | None:
@@ -49,49 +49,50 @@ def switch(value: str | None) -> bool | None:
     return value == "on"
 
 
-def describe_settings(settings: Mapping[str, float | bool]) -> dict[str, str]:
-    """Run-time settings (:meth:`~sagc.models.Enhancer.settings`) as text: ``gate`` on/off,
-    numbers without trailing zeros."""
-    return {key: ("on" if value else "off") if key == "gate" else f"{value:g}" for key, value in settings.items()}
-
-
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--scale``, ``--gain``, ``--denoise``, ``--exposure-gate`` and ``--guide``:
-    which enhancer, with what run-time settings."""
+    """``--weights`` and one option per run-time setting (:class:`~sagc.models.RuntimeSettings`:
+    ``--scale``, ``--gain``, ``--denoise``, ``--exposure-gate``, ``--guide``, ``--smooth``);
+    each defaults to the checkpoint's value."""
+    from sagc.models.settings import settings_fields
+
     parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
-    parser.add_argument("--scale", type=float, help="estimate γ at 1/SCALE resolution (checkpoint default)")
-    parser.add_argument("--gain", type=float, help="run-time input gain before estimation (checkpoint default)")
-    parser.add_argument(
-        "--denoise",
-        type=float,
-        metavar="K",
-        help="noise reduction before brightening: 5×5 bilateral filter with colour σ = K × the noise "
-        "measured in each frame; 0 turns it off (checkpoint default: 4 for the default weights)",
-    )
-    parser.add_argument(
-        "--exposure-gate",
-        choices=SWITCH,
-        help="leave frames that are already well exposed (bright on average, with highlights) alone; "
-        "in between, enhance them less (checkpoint default: on for the default weights)",
-    )
-    parser.add_argument(
-        "--guide",
-        type=float,
-        metavar="F",
-        help="upsample γ along each pixel's brightness (a local tone curve fitted in windows of "
-        "radius F × the low-resolution frame's shorter side) instead of bilinearly; 0 turns it off "
-        "(checkpoint default: 0.5 for the default weights)",
-    )
+    for setting in settings_fields():
+        text = f"{setting.help} (default: the checkpoint's)"
+        if setting.kind is bool:
+            parser.add_argument(setting.flag, dest=setting.name, choices=SWITCH, help=text)
+        else:
+            parser.add_argument(setting.flag, dest=setting.name, type=float, metavar=setting.name.upper(), help=text)
 
 
-def enhancer_from_args(args: argparse.Namespace) -> Enhancer:
-    """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for."""
+def setting_overrides(args: argparse.Namespace) -> dict[str, float | bool | None]:
+    """The run-time settings given on the command line (None: the checkpoint's)."""
+    from sagc.models.settings import settings_fields
+
+    given: dict[str, float | bool | None] = {}
+    for setting in settings_fields():
+        value = getattr(args, setting.name)
+        value = switch(value) if setting.kind is bool else value
+        if value is not None:
+            try:
+                setting.check(value)
+            except ValueError as exc:  # name the flag the user typed
+                raise SagcError(f"{setting.flag}: {exc}") from None
+        given[setting.name] = value
+    return given
+
+
+def enhancer_from_args(args: argparse.Namespace, **defaults: float | bool) -> Enhancer:
+    """The :class:`~sagc.models.Enhancer` that :func:`add_enhancer_options`' arguments ask for;
+    ``defaults`` stand in for settings that neither the command line nor the checkpoint turns on
+    (the preview smooths at 0.8 unless told otherwise)."""
     from sagc.models import load_enhancer  # lazily: `sagc --help` stays fast
 
-    gate = switch(args.exposure_gate)
-    return load_enhancer(
-        args.weights, scale=args.scale, gain=args.gain, denoise=args.denoise, gate=gate, guide=args.guide
-    )
+    given = setting_overrides(args)
+    enhancer = load_enhancer(args.weights, **given)
+    fill = {k: v for k, v in defaults.items() if given.get(k) is None and not getattr(enhancer.settings, k)}
+    if fill:
+        enhancer.settings = enhancer.settings.replace(**fill)
+    return enhancer
 
 
 def add_decode_option(parser: argparse.ArgumentParser) -> None:

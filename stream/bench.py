@@ -9,7 +9,6 @@ Clocks are read after ``torch.cuda.synchronize()`` on CUDA; warm-up frames are e
 from __future__ import annotations
 
 import collections
-import functools
 import itertools
 import os
 import resource
@@ -32,7 +31,7 @@ from .live import LiveCapture, parse_live_source
 from .preview import PreviewSession
 from .sinks import EncoderSettings, EncoderSink
 from .sources import Decoding, VideoSource
-from .stage import FrameEnhancer
+from .stage import FrameStage, Stage, Ticket, as_frame_stage
 
 __all__ = ["MIN_FRAMES", "BenchResult", "run_bench", "synthetic_spec"]
 
@@ -83,8 +82,8 @@ class BenchResult:
     live_dropped: int = 0
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
-    # the enhancer's run-time settings the figures were measured with (scale, gain, denoise, gate)
-    settings: dict[str, float] = field(default_factory=dict)
+    # the run-time settings the figures were measured with (RuntimeSettings.as_dict)
+    settings: dict[str, float | bool] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,27 +133,19 @@ class _Timed:
                 self.samples.append(time.perf_counter() - started)
             yield item
 
-    def call(self, fn: Callable[[Frame], Frame], device: torch.device) -> Callable[[Frame], Frame]:
-        if hasattr(fn, "submit"):  # asynchronous (CUDA) stage: time the host side of submit
-            return _TimedSubmit(fn, self.samples)
-
-        def timed(frame: Frame) -> Frame:
-            started = time.perf_counter()
-            out = fn(frame)
-            _sync(device)
-            self.samples.append(time.perf_counter() - started)
-            return out
-
-        return timed
+    def call(self, stage: FrameStage | Callable[[Frame], Frame]) -> FrameStage:
+        """``stage`` with the host time of each ``submit`` recorded (the whole enhancement on the
+        CPU; the launch side on CUDA, whose device time overlaps the copies)."""
+        return _TimedSubmit(as_frame_stage(stage), self.samples)
 
 
 class _TimedSubmit:
     """Keeps a stage's ``submit`` (so the pipeline overlaps frames) and records its host time."""
 
-    def __init__(self, stage: Any, samples: list[float]) -> None:
+    def __init__(self, stage: FrameStage, samples: list[float]) -> None:
         self.stage, self.samples = stage, samples
 
-    def submit(self, frame: Frame) -> Any:
+    def submit(self, frame: Frame) -> Ticket:
         started = time.perf_counter()
         out = self.stage.submit(frame)
         self.samples.append(time.perf_counter() - started)
@@ -162,9 +153,6 @@ class _TimedSubmit:
 
     def cancel(self) -> None:
         self.stage.cancel()
-
-    def __call__(self, frame: Frame) -> Frame:
-        return self.stage(frame)
 
 
 class _TimedSink:
@@ -207,7 +195,7 @@ def _transcode(
 
             started = time.perf_counter()
             result = run_pipeline_threaded(
-                stamped(decode.iterate(_frames_only(source, frames))), enhance.call(stage, device), sink
+                stamped(decode.iterate(_frames_only(source, frames))), enhance.call(stage), sink
             )
             encoder.close()
             seconds = time.perf_counter() - started
@@ -221,7 +209,7 @@ def _transcode(
 
 def run_bench(
     spec: str,
-    stage: FrameEnhancer,
+    stage: Stage,
     *,
     frames: int = 300,
     settings: EncoderSettings = EncoderSettings(),
@@ -287,7 +275,7 @@ def run_bench(
         enhance_fps=round(enhance_fps, 2),
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
-        settings={key: float(value) for key, value in stage.enhancer.settings().items()},
+        settings=stage.settings.as_dict(),
         latency_ms=_percentiles(latencies),
         live_latency_ms=_percentiles(live_latencies),
         live_frames=len(live_latencies) + _WARMUP,
@@ -297,51 +285,40 @@ def run_bench(
     )
 
 
-def _run_stage(stage: Callable[[Frame], Frame], frames: list[Frame]) -> None:
-    """Every frame through the stage; a stage with ``submit`` (CUDA) keeps its ring full, so
-    uploads, compute and downloads of neighbouring frames overlap as in the pipeline."""
-    submit = getattr(stage, "submit", None)
-    if submit is None:
-        for frame in frames:
-            stage(frame)
-        return
-    pending: collections.deque = collections.deque()
+def _run_stage(stage: Stage, frames: list[Frame]) -> None:
+    """Every frame through the stage with up to ``stage.slots`` in flight, so on CUDA uploads,
+    compute and downloads of neighbouring frames overlap as in the pipeline."""
+    pending: collections.deque[Ticket] = collections.deque()
     for frame in frames:
-        pending.append(submit(frame))
-        if len(pending) >= getattr(stage, "slots", 2):
-            _finish(pending.popleft())
+        pending.append(stage.submit(frame))
+        if len(pending) >= stage.slots:
+            pending.popleft().result()
     while pending:
-        _finish(pending.popleft())
+        pending.popleft().result()
 
 
-def _finish(item: Any) -> None:
-    if not isinstance(item, Frame):
-        item.result()
-
-
-def _live_latency(spec: str, stage: FrameEnhancer, frames: int) -> tuple[list[float], int]:
+def _live_latency(spec: str, stage: Stage, frames: int) -> tuple[list[float], int]:
     """Preview mode on the input paced at its frame rate: arrival → shown latencies, drops."""
     capture = LiveCapture(parse_live_source(spec), realtime=True)
-    with PreviewSession(capture, stage, smooth=0.0, max_frames=frames) as session:
-        capture.wait_open()
-        session.run()
-    stage.reset()
+    settings = stage.settings
+    stage.configure(settings.replace(smooth=0.0))
+    try:
+        with PreviewSession(capture, stage, max_frames=frames) as session:
+            capture.wait_open()
+            session.run()
+    finally:
+        stage.configure(settings)
+        stage.reset()
     return session.latencies_all[_WARMUP:], capture.dropped
 
 
 @torch.inference_mode()
-def _estimator_fps(stage: FrameEnhancer, height: int, width: int, *, runs: int = 50) -> float:
+def _estimator_fps(stage: Stage, height: int, width: int, *, runs: int = 50) -> float:
     """The estimator network alone on its low-resolution input (device-synchronised), run the
-    way the stage runs it: replayed from a CUDA graph when the CUDA stage uses graphs."""
+    way the stage runs it (replayed from a CUDA graph where the stage uses graphs)."""
     low_h, low_w = stage.enhancer.low_resolution_size(height, width)
     x = torch.rand(1, 3, low_h, low_w, device=stage.device, dtype=stage.dtype)
-    x = x.contiguous(memory_format=torch.channels_last)
-    run: Callable[[], object] = functools.partial(stage.enhancer.estimator, x)
-    if getattr(stage, "graphs", False):
-        from .cuda_stage import capture_graph
-
-        with torch.cuda.device(stage.device):
-            run = capture_graph(run, stream=torch.cuda.Stream()).replay
+    run = stage.estimator_runner(x.contiguous(memory_format=torch.channels_last))
     for _ in range(_WARMUP):
         run()
     _sync(stage.device)

@@ -1,6 +1,6 @@
 """The CUDA enhance stage: a ring of pinned host buffers, copy and compute streams, per-frame events.
 
-For every 8-bit frame :meth:`CudaFrameEnhancer.submit` copies the pixels into the next pinned
+For every 8-bit frame :meth:`CudaStage.submit` copies the pixels into the next pinned
 slot, uploads them on the copy-in stream, runs the enhancer on the compute stream (fp16,
 channels_last by default), downloads the result on the copy-out stream into the slot's pinned
 output, and returns a :class:`PendingFrame` at once. Whoever needs the pixels (the encoder
@@ -11,11 +11,11 @@ All buffers are allocated once per frame size. With ``graphs`` (the default) eac
 work (about 150 kernels with noise reduction on) is captured once into a CUDA graph and replayed
 per frame with one launch, so the host spends microseconds per frame instead of milliseconds of
 kernel launches; the graphs share one memory pool for their intermediates. They are captured
-again when the enhancer's run-time settings change (the preview's denoise and gate toggles).
+again when :meth:`~sagc.stream.stage.Stage.configure` changes the settings (the preview's toggles).
 Temporal smoothing keeps host-side state per frame (the scene-cut test), so while a smoother is
 set the work runs eagerly, its per-frame tensors coming from the caching allocator's pool for
 the compute stream. Either way nothing is ``cudaMalloc``-ed per frame after warm-up.
-Frames that are not 8-bit (16-bit sources) take :class:`~sagc.stream.stage.FrameEnhancer`'s
+Frames that are not 8-bit (16-bit sources) take :class:`~sagc.stream.cpu_stage.CpuStage`'s
 floating-point path on the same device.
 """
 
@@ -28,13 +28,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sagc.models import Enhancer
+from sagc.models import Enhancer, RuntimeSettings
 
+from .cpu_stage import CpuStage
 from .frame import Frame
-from .smoothing import GammaSmoother
-from .stage import FrameEnhancer
+from .stage import Done, Stage
 
-__all__ = ["CudaFrameEnhancer", "PendingFrame", "capture_graph"]
+__all__ = ["CudaStage", "PendingFrame", "capture_graph"]
 
 _POLL = 0.05
 
@@ -73,7 +73,7 @@ class _Slot:
 class PendingFrame:
     """An enhanced frame on its way back from the device; :meth:`result` waits for it."""
 
-    def __init__(self, stage: CudaFrameEnhancer, slot: _Slot, frame: Frame) -> None:
+    def __init__(self, stage: CudaStage, slot: _Slot, frame: Frame) -> None:
         self._stage, self._slot, self._frame = stage, slot, frame
         self._done: Frame | None = None
 
@@ -86,12 +86,11 @@ class PendingFrame:
         return self._done
 
 
-class CudaFrameEnhancer:
-    """Drop-in for :class:`FrameEnhancer` on CUDA with overlapped copies (see the module doc).
+class CudaStage(Stage):
+    """The :class:`~sagc.stream.stage.Stage` on CUDA with overlapped copies (see the module doc).
 
     ``slots`` pinned buffers are in flight at most; :meth:`submit` blocks while all are taken
-    until a :meth:`PendingFrame.result` frees one. Calling the stage directly
-    (``stage(frame)``) is ``submit(frame).result()``. ``graphs`` replays each slot's device work
+    until a :meth:`PendingFrame.result` frees one. ``graphs`` replays each slot's device work
     from a captured CUDA graph whenever no smoother is set (see the module doc).
     """
 
@@ -102,24 +101,21 @@ class CudaFrameEnhancer:
         device: str | torch.device = "cuda",
         dtype: torch.dtype = torch.float16,
         slots: int = 4,
-        smooth: float = 0.0,
         graphs: bool = True,
+        settings: RuntimeSettings | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        if self.device.type != "cuda":
-            raise ValueError(f"CudaFrameEnhancer needs a CUDA device, got {self.device}")
+        device = torch.device(device)
+        if device.type != "cuda":
+            raise ValueError(f"CudaStage needs a CUDA device, got {device}")
         if slots < 2:
             raise ValueError(f"need at least 2 slots to overlap copies, got {slots}")
-        if self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        self.dtype = dtype
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        super().__init__(enhancer, device=device, dtype=dtype)
         self.slots = slots
-        self.enhancer = enhancer.to(device=self.device, dtype=dtype).eval()
-        self.enhancer.to(memory_format=torch.channels_last)
-        self.smoother = GammaSmoother(smooth) if smooth > 0 else None
         self.graphs = graphs
-        self._captured: tuple[object, ...] | None = None  # settings the graphs were made with
-        self.fallback = FrameEnhancer(enhancer, device=self.device, dtype=dtype, fast=False)
+        self._captured: RuntimeSettings | None = None  # the settings the graphs were made with
+        self.fallback = CpuStage(enhancer, device=self.device, dtype=dtype, fast=False)
         with torch.cuda.device(self.device):
             self.copy_in = torch.cuda.Stream()
             self.compute = torch.cuda.Stream()
@@ -129,6 +125,11 @@ class CudaFrameEnhancer:
         self._next = 0
         self._free = threading.Semaphore(slots)
         self._cancelled = threading.Event()
+        self.configure(settings or enhancer.settings)
+
+    def _configured(self, settings: RuntimeSettings) -> None:
+        self.fallback.configure(settings)
+        self.fallback.smoother = self.smoother  # one temporal state for both paths
 
     # -- ring bookkeeping -----------------------------------------------------------------
     def _release(self) -> None:
@@ -150,9 +151,16 @@ class CudaFrameEnhancer:
         self._free = threading.Semaphore(self.slots)
         self._cancelled.clear()
         self._next = 0
-        if self.smoother is not None:
-            self.smoother.reset()
-        self.fallback.reset()
+        super().reset()
+
+    def close(self) -> None:
+        """Let the frames in flight land, then drop the ring and its graphs."""
+        self.cancel()
+        if self._ring:
+            torch.cuda.synchronize(self.device)
+        self._ring = []
+        self._size = None
+        self._captured = None
 
     def _ensure_ring(self, height: int, width: int) -> None:
         if self._size == (height, width):
@@ -168,9 +176,6 @@ class CudaFrameEnhancer:
         self._next = 0
         self._captured = None
 
-    def _settings(self) -> tuple[object, ...]:
-        return (self.enhancer.scale, self.enhancer.gain, self.enhancer.denoise, self.enhancer.gate, self.enhancer.guide)
-
     def _capture(self) -> None:
         """Record every slot's device work into a CUDA graph (one memory pool for all)."""
         torch.cuda.synchronize(self.device)  # frames in flight land first (their buffers are reused)
@@ -182,7 +187,15 @@ class CudaFrameEnhancer:
                 work = functools.partial(self._enhance_on_device, slot)
                 slot.graph = capture_graph(work, stream=self.compute, pool=pool, warmup=0 if index else 3)
                 pool = slot.graph.pool()
-        self._captured = self._settings()
+        self._captured = self.settings
+
+    def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
+        """The estimator on ``x`` replayed from a CUDA graph when this stage uses graphs."""
+        run = super().estimator_runner(x)
+        if not self.graphs:
+            return run
+        with torch.cuda.device(self.device):
+            return capture_graph(run, stream=torch.cuda.Stream()).replay
 
     # -- the work -----------------------------------------------------------------------------
     @torch.inference_mode()
@@ -191,14 +204,14 @@ class CudaFrameEnhancer:
         y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
-    def submit(self, frame: Frame) -> PendingFrame | Frame:
+    def submit(self, frame: Frame) -> PendingFrame | Done:
         """Start enhancing ``frame``; returns a :class:`PendingFrame` (or, for non-8-bit
         frames, the finished frame from the floating-point path)."""
         if frame.rgb.dtype != np.uint8:
-            return self.fallback(frame)
+            return self.fallback.submit(frame)
         self._ensure_ring(frame.height, frame.width)
         replay = self.graphs and self.smoother is None
-        if replay and self._captured != self._settings():
+        if replay and self._captured is not self.settings:
             self._capture()
         self._acquire()
         slot = self._ring[self._next]
@@ -223,7 +236,3 @@ class CudaFrameEnhancer:
                 slot.host_out.copy_(slot.dev_out, non_blocking=True)
                 slot.downloaded.record(self.copy_out)
         return PendingFrame(self, slot, frame)
-
-    def __call__(self, frame: Frame) -> Frame:
-        pending = self.submit(frame)
-        return pending.result() if isinstance(pending, PendingFrame) else pending

@@ -16,6 +16,7 @@ import av
 
 from .frame import Frame, side_by_side
 from .pipeline import FrameSink, PipelineResult
+from .stage import FrameStage, as_frame_stage
 
 __all__ = ["ThreadedPipeline", "run_pipeline_threaded", "read_ahead", "offer"]
 
@@ -52,7 +53,7 @@ class ThreadedPipeline:
     def __init__(
         self,
         source: Iterable[Frame | av.Packet],
-        stage: Callable[[Frame], Frame],
+        stage: FrameStage | Callable[[Frame], Frame],
         sink: FrameSink,
         *,
         compare: FrameSink | None = None,
@@ -62,7 +63,8 @@ class ThreadedPipeline:
     ) -> None:
         if depth < 1:
             raise ValueError(f"queue depth must be at least 1, got {depth}")
-        self._source, self._stage, self._sink, self._compare = source, stage, sink, compare
+        self._source, self._sink, self._compare = source, sink, compare
+        self._stage = as_frame_stage(stage)
         self._stop = stop or threading.Event()
         self._on_frame = on_frame
         self.decoded: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -91,9 +93,7 @@ class ThreadedPipeline:
             self._cancel_stage()
 
     def _cancel_stage(self) -> None:
-        cancel = getattr(self._stage, "cancel", None)  # a stage with buffers in flight (CUDA)
-        if cancel is not None:
-            cancel()
+        self._stage.cancel()  # a stage with buffers in flight (CUDA) stops waiting for room
 
     def _put(self, q: queue.Queue[Any], item: Any) -> None:
         if not offer(q, item, self._abort):
@@ -120,21 +120,19 @@ class ThreadedPipeline:
                 self._put(self.decoded, _END)
 
     def _enhance(self) -> None:
-        # A stage with ``submit`` (the CUDA one) returns at once with a pending frame; the
-        # encode thread waits for that frame's pixels only when it needs them.
-        submit = getattr(self._stage, "submit", self._stage)
+        # submit returns a ticket (at once on CUDA, before the pixels are back); the encode
+        # thread waits for that frame's pixels only when it needs them.
         while (item := self._get(self.decoded)) is not _END:
             if isinstance(item, Frame):
-                item = (item, submit(item))
+                item = (item, self._stage.submit(item))
             self._put(self.enhanced, item)
         self._put(self.enhanced, _END)
 
     def _encode(self) -> None:
         while (item := self._get(self.enhanced)) is not _END:
             if isinstance(item, tuple):
-                original, enhanced = item
-                if not isinstance(enhanced, Frame):
-                    enhanced = enhanced.result()
+                original, ticket = item
+                enhanced = ticket.result()
                 self._sink.write_frame(enhanced)
                 if self._compare is not None:
                     self._compare.write_frame(side_by_side(original, enhanced))

@@ -6,10 +6,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import torch
 
 from sagc.errors import SagcError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "Frame", "check_pixels", "side_by_side"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "Frame",
+    "check_pixels",
+    "frame_to_tensor",
+    "pixels_to_tensor",
+    "side_by_side",
+    "tensor_to_pixels",
+]
 
 # the largest picture decoded by default: DCI 8K (8192×4320) and anything smaller
 DEFAULT_MAX_PIXELS = 8192 * 4320
@@ -91,3 +100,29 @@ def side_by_side(left: Frame, right: Frame) -> Frame:
         alpha,
         right.channels,
     )
+
+
+def pixels_to_tensor(
+    rgb: np.ndarray, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """H×W×3 uint8/uint16 pixels → 1×3×H×W float tensor in [0, 1] on ``device``."""
+    top = float(np.iinfo(rgb.dtype).max)
+    pixels = rgb if rgb.dtype == np.uint8 else rgb.astype(np.int32)  # torch has no uint16 arithmetic
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device=device, non_blocking=True)
+    return x.permute(2, 0, 1).unsqueeze(0).to(dtype).mul_(1.0 / top)
+
+
+def frame_to_tensor(
+    frame: Frame, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """A :class:`Frame`'s pixels as a 1×3×H×W float tensor in [0, 1] (:func:`pixels_to_tensor`)."""
+    return pixels_to_tensor(frame.rgb, device=device, dtype=dtype)
+
+
+def tensor_to_pixels(y: torch.Tensor, *, dtype: np.dtype) -> np.ndarray:
+    """1×3×H×W float tensor in [0, 1] → H×W×3 pixels of ``dtype`` (rounded, clamped)."""
+    top = float(np.iinfo(dtype).max)
+    y = y[0].permute(1, 2, 0).float().mul(top).round_().clamp_(0.0, top)
+    if dtype == np.uint8:
+        return y.to(torch.uint8).cpu().numpy()
+    return y.to(torch.int32).cpu().numpy().astype(dtype)

@@ -15,7 +15,7 @@ import logging
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,16 +23,13 @@ import cv2
 import numpy as np
 
 from sagc.atomic import publish, temporary_path
-from sagc.models.denoise import DEFAULT_STRENGTH
-from sagc.models.gate import ExposureGate
-from sagc.models.guide import DEFAULT_GUIDE
+from sagc.models.settings import controls
 
 from .frame import Frame
 from .live import EndOfStream, LiveCapture
 from .sinks import EncoderSettings, EncoderSink
-from .smoothing import GammaSmoother
 from .sources import VideoInfo
-from .stage import FrameEnhancer
+from .stage import Stage
 
 __all__ = ["PreviewSession", "PreviewStats", "compose", "VIEWS"]
 
@@ -57,7 +54,10 @@ def compose(before: np.ndarray, after: np.ndarray, view: str) -> np.ndarray:
 
 @dataclass
 class PreviewStats:
-    """What the page and the window show; also what ``sagc bench`` reads for live latency."""
+    """What the page and the window show; also what ``sagc bench`` reads for live latency.
+
+    ``controls`` says which toggle is on, by control name (``smoothing``, ``denoise``, ``gate``,
+    ``guide``: the run-time settings that have a preview control)."""
 
     shown: int
     received: int
@@ -65,13 +65,15 @@ class PreviewStats:
     fps: float
     latency_p50_ms: float
     latency_p95_ms: float
-    smoothing: bool
-    denoise: bool
-    gate: bool
-    guide: bool
+    controls: dict[str, bool]
     view: str
     reconnects: int
     running: bool
+
+    def as_json(self) -> dict[str, object]:
+        """Flat JSON for ``GET /stats``: the counters, ``view`` and one boolean per control."""
+        plain = {name: value for name, value in asdict(self).items() if name != "controls"}
+        return {**plain, **self.controls}
 
 
 class _Recorder:
@@ -117,9 +119,8 @@ class PreviewSession:
     def __init__(
         self,
         capture: LiveCapture,
-        stage: FrameEnhancer,
+        stage: Stage,
         *,
-        smooth: float = 0.8,
         view: str = "side",
         record: str | Path | None = None,
         record_settings: EncoderSettings = EncoderSettings(),
@@ -129,14 +130,9 @@ class PreviewSession:
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
         self.capture, self.stage = capture, stage
-        self.smooth_alpha = smooth if smooth > 0 else 0.8
-        self.stage.smoother = GammaSmoother(smooth) if smooth > 0 else None
-        # the noise reduction toggles between off and the enhancer's strength (the default's if 0),
-        # the exposure gate between off and the enhancer's (the default thresholds if it has none),
-        # the guided upsampling between off and the enhancer's window (the default's if 0)
-        self.denoise_strength = stage.enhancer.denoise or DEFAULT_STRENGTH
-        self.gate = stage.enhancer.gate or ExposureGate()
-        self.guide = stage.enhancer.guide or DEFAULT_GUIDE
+        # a toggle switches its setting off, or back on at the value the stage started with
+        # (the setting's own default where that was off: RuntimeSettings.toggled)
+        self.reference = stage.settings
         self.view = view
         self.record_path = Path(record) if record else None
         self.record_settings = record_settings
@@ -157,9 +153,9 @@ class PreviewSession:
 
     # -- controls (any thread) -------------------------------------------------------------
     def request(self, name: str, value: object) -> None:
-        """Ask the loop to change ``smoothing``, ``denoise``, ``gate`` or ``guide`` (bool) or
-        ``view`` (str) before the next frame."""
-        if name in ("smoothing", "denoise", "gate", "guide"):
+        """Ask the loop to switch a control (``smoothing``, ``denoise``, ``gate``, ``guide``:
+        bool) or the ``view`` (str) before the next frame."""
+        if name in controls():
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
         elif name == "view":
@@ -170,18 +166,15 @@ class PreviewSession:
         self._requests.append((name, value))
 
     def _apply_requests(self) -> None:
+        settings = self.stage.settings
         while self._requests:
             name, value = self._requests.popleft()
-            if name == "smoothing":
-                self.stage.smoother = GammaSmoother(self.smooth_alpha) if value else None
-            elif name == "denoise":
-                self.stage.enhancer.denoise = self.denoise_strength if value else 0.0
-            elif name == "gate":
-                self.stage.enhancer.gate = self.gate if value else None
-            elif name == "guide":
-                self.stage.enhancer.guide = self.guide if value else 0.0
-            else:
+            if name == "view":
                 self.view = str(value)
+            else:
+                settings = settings.toggled(controls()[name], bool(value), reference=self.reference)
+        if settings is not self.stage.settings:
+            self.stage.configure(settings)
 
     # -- output (any thread) ---------------------------------------------------------------
     def latest(self, after: int = 0, timeout: float | None = None) -> tuple[int, np.ndarray | None]:
@@ -202,10 +195,7 @@ class PreviewSession:
             fps=round(fps, 2),
             latency_p50_ms=round(p50, 2),
             latency_p95_ms=round(p95, 2),
-            smoothing=self.stage.smoother is not None,
-            denoise=self.stage.enhancer.denoise > 0,
-            gate=self.stage.enhancer.gate is not None,
-            guide=self.stage.enhancer.guide > 0,
+            controls={name: not s.off(getattr(self.stage.settings, s.name)) for name, s in controls().items()},
             view=self.view,
             reconnects=self.capture.reconnects,
             running=self._running,
@@ -299,10 +289,10 @@ class PreviewSession:
 def overlay(rgb: np.ndarray, stats: PreviewStats) -> np.ndarray:
     """The counters drawn on a copy of the view (for the local window)."""
     out = rgb.copy()
+    switches = "  ".join(f"{name} {'on' if on else 'off'}" for name, on in stats.controls.items())
+    keys = " ".join(f"[{s.key}] {name}" for name, s in controls().items() if s.key)
     text = (f"{stats.fps:.1f} fps  latency {stats.latency_p50_ms:.0f} ms  dropped {stats.dropped}  "
-            f"smoothing {'on' if stats.smoothing else 'off'}  denoise {'on' if stats.denoise else 'off'}  "
-            f"gate {'on' if stats.gate else 'off'}  guide {'on' if stats.guide else 'off'}  "
-            f"[s] smoothing [d] denoise [g] gate [u] guide [v] view [q] quit")  # fmt: skip
+            f"{switches}  {keys} [v] view [q] quit")  # fmt: skip
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out

@@ -18,7 +18,6 @@ import logging
 import socket
 import sys
 import threading
-from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from sagc.errors import SagcError
+from sagc.models.settings import controls
 
 from .preview import VIEWS, PreviewSession
 
@@ -38,7 +38,7 @@ _BOUNDARY = "sagcframe"
 _JPEG_QUALITY = 80
 MAX_BODY = 4096  # bytes: a control request is a few dozen
 SOCKET_TIMEOUT = 10.0  # seconds a client may stall a read or a write
-SWITCHES = ("smoothing", "denoise", "gate", "guide")
+SWITCHES = tuple(controls())  # the preview toggles: smoothing, denoise, gate, guide
 _ANY_INTERFACE = ("", "0.0.0.0", "::")
 
 PAGE = """<!doctype html>
@@ -58,10 +58,7 @@ PAGE = """<!doctype html>
 <body>
 <h1>sagc preview</h1>
 <div id="bar">
-  <button id="smoothing" class="off">smoothing: …</button>
-  <button id="denoise" class="off">denoise: …</button>
-  <button id="gate" class="off">exposure gate: …</button>
-  <button id="guide" class="off">guided upsampling: …</button>
+  __BUTTONS__
   <button id="viewmode">view: …</button>
   <div id="counters">
     <span>fps <b id="fps">-</b></span>
@@ -74,8 +71,8 @@ PAGE = """<!doctype html>
 </div>
 <img id="view" src="/stream.mjpg" alt="before | after">
 <script>
-let state = {smoothing: false, denoise: false, gate: false, guide: false, view: "side"};
-const labels = {smoothing: "smoothing", denoise: "denoise", gate: "exposure gate", guide: "guided upsampling"};
+let state = {view: "side"};
+const labels = __LABELS__;
 function render(s) {
   state = s;
   for (const [key, label] of Object.entries(labels)) {
@@ -109,6 +106,13 @@ setInterval(poll, 500);
 </body>
 </html>
 """
+
+
+def _page() -> str:
+    """The page with one toggle button per preview control (from the run-time settings)."""
+    buttons = "\n  ".join(f'<button id="{name}" class="off">{s.label}: …</button>' for name, s in controls().items())
+    labels = json.dumps({name: s.label for name, s in controls().items()})
+    return PAGE.replace("__BUTTONS__", buttons).replace("__LABELS__", labels)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -242,9 +246,9 @@ class PreviewServer:
                     return
                 path = self.path.split("?")[0]
                 if path == "/":
-                    self._send(HTTPStatus.OK, PAGE.encode(), "text/html; charset=utf-8")
+                    self._send(HTTPStatus.OK, _page().encode(), "text/html; charset=utf-8")
                 elif path == "/stats":
-                    self._json(HTTPStatus.OK, asdict(session.stats()))
+                    self._json(HTTPStatus.OK, session.stats().as_json())
                 elif path == "/frame.jpg":
                     _, data = cache.get(0, timeout=5.0)
                     if data is None:

@@ -1,235 +1,132 @@
-"""The enhance stage: numpy RGB frames in, enhanced numpy RGB frames out, through an Enhancer."""
+"""The enhance stage: the one interface pipelines, the bench and the preview talk to.
+
+A :class:`Stage` enhances :class:`~sagc.stream.frame.Frame` objects through an
+:class:`~sagc.models.Enhancer`: :meth:`~Stage.submit` starts a frame and returns a ticket whose
+``result()`` is the enhanced frame (at once on the CPU; after the device's copies on CUDA, so
+up to :attr:`~Stage.slots` frames overlap), :meth:`~Stage.configure` changes the run-time
+settings between frames (the preview's toggles), :meth:`~Stage.reset` forgets temporal state
+between clips, :meth:`~Stage.cancel` unblocks a waiting submit when a pipeline shuts down, and
+:meth:`~Stage.close` releases what the stage holds. Implementations: ``cpu_stage.CpuStage`` and
+``cuda_stage.CudaStage``; ``stages.make_stage`` picks one for a device.
+"""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-import logging
-import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
-import cv2
-import numpy as np
 import torch
 
-from sagc.eval.metrics import LUMA_WEIGHTS
-from sagc.models import Enhancer
-from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
-from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_luma
+from sagc.models import Enhancer, RuntimeSettings
 
 from .frame import Frame
 from .smoothing import GammaSmoother
 
-__all__ = ["FrameEnhancer", "GammaTable", "frame_to_tensor", "tensor_to_pixels", "make_stage"]
-
-log = logging.getLogger(__name__)
-
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_HEAP_LIMIT = 32 * 1024 * 1024  # glibc's largest allowed mmap threshold on 64-bit
+__all__ = ["Done", "FrameStage", "Stage", "Ticket", "as_frame_stage"]
 
 
-@functools.cache
-def keep_frame_buffers_in_heap() -> bool:
-    """Stop glibc from returning every frame-sized buffer to the kernel after use.
+class Ticket(Protocol):
+    """A frame on its way through a stage."""
 
-    By default each multi-megabyte tensor is its own mmap, so every frame pays thousands of
-    page faults (on 2 cores that was ~40% of the time for 720p). Raising the mmap and trim
-    thresholds lets freed frame buffers be reused from the heap instead.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_LIMIT) and libc.mallopt(_M_TRIM_THRESHOLD, 4 * _HEAP_LIMIT)
-    except (OSError, AttributeError):
-        return False
-    log.debug("mallopt thresholds raised: %s", bool(ok))
-    return bool(ok)
+    def result(self) -> Frame: ...
 
 
-def frame_to_tensor(frame: Frame, *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """H×W×3 uint8/uint16 pixels → 1×3×H×W float tensor in [0, 1] on ``device``."""
-    pixels = frame.rgb if frame.rgb.dtype == np.uint8 else frame.rgb.astype(np.int32)
-    x = torch.from_numpy(pixels).to(device=device, non_blocking=True)
-    x = x.permute(2, 0, 1).unsqueeze(0).to(dtype)
-    return x.mul_(1.0 / frame.max_value)
+class Done:
+    """A ticket for a frame that is already finished."""
+
+    __slots__ = ("_frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self._frame = frame
+
+    def result(self) -> Frame:
+        return self._frame
 
 
-def tensor_to_pixels(y: torch.Tensor, *, dtype: np.dtype) -> np.ndarray:
-    """1×3×H×W float tensor in [0, 1] → H×W×3 pixels of ``dtype`` (rounded, clamped)."""
-    top = float(np.iinfo(dtype).max)
-    y = y[0].permute(1, 2, 0).float().mul(top).round_().clamp_(0.0, top)
-    if dtype == np.uint8:
-        return y.to(torch.uint8).cpu().numpy()
-    return y.to(torch.int32).cpu().numpy().astype(dtype)
+class Stage(ABC):
+    """Enhance frames with ``enhancer`` on ``device``; the settings live in the enhancer."""
 
+    slots: int = 1  # frames that may be in flight at once
 
-_GREY = np.array([GREY_WEIGHTS], dtype=np.float32)
-_LUMA = np.array([LUMA_WEIGHTS], dtype=np.float32)
-_MASK = np.array(NOISE_MASK, dtype=np.float32)
-
-
-def noise_level_8bit(rgb: np.ndarray) -> float:
-    """:func:`sagc.models.denoise.noise_level` of an H×W×3 uint8 image, in 8-bit levels, with OpenCV."""
-    if rgb.shape[0] < 3 or rgb.shape[1] < 3:
-        return 0.0
-    grey = cv2.transform(rgb.astype(np.float32), _GREY)
-    response = cv2.filter2D(grey, -1, _MASK, borderType=cv2.BORDER_REFLECT_101)[1:-1, 1:-1]
-    return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
-
-
-class GammaTable:
-    """All answers of ``x ** γ`` for 8-bit ``x`` and ``levels`` quantised γ: one gather per pixel.
-
-    ``table[q, x] = round(255 · max(min(x · gain / 255, 1), eps) ** (q / (levels − 1)))``; with
-    256 levels γ is quantised in steps of 1/255, far below what 8-bit output can show.
-    """
-
-    def __init__(self, *, gain: float = 1.0, eps: float, levels: int = 256) -> None:
-        if not 2 <= levels <= 256:
-            raise ValueError(f"levels must be in [2, 256], got {levels}")
-        self.levels = levels
-        self.gain = gain
-        self._scratch: dict[str, np.ndarray] | None = None  # full-frame float buffers (guided_levels)
-        x = np.clip(np.arange(256, dtype=np.float64) * gain / 255.0, eps, 1.0)
-        gamma = np.arange(levels, dtype=np.float64) / (levels - 1)
-        self.table = np.rint(255.0 * x[None, :] ** gamma[:, None]).astype(np.uint8).ravel()
-
-    def quantize(self, gamma: torch.Tensor) -> np.ndarray:
-        """1×3×h×w γ in (0, 1) → h×w×3 uint8 level indices."""
-        q = gamma[0].permute(1, 2, 0).float().mul(self.levels - 1).round_().clamp_(0, self.levels - 1)
-        return q.to(torch.uint8).cpu().numpy()
-
-    def guided_levels(
-        self, gamma: torch.Tensor, small: torch.Tensor, rgb: np.ndarray, *, fraction: float
-    ) -> np.ndarray:
-        """:func:`sagc.models.guide.guided_gamma` as level indices at ``rgb``'s size: the curve
-        coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
-        upsampled and applied to ``rgb``'s log luma with OpenCV, in buffers kept between frames
-        of one size (fresh full-frame float arrays cost more than the arithmetic)."""
-        height, width = rgb.shape[:2]
-        buffers = self._buffers(height, width)
-        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
-        coefficients = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
-        slope, offset = (
-            self._full_size(c[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy(), buffer)
-            for c, buffer in zip(coefficients, (buffers["slope"], buffers["offset"]), strict=True)
-        )
-        x, luma, luma3 = buffers["rgb"], buffers["luma"], buffers["luma3"]
-        np.copyto(x, rgb)
-        if self.gain == 1.0:
-            cv2.transform(x, _LUMA / 255.0, dst=luma)
-        else:
-            cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA, dst=luma)
-        cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
-        cv2.merge([luma, luma, luma], dst=luma3)
-        levels = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
-        cv2.max(levels, 0.0, dst=levels)
-        if self.levels < 256:  # (a plain number would clip the first channel only)
-            cv2.min(levels, (self.levels - 1.0,) * 4, dst=levels)
-        return cv2.convertScaleAbs(levels)  # rounds to the nearest level, saturates at 255
-
-    def _buffers(self, height: int, width: int) -> dict[str, np.ndarray]:
-        if self._scratch is None or self._scratch["rgb"].shape[:2] != (height, width):
-            planes = {"rgb": 3, "slope": 3, "offset": 3, "luma3": 3, "luma": 1}
-            self._scratch = {
-                name: np.empty((height, width, channels) if channels > 1 else (height, width), np.float32)
-                for name, channels in planes.items()
-            }
-        return self._scratch
-
-    @staticmethod
-    def _full_size(plane: np.ndarray, out: np.ndarray) -> np.ndarray:
-        if plane.shape == out.shape:
-            np.copyto(out, plane)
-            return out
-        return cv2.resize(plane, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_LINEAR)
-
-    def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""
-        index = (levels.astype(np.uint16) << 8) | rgb
-        return np.take(self.table, index)
-
-
-class FrameEnhancer:
-    """Callable stage that enhances one :class:`Frame`, keeping its timing and alpha.
-
-    On the CPU, 8-bit frames take the fast path: γ is estimated on an area-downscaled copy
-    (OpenCV, straight from uint8), upsampled as 8-bit levels and applied through a
-    :class:`GammaTable`, so no full-resolution float image is ever made; the enhancer's
-    ``denoise`` runs there with OpenCV (the noise estimate and filter ``models.denoise`` defines).
-    Everything else (GPU, 16-bit, ``fast=False``) runs the :class:`Enhancer` in floating point.
-    """
-
-    def __init__(
-        self,
-        enhancer: Enhancer,
-        *,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        fast: bool = True,
-        smooth: float = 0.0,
-    ) -> None:
-        self.device = torch.device(device)
+    def __init__(self, enhancer: Enhancer, *, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
         self.dtype = dtype
-        keep_frame_buffers_in_heap()
-        # Depthwise convolutions run several times faster in channels_last on CPU and GPU.
-        self.enhancer = enhancer.to(device=self.device, dtype=dtype).eval()
+        self.enhancer = enhancer.to(device=device, dtype=dtype).eval()
         self.enhancer.to(memory_format=torch.channels_last)
-        self.table = GammaTable(gain=enhancer.gain, eps=enhancer.eps) if fast and self.device.type == "cpu" else None
-        self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        self.smoother: GammaSmoother | None = None
+
+    @property
+    def settings(self) -> RuntimeSettings:
+        """The run-time settings frames are enhanced with."""
+        return self.enhancer.settings
+
+    def configure(self, settings: RuntimeSettings) -> None:
+        """Enhance the next frames with ``settings``; smoothing state survives unless the
+        smoothing itself changes."""
+        if not isinstance(settings, RuntimeSettings):
+            raise TypeError(f"configure takes RuntimeSettings, got {type(settings).__name__}")
+        if self.smoother is None or self.smoother.alpha != settings.smooth:
+            self.smoother = GammaSmoother(settings.smooth) if settings.smooth > 0 else None
+        self.enhancer.settings = settings
+        self._configured(settings)
+
+    def _configured(self, settings: RuntimeSettings) -> None:  # noqa: B027 - optional for implementations
+        """Hook: implementation state that follows the settings (tables, CUDA graphs)."""
+
+    @abstractmethod
+    def submit(self, frame: Frame) -> Ticket:
+        """Start enhancing ``frame``; the ticket's ``result()`` is the enhanced frame."""
+
+    def __call__(self, frame: Frame) -> Frame:
+        return self.submit(frame).result()
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
         if self.smoother is not None:
             self.smoother.reset()
 
-    def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """γ (smoothed over time when a smoother is set) and the gate's weight (1 without one)."""
-        gamma, weight = self.enhancer.gamma(small)
-        if self.smoother is not None:
-            gamma = self.smoother(gamma, small)
-        return gamma, 1.0 if weight is None else float(weight)
+    def cancel(self) -> None:  # noqa: B027 - optional for implementations
+        """Unblock a :meth:`submit` waiting for room (the pipeline is shutting down)."""
 
-    @torch.inference_mode()
-    def __call__(self, frame: Frame) -> Frame:
-        if self.table is not None and frame.rgb.dtype == np.uint8:
-            return frame.with_pixels(self._fast(frame.rgb))
-        x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
-        y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
-        return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
+    def close(self) -> None:  # noqa: B027 - optional for implementations
+        """Release what the stage holds."""
 
-    def _fast(self, rgb: np.ndarray) -> np.ndarray:
-        assert self.table is not None
-        height, width = rgb.shape[:2]
-        low_h, low_w = self.enhancer.low_resolution_size(height, width)
-        same = (low_h, low_w) == (height, width)
-        small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        gamma, weight = self._gamma(x)
-        if self.enhancer.denoise:
-            # measured and filtered on the raw levels: the table applies the gain afterwards
-            sigma = weight * self.enhancer.denoise * noise_level_8bit(rgb)
-            if sigma > 0:
-                rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
-        if self.enhancer.guide > 0.0:
-            levels = self.table.guided_levels(gamma, x, rgb, fraction=self.enhancer.guide)
-        else:
-            levels = self.table.quantize(gamma)
-            if not same:
-                levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
-        return self.table.apply(rgb, levels)
+    def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
+        """A call that runs the estimator on the low-resolution ``x`` the way this stage does
+        (for the bench's estimator figure)."""
+        return lambda: self.enhancer.estimator(x)
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def make_stage(enhancer: Enhancer, *, device: str | torch.device = "cpu", smooth: float = 0.0):
-    """The enhance stage for ``device``: :class:`FrameEnhancer` on the CPU, the pinned,
-    stream-overlapped :class:`~sagc.stream.cuda_stage.CudaFrameEnhancer` on CUDA."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        from .cuda_stage import CudaFrameEnhancer
+@runtime_checkable
+class FrameStage(Protocol):
+    """What a pipeline needs of a stage: :class:`Stage` has it, :func:`as_frame_stage` gives it
+    to any ``Frame → Frame`` callable (a pass-through, the darkener of ``sagc data darken``)."""
 
-        return CudaFrameEnhancer(enhancer, device=device, smooth=smooth)
-    return FrameEnhancer(enhancer, device=device, smooth=smooth)
+    def submit(self, frame: Frame) -> Ticket: ...
+
+    def cancel(self) -> None: ...
+
+
+class _Apply:
+    """A ``Frame → Frame`` callable as a :class:`FrameStage` (finished on submit)."""
+
+    def __init__(self, function: Callable[[Frame], Frame]) -> None:
+        self.function = function
+
+    def submit(self, frame: Frame) -> Done:
+        return Done(self.function(frame))
+
+    def cancel(self) -> None:
+        """Nothing waits inside a plain call."""
+
+
+def as_frame_stage(stage: FrameStage | Callable[[Frame], Frame]) -> FrameStage:
+    """``stage`` itself when it has ``submit`` (a :class:`Stage`), else the callable wrapped."""
+    return stage if isinstance(stage, FrameStage) else _Apply(stage)

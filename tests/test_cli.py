@@ -298,7 +298,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     result = sagc(*args, "--denoise", "3")
     assert result.returncode == 0, result.stderr
     assert "end-to-end / pass-through" in result.stdout
-    assert "scale 2, gain 1, denoise 3, gate off, guide 0" in result.stdout
+    assert "scale 2, gain 1, denoise 3, gate off, guide 0, smooth 0" in result.stdout
     figures = json.loads(out.read_text())
     for key in (
         "decode_fps",
@@ -315,7 +315,14 @@ def test_bench_json_has_every_field(tmp_path, weights):
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
     assert figures["width"] == 160 and figures["frames"] == 20
-    assert figures["settings"] == {"scale": 2.0, "gain": 1.0, "denoise": 3.0, "gate": 0.0, "guide": 0.0}
+    assert figures["settings"] == {
+        "scale": 2.0,
+        "gain": 1.0,
+        "denoise": 3.0,
+        "gate": False,
+        "guide": 0.0,
+        "smooth": 0.0,
+    }
     assert figures["decoder"] == "cpu"
 
 

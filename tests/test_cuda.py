@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import Frame
 from sagc.stream.pipeline import run_pipeline
 from sagc.stream.sources import VideoSource
-from sagc.stream.stage import FrameEnhancer, make_stage
+from sagc.stream.stages import make_stage
 
 from .conftest import make_clip
 
@@ -43,10 +44,10 @@ class _Collect:
 
 
 def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
-    cuda = CudaFrameEnhancer(load_enhancer(weights), device="cuda", dtype=torch.float32)
-    reference = FrameEnhancer(load_enhancer(weights), device="cpu", fast=False)
+    cuda = CudaStage(load_enhancer(weights), device="cuda", dtype=torch.float32)
+    reference = CpuStage(load_enhancer(weights), device="cpu", fast=False)
     for frame in _frames(6):
         got = cuda(frame).rgb.astype(int)
         want = reference(frame).rgb.astype(int)
@@ -54,10 +55,10 @@ def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
 
 
 def test_cuda_stage_denoises_like_opencv_on_the_cpu(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
-    cuda = CudaFrameEnhancer(load_enhancer(weights, denoise=4), device="cuda", dtype=torch.float32)
-    fast_cpu = FrameEnhancer(load_enhancer(weights, denoise=4), device="cpu")  # OpenCV's filter
+    cuda = CudaStage(load_enhancer(weights, denoise=4), device="cuda", dtype=torch.float32)
+    fast_cpu = CpuStage(load_enhancer(weights, denoise=4), device="cpu")  # OpenCV's filter
     for frame in _frames(3):
         diff = np.abs(cuda(frame).rgb.astype(int) - fast_cpu(frame).rgb.astype(int))
         assert diff.mean() < 0.5 and diff.max() <= 4
@@ -65,16 +66,16 @@ def test_cuda_stage_denoises_like_opencv_on_the_cpu(weights: Path) -> None:
 
 def test_fp16_default_stays_close(weights: Path) -> None:
     stage = make_stage(load_enhancer(weights), device="cuda")
-    reference = FrameEnhancer(load_enhancer(weights), device="cpu", fast=False)
+    reference = CpuStage(load_enhancer(weights), device="cpu", fast=False)
     frame = _frames(1)[0]
     diff = np.abs(stage(frame).rgb.astype(int) - reference(frame).rgb.astype(int))
     assert diff.mean() < 1.0 and diff.max() <= 8
 
 
 def test_ring_is_pinned_and_nothing_is_allocated_per_frame(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
-    stage = CudaFrameEnhancer(load_enhancer(weights), device="cuda")
+    stage = CudaStage(load_enhancer(weights), device="cuda")
     frames = _frames(60)
     pending = [stage.submit(f) for f in frames[:3]]
     for p in pending:
@@ -115,19 +116,19 @@ def test_sixteen_bit_frames_take_the_float_path(weights: Path) -> None:
 
 
 def test_cuda_stage_refuses_a_cpu_device(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        CudaFrameEnhancer(load_enhancer(weights), device="cpu")
+        CudaStage(load_enhancer(weights), device="cpu")
 
 
 def test_graph_replay_equals_eager_kernels(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
     frames = _frames(5)
     outputs = []
     for graphs in (True, False):
-        stage = CudaFrameEnhancer(load_enhancer(weights, denoise=4), device="cuda", graphs=graphs)
+        stage = CudaStage(load_enhancer(weights, denoise=4), device="cuda", graphs=graphs)
         outputs.append([stage(f).rgb for f in frames])
         assert all((slot.graph is not None) == graphs for slot in stage._ring)
     for replayed, eager in zip(*outputs, strict=True):
@@ -135,18 +136,17 @@ def test_graph_replay_equals_eager_kernels(weights: Path) -> None:
 
 
 def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
-    from sagc.stream.smoothing import GammaSmoother
+    from sagc.stream.cuda_stage import CudaStage
 
     frame = _frames(1)[0]
-    stage = CudaFrameEnhancer(load_enhancer(weights, denoise=4), device="cuda")
+    stage = CudaStage(load_enhancer(weights, denoise=4), device="cuda")
     filtered = stage(frame).rgb
-    stage.enhancer.denoise = 0.0  # what the preview's toggle does
+    stage.configure(stage.settings.replace(denoise=0.0))  # what the preview's toggle does
     plain = stage(frame).rgb
-    fresh = CudaFrameEnhancer(load_enhancer(weights, denoise=0), device="cuda", graphs=False)
+    fresh = CudaStage(load_enhancer(weights, denoise=0), device="cuda", graphs=False)
     assert np.abs(plain.astype(int) - fresh(frame).rgb.astype(int)).max() <= 1
     assert np.abs(plain.astype(int) - filtered.astype(int)).mean() > 0.1  # the filter did act
-    stage.smoother = GammaSmoother(0.8)  # eager while smoothing; the first frame is unsmoothed
+    stage.configure(stage.settings.replace(smooth=0.8))  # eager while smoothing; the first frame is unsmoothed
     assert np.abs(stage(frame).rgb.astype(int) - plain.astype(int)).max() <= 1
 
 
@@ -170,7 +170,7 @@ def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
 
 
 def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
     height, width = 48, 64
     rgb = np.full((height, width, 3), 55, np.uint8)  # dark: enhanced fully
@@ -178,24 +178,24 @@ def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> Non
     bright[:8] = 255  # mean luma about 0.5 with highlights: left alone
     for picture in (rgb, bright):
         frame = Frame(picture)
-        cuda = CudaFrameEnhancer(load_enhancer(weights, gate=True, denoise=4), device="cuda", dtype=torch.float32)
-        reference = FrameEnhancer(load_enhancer(weights, gate=True, denoise=4), device="cpu", fast=False)
+        cuda = CudaStage(load_enhancer(weights, gate=True, denoise=4), device="cuda", dtype=torch.float32)
+        reference = CpuStage(load_enhancer(weights, gate=True, denoise=4), device="cpu", fast=False)
         got, want = cuda(frame).rgb.astype(int), reference(frame).rgb.astype(int)
         assert np.abs(got - want).max() <= 1
     assert np.array_equal(cuda(Frame(bright)).rgb, bright)
 
 
 def test_cuda_stage_guides_like_the_cpu_and_follows_the_toggle() -> None:
-    from sagc.stream.cuda_stage import CudaFrameEnhancer
+    from sagc.stream.cuda_stage import CudaStage
 
     frame = _frames(1)[0]
     # the trained default: its γ follows brightness, so the guided upsampling changes the picture
-    cuda = CudaFrameEnhancer(load_enhancer("default", guide=0.5), device="cuda", dtype=torch.float32)
-    reference = FrameEnhancer(load_enhancer("default", guide=0.5), device="cpu", fast=False)
+    cuda = CudaStage(load_enhancer("default", guide=0.5), device="cuda", dtype=torch.float32)
+    reference = CpuStage(load_enhancer("default", guide=0.5), device="cpu", fast=False)
     guided = cuda(frame).rgb
     assert np.abs(guided.astype(int) - reference(frame).rgb.astype(int)).max() <= 1
-    cuda.enhancer.guide = 0.0  # the graphs are captured again for the new setting
+    cuda.configure(cuda.settings.replace(guide=0.0))  # the graphs are captured again for the new setting
     plain = cuda(frame).rgb
-    want = FrameEnhancer(load_enhancer("default", guide=0.0), device="cpu", fast=False)(frame).rgb
+    want = CpuStage(load_enhancer("default", guide=0.0), device="cpu", fast=False)(frame).rgb
     assert np.abs(plain.astype(int) - want.astype(int)).max() <= 1
     assert np.abs(plain.astype(int) - guided.astype(int)).max() > 3

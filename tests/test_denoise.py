@@ -21,8 +21,8 @@ from sagc.models import (
     save_enhancer,
 )
 from sagc.models.gamma import apply_gamma
+from sagc.stream.cpu_stage import CpuStage, noise_level_8bit
 from sagc.stream.frame import Frame
-from sagc.stream.stage import FrameEnhancer, noise_level_8bit
 from sagc.synth import darken, sample_darken_params
 
 from .conftest import immerkaer
@@ -151,9 +151,9 @@ def test_enhancer_filters_before_the_exponent(weights):
 @pytest.mark.parametrize("gain", [1.0, 1.5])
 def test_fast_path_filters_like_the_float_path(weights, gain):
     dark = _dark_scene()
-    fast = FrameEnhancer(load_enhancer(weights, scale=4.0, gain=gain, denoise=4))(Frame(dark)).rgb
-    slow = FrameEnhancer(load_enhancer(weights, scale=4.0, gain=gain, denoise=4), fast=False)(Frame(dark)).rgb
-    plain = FrameEnhancer(load_enhancer(weights, scale=4.0, gain=gain, denoise=0))(Frame(dark)).rgb
+    fast = CpuStage(load_enhancer(weights, scale=4.0, gain=gain, denoise=4))(Frame(dark)).rgb
+    slow = CpuStage(load_enhancer(weights, scale=4.0, gain=gain, denoise=4), fast=False)(Frame(dark)).rgb
+    plain = CpuStage(load_enhancer(weights, scale=4.0, gain=gain, denoise=0))(Frame(dark)).rgb
     assert float(psnr(_tensor(fast), _tensor(slow))) > 40
     assert float(psnr(_tensor(fast), _tensor(plain))) < 40  # and the filter did something
 

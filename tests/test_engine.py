@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.engine import ThreadedPipeline, run_pipeline_threaded
 from sagc.stream.frame import Frame
 from sagc.stream.pipeline import run_pipeline
 from sagc.stream.sources import VideoSource
-from sagc.stream.stage import FrameEnhancer
 
 from .conftest import make_clip
 
@@ -39,7 +39,7 @@ class CollectingSink:
 
 @pytest.fixture(scope="module")
 def stage(weights):
-    return FrameEnhancer(load_enhancer(weights))
+    return CpuStage(load_enhancer(weights))
 
 
 @pytest.fixture(scope="module")

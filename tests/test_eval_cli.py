@@ -173,7 +173,7 @@ def test_python_plugin_runs_and_a_failing_item_is_reported(tmp_path: Path, plugi
         ("gamma:abc", "must be a number"),
         ("gamma:-1", "must be positive"),
         ("clahe:clip=2:size=3", "unknown option"),
-        ("sagc:smooth=1.5", "smooth must be in"),
+        ("sagc:smooth=1.5", "smooth must be a finite number"),
         ("sagc:denoise=-2", "denoise must be a finite number"),
         ("sagc:missing/weights.pt", "weights file missing/weights.pt not found"),
         ("sagc:scale", "'scale' is neither a weights file nor an installed name; options are key=value"),

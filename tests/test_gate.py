@@ -9,8 +9,8 @@ import torch
 from sagc.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
-from sagc.stream.stage import FrameEnhancer
 
 
 def _grey(level: float, highlight_fraction: float = 0.0, size: tuple[int, int] = (20, 50)) -> torch.Tensor:
@@ -43,7 +43,7 @@ def test_rejects_bad_thresholds():
 
 def test_well_exposed_images_come_back_unchanged_and_dark_ones_as_without_the_gate(weights):
     estimator = load_enhancer(weights).estimator
-    gated = Enhancer(estimator, scale=2.0, denoise=4.0, gate=ExposureGate()).eval()
+    gated = Enhancer(estimator, scale=2.0, denoise=4.0, gate=True).eval()
     plain = Enhancer(estimator, scale=2.0, denoise=4.0).eval()
     rng = torch.Generator().manual_seed(0)
     bright = (_grey(0.3, 0.1, (24, 40)) + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
@@ -62,7 +62,7 @@ def test_fast_path_gates_like_the_float_path(weights):
     outputs = {}
     for gate in (True, False):
         for fast in (True, False):
-            stage = FrameEnhancer(load_enhancer(weights, gate=gate, denoise=4), fast=fast)
+            stage = CpuStage(load_enhancer(weights, gate=gate, denoise=4), fast=fast)
             outputs[gate, fast] = stage(frame).rgb.astype(int)
     assert np.abs(outputs[True, True] - outputs[True, False]).max() <= 1
     gated_lift = (outputs[True, False] - frame.rgb).mean()

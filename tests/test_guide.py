@@ -13,8 +13,8 @@ from sagc.models import Enhancer, GammaEstimator, load_checkpoint, load_enhancer
 from sagc.models.gamma import apply_gamma
 from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, guided_gamma, log_luma
 from sagc.models.guide import _box as box_mean
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
-from sagc.stream.stage import FrameEnhancer
 
 
 def _naive_box(t: torch.Tensor, radius: int) -> torch.Tensor:
@@ -88,12 +88,12 @@ def test_fast_path_matches_the_float_path_with_guide(gain):
     ramp = np.linspace(5, 120, 96, dtype=np.float32)[None, :, None]
     rgb = np.clip(ramp + rng.normal(0, 3, (72, 96, 3)), 0, 255).round().astype(np.uint8)
     outputs = {
-        fast: FrameEnhancer(load_enhancer("default", scale=4.0, gain=gain, guide=0.5), fast=fast)(Frame(rgb)).rgb
+        fast: CpuStage(load_enhancer("default", scale=4.0, gain=gain, guide=0.5), fast=fast)(Frame(rgb)).rgb
         for fast in (True, False)
     }
     diff = np.abs(outputs[True].astype(int) - outputs[False].astype(int))
     assert diff.mean() < 0.6 and diff.max() <= 3
-    plain = FrameEnhancer(load_enhancer("default", scale=4.0, gain=gain, guide=0.0))(Frame(rgb)).rgb
+    plain = CpuStage(load_enhancer("default", scale=4.0, gain=gain, guide=0.0))(Frame(rgb)).rgb
     assert np.abs(plain.astype(int) - outputs[True].astype(int)).max() > 10  # the guide changed something
 
 
@@ -117,7 +117,7 @@ def test_shipped_default_has_the_guide_on():
 
 
 def test_guided_levels_stay_in_the_table_for_every_channel():
-    from sagc.stream.stage import GammaTable
+    from sagc.stream.cpu_stage import GammaTable
 
     rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255

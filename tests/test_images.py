@@ -9,15 +9,15 @@ from PIL import Image, ImageOps
 
 from sagc.errors import SagcError
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.images import read_image, require_images, write_image
-from sagc.stream.stage import FrameEnhancer
 
 RNG = np.random.default_rng(0)
 
 
 @pytest.fixture
 def stage(weights):
-    return FrameEnhancer(load_enhancer(weights))
+    return CpuStage(load_enhancer(weights))
 
 
 def test_16bit_png_round_trip(tmp_path, stage):
@@ -57,7 +57,7 @@ def test_identity_weights_round_trip_exact(tmp_path, identity_weights):
     pixels = (RNG.random((19, 23, 3)) * 255).astype(np.uint8)
     cv2.imwrite(str(tmp_path / "in.png"), pixels)
     frame = read_image(tmp_path / "in.png")
-    out = FrameEnhancer(load_enhancer(identity_weights))(frame)
+    out = CpuStage(load_enhancer(identity_weights))(frame)
     np.testing.assert_array_equal(out.rgb, frame.rgb)
 
 

@@ -24,11 +24,11 @@ import pytest
 from sagc.cli import main
 from sagc.errors import SagcError
 from sagc.models import ExposureGate, load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
 from sagc.stream.live import EndOfStream, LatestFrame, LiveCapture, LiveFrame, parse_live_source
 from sagc.stream.preview import PreviewSession, compose
 from sagc.stream.serve import PreviewServer, parse_address
-from sagc.stream.stage import FrameEnhancer
 from tests.conftest import FFPROBE, ffprobe, make_clip, needs_ffmpeg
 
 LAVFI = "lavfi:testsrc2=size=160x120:rate=25"
@@ -139,10 +139,10 @@ def test_compose_views() -> None:
 
 @pytest.fixture
 def session(weights: Path):
-    stage = FrameEnhancer(load_enhancer(weights))
+    stage = CpuStage(load_enhancer(weights, smooth=0.8))
     capture = LiveCapture(parse_live_source(LAVFI))
     capture.wait_open()
-    preview = PreviewSession(capture, stage, smooth=0.8)
+    preview = PreviewSession(capture, stage)
     preview.start()
     yield preview
     preview.close()
@@ -151,10 +151,10 @@ def session(weights: Path):
 def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -> None:
     first, _ = session.latest(0, timeout=10)
     assert session.stage.smoother is not None
-    assert session.stage.enhancer.denoise == 0.0 and not session.stats().denoise  # the test weights: off
+    assert session.stage.enhancer.denoise == 0.0 and not session.stats().controls["denoise"]  # the test weights: off
     session.request("smoothing", False)
-    assert session.stage.enhancer.gate is None and not session.stats().gate
-    assert session.stage.enhancer.guide == 0.0 and not session.stats().guide
+    assert session.stage.enhancer.gate is None and not session.stats().controls["gate"]
+    assert session.stage.enhancer.guide == 0.0 and not session.stats().controls["guide"]
     session.request("denoise", True)
     session.request("gate", True)
     session.request("guide", True)
@@ -162,9 +162,9 @@ def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
     assert session.stage.smoother is None and session.view == "split"
-    assert session.stage.enhancer.denoise == 4.0 and session.stats().denoise  # the default strength
-    assert session.stage.enhancer.gate == ExposureGate() and session.stats().gate  # the default gate
-    assert session.stage.enhancer.guide == 0.5 and session.stats().guide  # the default window
+    assert session.stage.enhancer.denoise == 4.0 and session.stats().controls["denoise"]  # the default strength
+    assert session.stage.enhancer.gate == ExposureGate() and session.stats().controls["gate"]  # the default gate
+    assert session.stage.enhancer.guide == 0.5 and session.stats().controls["guide"]  # the default window
     assert view is not None and view.shape == (120, 160, 3)
     with pytest.raises(ValueError):
         session.request("view", "diagonal")
@@ -302,7 +302,7 @@ def test_cli_preview_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) ->
         (["--source", LAVFI, "--serve", "eighty"], "[HOST:]PORT"),
         (["--source", "/dev/video97", "--no-window", "--serve", "0"], "camera /dev/video97 not found"),
         (["--source", LAVFI, "--window"], "no display here"),
-        (["--source", LAVFI, "--smooth", "1.5", "--serve", "0"], "--smooth must be in"),
+        (["--source", LAVFI, "--smooth", "1.5", "--serve", "0"], "smooth must be a finite number in [0, 1)"),
     ]
     for argv, message in cases:
         assert main(["preview", *argv]) == 1, argv

@@ -13,10 +13,10 @@ import pytest
 
 from sagc.cli import main
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.live import LiveCapture, parse_live_source
 from sagc.stream.preview import PreviewSession
 from sagc.stream.serve import MAX_BODY, PreviewServer
-from sagc.stream.stage import FrameEnhancer
 
 from .conftest import make_clip
 
@@ -27,7 +27,7 @@ LAVFI = "lavfi:testsrc2=size=160x120:rate=30"
 def server(weights: Path):
     capture = LiveCapture(parse_live_source(LAVFI))
     capture.wait_open()
-    session = PreviewSession(capture, FrameEnhancer(load_enhancer(weights)), smooth=0.8)
+    session = PreviewSession(capture, CpuStage(load_enhancer(weights, smooth=0.8)))
     session.start()
     with PreviewServer(session) as running:
         yield running
@@ -69,7 +69,8 @@ def test_controls_take_json_booleans_only(server):
         assert "error" in answer
     assert control(server, b'{"guide": true, "smoothing": "yes"}')[0] == 400  # checked in full first
     time.sleep(0.3)
-    assert server.session.stats().guide is False and server.session.stats().smoothing is False
+    controls = server.session.stats().controls
+    assert controls["guide"] is False and controls["smoothing"] is False
 
 
 def test_requests_for_other_hosts_are_refused(server):
@@ -136,7 +137,7 @@ def test_viewer_that_disconnects_is_a_debug_line(server, caplog, capfd):
 def test_serve_on_ipv6_loopback(weights):
     capture = LiveCapture(parse_live_source(LAVFI))
     capture.wait_open()
-    session = PreviewSession(capture, FrameEnhancer(load_enhancer(weights)), smooth=0.8)
+    session = PreviewSession(capture, CpuStage(load_enhancer(weights, smooth=0.8)))
     session.start()
     try:
         try:

@@ -9,8 +9,8 @@ import torch
 from sagc.demo import street_scene
 from sagc.eval.metrics import psnr
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage, GammaTable
 from sagc.stream.frame import Frame
-from sagc.stream.stage import FrameEnhancer, GammaTable
 from sagc.synth import darken, sample_darken_params
 
 
@@ -25,8 +25,8 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     dark_t = darken(_to_tensor(clean), sample_darken_params(g), generator=g)
     dark = (dark_t[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     enhancer = load_enhancer(weights, scale=scale, gain=gain)
-    fast = FrameEnhancer(enhancer)(Frame(dark)).rgb
-    slow = FrameEnhancer(load_enhancer(weights, scale=scale, gain=gain), fast=False)(Frame(dark)).rgb
+    fast = CpuStage(enhancer)(Frame(dark)).rgb
+    slow = CpuStage(load_enhancer(weights, scale=scale, gain=gain), fast=False)(Frame(dark)).rgb
     assert fast.shape == slow.shape == clean.shape and fast.dtype == np.uint8
     reference = _to_tensor(clean)
     gap = float(psnr(_to_tensor(fast), reference) - psnr(_to_tensor(slow), reference))
@@ -45,5 +45,5 @@ def test_gamma_table_values():
 
 def test_16bit_frames_use_the_float_path(weights):
     frame = Frame((np.random.default_rng(0).random((20, 30, 3)) * 9000).astype(np.uint16))
-    out = FrameEnhancer(load_enhancer(weights))(frame)
+    out = CpuStage(load_enhancer(weights))(frame)
     assert out.rgb.dtype == np.uint16 and (out.rgb.astype(int) >= frame.rgb.astype(int) - 1).all()

@@ -15,22 +15,22 @@ from sagc.enhance import run_video_job
 from sagc.errors import SagcError
 from sagc.jobs import Job
 from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import Decoding, VideoSource
-from sagc.stream.stage import FrameEnhancer
 
 from .conftest import SUBTITLE_EVENT, ffmpeg_rgb, ffprobe, make_clip, needs_ffmpeg, scene
 
 
 @pytest.fixture(scope="module")
 def stage(weights):
-    return FrameEnhancer(load_enhancer(weights))
+    return CpuStage(load_enhancer(weights))
 
 
 @pytest.fixture(scope="module")
 def identity(identity_weights):
-    return FrameEnhancer(load_enhancer(identity_weights))
+    return CpuStage(load_enhancer(identity_weights))
 
 
 def _frame_pts(path) -> list[tuple[int, Fraction]]:

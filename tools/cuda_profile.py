@@ -6,7 +6,7 @@ For each noise-reduction strength it measures, with CUDA events (median of ``--r
 warm-up): the host→device and device→host copies of one 8-bit frame from/to pinned memory, the
 enhancer's device work for one frame (replayed from the stage's CUDA graph, and run eagerly,
 with the host time of the eager launches), the estimator network alone on its low-resolution
-input; and, by wall clock, the whole :class:`~sagc.stream.cuda_stage.CudaFrameEnhancer` ring over
+input; and, by wall clock, the whole :class:`~sagc.stream.cuda_stage.CudaStage` ring over
 ``--frames`` of 8 distinct frames (host copies, uploads, compute and downloads overlapped as in
 the pipeline), with graphs and without. Prints a table; ``--json``
 writes every figure.
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sagc.models import load_enhancer
-from sagc.stream.cuda_stage import CudaFrameEnhancer
+from sagc.stream.cuda_stage import CudaStage
 from sagc.stream.frame import Frame
 
 log = logging.getLogger("cuda_profile")
@@ -61,7 +61,7 @@ def test_frames(count: int, height: int, width: int) -> list[Frame]:
     return frames
 
 
-def ring_fps(stage: CudaFrameEnhancer, frames: list[Frame], total: int) -> float:
+def ring_fps(stage: CudaStage, frames: list[Frame], total: int) -> float:
     """Frames/s through ``submit`` with the ring kept full (as the pipeline drives it)."""
     pending: collections.deque = collections.deque()
     for frame in frames[: stage.slots]:  # warm-up
@@ -79,7 +79,7 @@ def ring_fps(stage: CudaFrameEnhancer, frames: list[Frame], total: int) -> float
 
 @torch.inference_mode()
 def profile(weights: str, height: int, width: int, denoise: float, *, runs: int, frames: int) -> dict[str, float]:
-    stage = CudaFrameEnhancer(load_enhancer(weights, denoise=denoise), device="cuda")
+    stage = CudaStage(load_enhancer(weights, denoise=denoise), device="cuda")
     clip = test_frames(8, height, width)
     stage(clip[0])  # allocates the ring
     slot = stage._ring[0]
@@ -104,7 +104,7 @@ def profile(weights: str, height: int, width: int, denoise: float, *, runs: int,
         slot.host_in.numpy()[...] = frame.rgb
     figures["host_copy_ms"] = 1e3 * (time.perf_counter() - host_started) / len(clip)
     figures["ring_fps"] = ring_fps(stage, clip, frames)
-    eager = CudaFrameEnhancer(load_enhancer(weights, denoise=denoise), device="cuda", graphs=False)
+    eager = CudaStage(load_enhancer(weights, denoise=denoise), device="cuda", graphs=False)
     figures["ring_eager_fps"] = ring_fps(eager, clip, frames)
     return {key: round(value, 4) for key, value in figures.items()}
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sagc.models import load_enhancer
 from sagc.stream.bench import synthetic_spec
+from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import Frame
 from sagc.stream.sinks import EncoderSink
 from sagc.stream.sources import VideoSource
-from sagc.stream.stage import FrameEnhancer
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -45,7 +45,7 @@ def main() -> None:
         parser.error(f"--warmup ({args.warmup}) must be below --frames ({args.frames})")
     spec = synthetic_spec(f"{args.size}@{args.rate}")
     spec = spec.replace("testsrc2=", f"testsrc2=duration={args.frames / args.rate:.3f}:")
-    stage = FrameEnhancer(load_enhancer("default"), smooth=args.smooth)
+    stage = CpuStage(load_enhancer("default", smooth=args.smooth))
     samples: list[tuple[int, float]] = []
     started = time.perf_counter()
 

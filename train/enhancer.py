@@ -24,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from sagc.config import config_to_dict, save_config
 from sagc.errors import SagcError
 from sagc.eval.metrics import psnr, ssim
-from sagc.models import Enhancer, ExposureGate, GammaEstimator, save_enhancer
+from sagc.models import Enhancer, GammaEstimator, RuntimeSettings, save_enhancer
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
 from sagc.stream.images import list_images
@@ -78,15 +78,9 @@ class EnhancerConfig:
     width: int = 32
     context: int = 0  # > 0: channels of the deepest layer pooled image-wide (GammaEstimator)
     train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
-    runtime_scale: float = 4.0
-    runtime_gain: float = 1.0
-    # noise reduction before brightening at run time (Enhancer.denoise: filter strength relative
-    # to the measured noise); validation scores the enhancer with it, as users run it
-    runtime_denoise: float = 0.0
-    # the exposure gate at run time (Enhancer.gate: well-exposed frames left alone); validated with
-    runtime_gate: bool = False
-    # guided upsampling of γ at run time (Enhancer.guide: window radius / low-res shorter side)
-    runtime_guide: float = 0.0
+    # the run-time settings saved into every checkpoint; validation scores the enhancer with
+    # them, as users run it (noise reduction, exposure gate, guided upsampling, ...)
+    runtime: RuntimeSettings = field(default_factory=lambda: RuntimeSettings(scale=4.0))
     # > 0: the losses see γ applied through the guided upsampling too (Enhancer.guide in training)
     train_guide: float = 0.0
     low_max_luminance: float = 0.25
@@ -256,10 +250,6 @@ def _train(
     progress: Callable[[int, int, dict[str, float]], None] | None,
 ) -> dict[str, Any]:
     device = dist.device
-    try:  # the run-time settings every checkpoint will carry, checked before any work
-        _runtime_enhancer(GammaEstimator(width=1), config)
-    except ValueError as exc:
-        raise SagcError(f"config: {exc}") from exc
     if not 0.0 <= config.train_guide <= 1.0:
         raise SagcError(f"config: train_guide must be in [0, 1] (0 is off), got {config.train_guide}")
     seed_everything(config.seed)
@@ -338,7 +328,7 @@ def _train(
 
     while step < config.steps:
         low, normal = batches(step)
-        enhancer.scale = config.train_scales[step % len(config.train_scales)]
+        enhancer.settings = enhancer.settings.replace(scale=config.train_scales[step % len(config.train_scales)])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             terms, enhanced_masks, normal_masks = _enhancer_terms(
                 enhancer,
@@ -393,7 +383,7 @@ def _train(
         raise RuntimeError("data-parallel ranks ended with different weights")
     if dist.is_main:
         provenance = {"trainer": "sagc train enhancer", "config": config_to_dict(config), "step": step}
-        save_enhancer(out / "final.pt", kept, **_runtime(config), provenance=provenance)
+        save_enhancer(out / "final.pt", kept, config.runtime, provenance=provenance)
     return {
         "best": best,
         "steps": step,
@@ -471,22 +461,9 @@ def _enhancer_terms(
     return terms, enhanced_masks.detach(), normal_masks
 
 
-def _runtime(config: EnhancerConfig) -> dict[str, Any]:
-    """The run-time settings validated with and saved into every checkpoint."""
-    return {
-        "scale": config.runtime_scale,
-        "gain": config.runtime_gain,
-        "denoise": config.runtime_denoise,
-        "gate": config.runtime_gate,
-        "guide": config.runtime_guide,
-    }
-
-
 def _runtime_enhancer(estimator: GammaEstimator, config: EnhancerConfig) -> Enhancer:
     """``estimator`` as users will run it, with the config's run-time settings."""
-    settings = _runtime(config)
-    gate = ExposureGate() if settings.pop("gate") else None
-    return Enhancer(estimator, **settings, gate=gate)
+    return Enhancer(estimator, config.runtime)
 
 
 def _validate_and_keep(
@@ -529,5 +506,5 @@ def _validate_and_keep(
         "metrics": {"dark_camvid_val": {k: round(v, 4) for k, v in scores.items()}},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    save_enhancer(out / "best.pt", estimator, **_runtime(config), provenance=provenance)
+    save_enhancer(out / "best.pt", estimator, config.runtime, provenance=provenance)
     return scores | {"step": step}
