@@ -5,10 +5,12 @@ from setuptools import setup
 PACKAGES = {
     "sagc": "sagc",
     "sagc.weights": "sagc/weights",
+    "sagc.core": "core",
     "sagc.models": "models",
     "sagc.stream": "stream",
     "sagc.train": "train",
     "sagc.eval": "eval",
+    "sagc.cli": "cli",
 }
 
 setup(

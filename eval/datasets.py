@@ -1,5 +1,5 @@
 """What the evaluator reads: paired folders, unpaired folders, video streams; and the tool that
-makes paired data from normal-light images or clips with the ISSR recipe (``sagc.synth``).
+makes paired data from normal-light images or clips with the ISSR recipe (``sagc.core.synth``).
 
 Paired folder: ``ROOT/low`` and ``ROOT/high`` holding images with matching stems (extension
 may differ). Video frames stream one at a time; nothing holds a whole clip.
@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sagc.enhance import JobResult, run_video_job
-from sagc.errors import SagcError
-from sagc.jobs import Job
-from sagc.outputs import check_outputs
+from sagc.core.errors import SagcError
+from sagc.core.outputs import check_outputs
+from sagc.core.synth import darken, sample_darken_params
 from sagc.stream.frame import Frame, tensor_to_pixels
 from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
+from sagc.stream.jobs import Job
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import VideoSource, is_lavfi, is_url
-from sagc.synth import darken, sample_darken_params
+from sagc.stream.transcode import JobResult, run_video_job
 
 __all__ = [
     "ImagePair",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.stream.engine import read_ahead
 from sagc.stream.frame import tensor_to_pixels
 from sagc.stream.images import read_image

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models.checkpoint import named_weights
-from sagc.models.settings import settings_fields
-from sagc.runtime import switch
+from sagc.models.settings import settings_fields, switch
 
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sagc.core.colour import LUMA_WEIGHTS, luma
+
 __all__ = [
     "LUMA_WEIGHTS",
     "luma",
@@ -26,8 +28,6 @@ __all__ = [
     "flicker",
 ]
 
-LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
-"""Rec.709 luma weights of R, G and B."""
 _SSIM_SIGMA = 1.5
 _SSIM_RADIUS = 5  # truncate 3.5 σ, as scikit-image does: an 11×11 window
 _K1, _K2 = 0.01, 0.03
@@ -36,15 +36,6 @@ _K1, _K2 = 0.01, 0.03
 def _check(x: Tensor, y: Tensor) -> None:
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"expected two N×C×H×W tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-
-
-def luma(x: Tensor) -> Tensor:
-    """Rec.709 luma of RGB with channels at dim −3 (N×3×H×W → N×1×H×W, 3×H×W → 1×H×W).
-
-    Weighted with Python numbers, not a tensor: no host-to-device copy, so it can run inside a
-    CUDA graph (the exposure gate and the guided upsampling call it there)."""
-    red, green, blue = LUMA_WEIGHTS
-    return red * x.narrow(-3, 0, 1) + green * x.narrow(-3, 1, 1) + blue * x.narrow(-3, 2, 1)
 
 
 def to_8bit(x: Tensor) -> Tensor:

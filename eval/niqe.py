@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 from .metrics import matlab_y
 

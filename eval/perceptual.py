@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 __all__ = ["Lpips", "find_alexnet_weights", "load_lpips"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sagc.atomic import atomic_write, atomic_write_bytes
+from sagc.core.atomic import atomic_write, atomic_write_bytes
 
 from .evaluator import EvalReport
 

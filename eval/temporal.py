@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import torch
 
+from sagc.core.colour import LUMA_WEIGHTS
+
 from .metrics import flicker
 
 __all__ = ["GuideFlow", "WarpingError", "TemporalMeter", "mean_luma"]
@@ -149,10 +151,7 @@ class TemporalMeter:
         return self.warping.value if self.warping is not None else float("nan")
 
 
-_LUMA = (0.2126 / 255.0, 0.7152 / 255.0, 0.0722 / 255.0)
-
-
 def mean_luma(rgb: np.ndarray) -> float:
-    """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (the same weights as ``metrics.luma``)."""
-    r, g, b, _ = cv2.mean(rgb)
-    return r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]
+    """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (:data:`~sagc.core.colour.LUMA_WEIGHTS`)."""
+    means = cv2.mean(rgb)[:3]
+    return sum(weight * mean for weight, mean in zip(LUMA_WEIGHTS, means, strict=True)) / 255.0

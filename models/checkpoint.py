@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from sagc.atomic import atomic_write
-from sagc.errors import SagcError
+from sagc.core.atomic import atomic_write
+from sagc.core.errors import SagcError
 
 from .gamma import Enhancer, GammaEstimator
 from .settings import RuntimeSettings

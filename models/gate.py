@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from sagc.eval.metrics import luma
+from sagc.core.colour import luma
 
 __all__ = ["ExposureGate"]
 

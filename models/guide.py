@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sagc.eval.metrics import luma
+from sagc.core.colour import luma
 
 __all__ = [
     "DEFAULT_GUIDE",

@@ -14,12 +14,23 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagc.checks import check_number
+from sagc.core.checks import check_number
 
 from .denoise import DEFAULT_STRENGTH
 from .guide import DEFAULT_GUIDE
 
-__all__ = ["RuntimeSettings", "Setting", "controls", "settings_fields"]
+__all__ = ["SWITCH", "RuntimeSettings", "Setting", "controls", "settings_fields", "switch"]
+
+SWITCH = ("on", "off")  # how on/off settings are written (--exposure-gate on, sagc:gate=off)
+
+
+def switch(value: str | None) -> bool | None:
+    """``"on"`` → True, ``"off"`` → False, None (not given) → None; anything else is a ValueError."""
+    if value is None:
+        return None
+    if value not in SWITCH:
+        raise ValueError(f"must be on or off, got {value!r}")
+    return value == "on"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sagc.core import __version__
 
 __all__ = [
     "Enhancer",
@@ -27,11 +27,11 @@ _HOMES = {
     "apply_gamma": "sagc.models",
     "load_enhancer": "sagc.models",
     "save_enhancer": "sagc.models",
-    "SagcError": "sagc.errors",
+    "SagcError": "sagc.core.errors",
 }
 
 if TYPE_CHECKING:
-    from sagc.errors import SagcError
+    from sagc.core.errors import SagcError
     from sagc.models import Enhancer, GammaEstimator, apply_gamma, load_enhancer, save_enhancer
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import av
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 from .engine import run_pipeline_threaded
 from .frame import Frame

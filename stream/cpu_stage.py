@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from sagc.eval.metrics import LUMA_WEIGHTS
+from sagc.core.colour import LUMA_WEIGHTS
 from sagc.models import Enhancer, RuntimeSettings
 from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
 from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_luma

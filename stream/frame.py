@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

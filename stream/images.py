@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sagc.atomic import atomic_write_bytes
-from sagc.errors import SagcError
+from sagc.core.atomic import atomic_write_bytes
+from sagc.core.errors import SagcError
 
 from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
 

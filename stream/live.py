@@ -20,7 +20,7 @@ from typing import Literal
 
 import av.error
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 from .engine import offer
 from .frame import Frame

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sagc.atomic import publish, temporary_path
+from sagc.core.atomic import publish, temporary_path
 from sagc.models.settings import controls
 
 from .frame import Frame

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models.settings import controls
 
 from .preview import VIEWS, PreviewSession

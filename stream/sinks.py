@@ -11,7 +11,7 @@ import av
 import av.error
 import numpy as np
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 from .colour import effective_range, plain_pix_fmt, swscale_colorspace
 from .frame import Frame

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sagc.eval.metrics import luma
+from sagc.core.colour import luma
 
 __all__ = ["GammaSmoother", "histogram_distance"]
 

@@ -17,15 +17,20 @@ import av
 import av.error
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
-from sagc.errors import SagcError
-from sagc.runtime import DECODERS
+from sagc.core.errors import SagcError
 
 from .colour import effective_range, swscale_colorspace
 from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
 
-__all__ = ["LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
+__all__ = ["DECODERS", "LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
 
 log = logging.getLogger(__name__)
+
+# --decode: "cpu" (the default) decodes in software; "nvdec" on the GPU's decoder, an error where
+# there is none; "auto" on NVDEC when the model runs on CUDA and PyAV's FFmpeg offers it, falling
+# back to the CPU where the device or the codec refuses (sagc.stream.sources.Decoding). The CPU is
+# the default because NVDEC measured slower here (README, "Speed (GPU)")
+DECODERS = ("auto", "cpu", "nvdec")
 
 LAVFI_PREFIX = "lavfi:"
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")

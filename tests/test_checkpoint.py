@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models import GammaEstimator, load_checkpoint, load_enhancer, named_weights, save_enhancer
 
 

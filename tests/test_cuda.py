@@ -151,7 +151,7 @@ def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> Non
 
 
 def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
-    from sagc.errors import SagcError
+    from sagc.core.errors import SagcError
     from sagc.stream.sources import Decoding
 
     clip = make_clip(tmp_path / "c.mp4", size=(320, 192), frames=12)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sagc.demo import street_scene
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken, sample_darken_params
 from sagc.eval.metrics import psnr
 from sagc.models import (
     Enhancer,
@@ -22,8 +22,8 @@ from sagc.models import (
 )
 from sagc.models.gamma import apply_gamma
 from sagc.stream.cpu_stage import CpuStage, noise_level_8bit
+from sagc.stream.demo import street_scene
 from sagc.stream.frame import Frame
-from sagc.synth import darken, sample_darken_params
 
 from .conftest import immerkaer
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from sagc.cli import main
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken_sequence
 from sagc.eval.methods import parse_method
-from sagc.synth import darken_sequence
 from tests.conftest import make_clip, scene
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.eval.metrics import psnr, ssim
 from sagc.eval.niqe import load_niqe_params, matlab_resize_half, niqe
 

@@ -14,9 +14,9 @@ import onnxruntime
 import pytest
 import torch
 
-from sagc.errors import SagcError
-from sagc.export import export_onnx
+from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
+from sagc.models.export import export_onnx
 
 
 def sagc(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +61,7 @@ def test_existing_output_is_kept_and_bad_paths_are_clean_errors(tmp_path, weight
     existing = tmp_path / "old.onnx"
     existing.write_bytes(b"keep me")
     for args, message in (
-        (("-o", str(existing)), "exists; pass --overwrite"),
+        (("-o", str(existing)), "pass --overwrite"),
         (("-o", str(tmp_path / "model.pt")), "should end in .onnx"),
         (("-o", str(tmp_path / "m.onnx"), "--denoise", "-1"), "denoise must be a finite number"),
     ):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.stream.cpu_stage import CpuStage

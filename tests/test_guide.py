@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models import Enhancer, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.models.gamma import apply_gamma
 from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, guided_gamma, log_luma

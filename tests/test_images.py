@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.images import read_image, require_images, write_image

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sagc.cli import main
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.stream.frame import DEFAULT_MAX_PIXELS
 from sagc.stream.images import read_image
 from sagc.stream.sources import VideoSource
@@ -32,7 +32,7 @@ def huge_png(tmp_path_factory) -> Path:
 def test_huge_image_is_refused_without_decoding_it(huge_png):
     probe = textwrap.dedent(
         f"""
-        from sagc.errors import SagcError
+        from sagc.core.errors import SagcError
         from sagc.stream.images import read_image
 
         def peak():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sagc.checks import check_number
 from sagc.cli import main
-from sagc.errors import SagcError
+from sagc.core.checks import check_number
+from sagc.core.errors import SagcError
 from sagc.eval.methods import parse_method
 from sagc.models import GammaEstimator, load_enhancer
 from sagc.models.checkpoint import ENHANCER_KIND, save_checkpoint

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sagc.atomic import atomic_write_bytes, publish, temporary_path
 from sagc.cli import main
-from sagc.errors import SagcError
+from sagc.core.atomic import atomic_write_bytes, publish, temporary_path
+from sagc.core.errors import SagcError
 
 from .conftest import FFMPEG, make_clip, needs_ffmpeg, one_error, scene
 

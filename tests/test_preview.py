@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from sagc.cli import main
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models import ExposureGate, load_enhancer
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
@@ -317,7 +317,7 @@ XVFB_RUN = shutil.which("xvfb-run")
 def test_cli_preview_window_on_a_virtual_display(tmp_path: Path, weights: Path) -> None:
     """The OpenCV window path, in a real subprocess on Xvfb (OpenCV loads before PyAV)."""
     out = tmp_path / "shown.mkv"
-    argv = [XVFB_RUN, "-a", sys.executable, "-m", "sagc.cli", "preview", "--source", LAVFI, "--weights",
+    argv = [XVFB_RUN, "-a", sys.executable, "-m", "sagc", "preview", "--source", LAVFI, "--weights",
             str(weights), "--frames", "15", "--record", str(out)]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from sagc.cli import build_parser
-from sagc.errors import SagcError
+from sagc.cli.options import enhancer_from_args
+from sagc.core.errors import SagcError
 from sagc.eval.methods import parse_method
 from sagc.models import GammaEstimator, RuntimeSettings, load_enhancer, save_enhancer
 from sagc.models.settings import controls, settings_fields
-from sagc.runtime import enhancer_from_args
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
 from sagc.stream.serve import SWITCHES
@@ -133,7 +133,7 @@ def test_every_field_reaches_the_onnx_metadata(tmp_path, weights):
     pytest.importorskip("onnx", reason="onnx not installed: export surface test skipped")
     import onnx
 
-    from sagc.export import export_onnx
+    from sagc.models.export import export_onnx
 
     stateless = {name: value for name, value in OTHER.items() if name != "smooth"}
     enhancer = load_enhancer(weights, **stateless)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from sagc.demo import street_scene
+from sagc.core.synth import darken, sample_darken_params
 from sagc.eval.metrics import psnr
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage, GammaTable
+from sagc.stream.demo import street_scene
 from sagc.stream.frame import Frame
-from sagc.synth import darken, sample_darken_params
 
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:

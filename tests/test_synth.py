@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sagc.synth import darken, sample_darken_params
+from sagc.core.synth import darken, sample_darken_params
 
 
 def _image() -> torch.Tensor:

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
-from sagc.config import load_config
-from sagc.errors import SagcError
+from sagc.core.config import load_config
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken, sample_darken_params
 from sagc.models import load_checkpoint, load_enhancer
 from sagc.models.segprior import SegPrior, save_segprior
-from sagc.synth import darken, sample_darken_params
 from sagc.train.data import CamVidSegmentation, SyntheticLowLight, UnpairedImages, sample_generator, shrink_short_side
 from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
 from sagc.train.seg import SegConfig, train_segprior

@@ -11,14 +11,14 @@ import pytest
 import torch
 from av.codec.hwaccel import hwdevices_available
 
-from sagc.enhance import run_video_job
-from sagc.errors import SagcError
-from sagc.jobs import Job
+from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
+from sagc.stream.jobs import Job
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import Decoding, VideoSource
+from sagc.stream.transcode import run_video_job
 
 from .conftest import SUBTITLE_EVENT, ffmpeg_rgb, ffprobe, make_clip, needs_ffmpeg, scene
 

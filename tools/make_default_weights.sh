@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recipe behind the packaged weights: train the CamVid prior, train the enhancer with it,
 # score both ablations, and copy the results into sagc/weights/. Run from the repository root:
-#     bash tools/make_default_weights.sh ../shared/data
+#     bash tools/make_default_weights.sh /path/to/data   (with camvid/ and sice/ inside)
 # Each step checkpoints; rerun a step with --resume after an interruption.
 set -euo pipefail
 DATA=${1:?usage: make_default_weights.sh DATA_ROOT (with camvid/ and sice/)}

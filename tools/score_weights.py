@@ -1,7 +1,7 @@
 """Score enhancer checkpoints for the default-weights recipe and the ablation table.
 
     python tools/score_weights.py runs/full/best.pt runs/noadv/best.pt runs/nosem/best.pt \
-        --camvid-val ../shared/data/camvid/val/images --sice ../shared/data/sice
+        --camvid-val $DATA/camvid/val/images --sice $DATA/sice
 
 Prints a Markdown table: Dark-CamVid-val PSNR/SSIM (ISSR seed 0), CamVid-val originals through
 the enhancer (PSNR vs. themselves), and mean luma of SICE's under-exposed images before/after.
@@ -15,7 +15,7 @@ import time
 import torch
 
 from sagc.models import load_enhancer
-from sagc.runtime import SWITCH, switch
+from sagc.models.settings import SWITCH, switch
 from sagc.stream.images import list_images
 from sagc.train.data import load_rgb, mean_luminance
 from sagc.train.enhancer import dark_camvid, validate

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sagc.errors import SagcError
-from sagc.eval.metrics import luma
+from sagc.core.colour import luma
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken, sample_darken_params
 from sagc.stream.images import list_images, read_image, require_images
-from sagc.synth import darken, sample_darken_params
 
 __all__ = [
     "VOID",

@@ -21,14 +21,14 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from sagc.config import config_to_dict, save_config
-from sagc.errors import SagcError
+from sagc.core.config import config_to_dict, save_config
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken_sequence
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import Enhancer, GammaEstimator, RuntimeSettings, save_enhancer
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
 from sagc.stream.images import list_images
-from sagc.synth import darken_sequence
 
 from . import losses
 from .data import SyntheticLowLight, UnpairedImages, load_rgb

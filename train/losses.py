@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sagc.eval.metrics import luma
+from sagc.core.colour import luma
 
 __all__ = [
     "ReferenceTargets",

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from sagc.config import config_to_dict, save_config
-from sagc.errors import SagcError
+from sagc.core.config import config_to_dict, save_config
+from sagc.core.errors import SagcError
+from sagc.core.synth import darken, sample_darken_params
 from sagc.eval.metrics import confusion_matrix, iou_per_class
 from sagc.models.segprior import SegPrior, save_segprior
-from sagc.synth import darken, sample_darken_params
 
 from .data import CAMVID_CLASSES, VOID, CamVidSegmentation, Photometric
 from .state import capture_rng, epoch_order, load_state, restore_rng, run_provenance, save_state, seed_everything

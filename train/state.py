@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 from sagc.models.checkpoint import atomic_save, first_line
 
 __all__ = ["run_provenance", "capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]

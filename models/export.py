@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from sagc import __version__
-from sagc.atomic import atomic_write
-from sagc.errors import SagcError
-from sagc.extras import require
+from sagc.core import __version__
+from sagc.core.atomic import atomic_write
+from sagc.core.errors import SagcError
+from sagc.core.extras import require
 from sagc.models import Enhancer
 
 __all__ = ["MIN_SIZE", "OPSET", "export_onnx"]
@@ -47,7 +47,12 @@ class _Graph(nn.Module):
 
 
 def export_onnx(
-    enhancer: Enhancer, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None, opset: int = OPSET
+    enhancer: Enhancer,
+    path: str | os.PathLike[str],
+    *,
+    metadata: dict[str, str] | None = None,
+    opset: int = OPSET,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``enhancer`` (moved to the CPU in float32) as one ONNX file at ``path``, atomically.
 
@@ -94,7 +99,7 @@ def export_onnx(
         onnx.save(model, str(tmp))
 
     try:
-        return atomic_write(path, write)
+        return atomic_write(path, write, overwrite=overwrite)
     except SagcError:
         raise
     except Exception as exc:  # the exporter's own failure: say what failed in one line

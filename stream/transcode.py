@@ -1,6 +1,6 @@
 """Run planned enhance jobs: video files through the pipeline, images one by one.
 
-Outputs are written under a unique ``.partial`` name (:func:`sagc.atomic.temporary_path`) and
+Outputs are written under a unique ``.partial`` name (:func:`sagc.core.atomic.temporary_path`) and
 published when complete; an interrupted video is flushed and closed so the partial file plays and
 holds every frame written; a write that fails (disk full, file-size limit) leaves no file behind.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import av.error
 
-from sagc.atomic import publish, temporary_path
-from sagc.errors import SagcError
-from sagc.jobs import Job, compare_path
+from sagc.core.atomic import publish, temporary_path
+from sagc.core.errors import SagcError
 from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import DEFAULT_MAX_PIXELS, Frame
 from sagc.stream.images import ImageSink, ImageSource
+from sagc.stream.jobs import Job, compare_path
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import Decoding, VideoSource

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sagc.errors import SagcError
-from sagc.extras import require
+from sagc.core.errors import SagcError
+from sagc.core.extras import require
 
 __all__ = ["load_config", "apply_overrides", "config_to_dict", "save_config"]
 

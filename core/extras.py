@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 __all__ = ["EXTRAS", "missing_extra", "require"]
 

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import torch
 
-from sagc.atomic import atomic_write
-from sagc.synth import darken, sample_darken_params
+from sagc.core.atomic import atomic_write
+from sagc.core.synth import darken, sample_darken_params
 
 __all__ = ["make_demo_clip", "street_scene"]
 

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "publish", "temporary_path"]
 

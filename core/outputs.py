@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
 
 __all__ = ["check_outputs", "same_file"]
 

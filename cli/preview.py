@@ -8,8 +8,10 @@ import os
 import sys
 import time
 
-from sagc.errors import SagcError
-from sagc.runtime import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
+from sagc.cli.options import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
+from sagc.core.errors import SagcError
+
+from .options import add_device_option, add_overwrite_option
 
 __all__ = ["add_preview"]
 
@@ -31,11 +33,11 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 640x480")
     p.add_argument("--realtime", action="store_true", help="pace a file at its frame rate (default: every frame)")
     add_enhancer_options(p)
-    p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda")
+    add_device_option(p)
     p.add_argument("--view", choices=("side", "split"), default="side", help="before|after layout (default side)")
     p.add_argument("--serve", metavar="[HOST:]PORT", help="serve the browser page (host defaults to 127.0.0.1)")
     p.add_argument("--record", metavar="OUT", help="also write what is shown to this video file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --record file")
+    add_overwrite_option(p, what="an existing --record file")
     window = p.add_mutually_exclusive_group()
     window.add_argument("--window", dest="window", action="store_true", default=None, help="force the local window")
     window.add_argument("--no-window", dest="window", action="store_false", help="no local window")
@@ -53,7 +55,7 @@ def _has_display() -> bool:
 def _run_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sagc.outputs import check_outputs
+    from sagc.core.outputs import check_outputs
     from sagc.stream.live import LiveCapture, parse_live_source
     from sagc.stream.preview import PreviewSession
     from sagc.stream.serve import PreviewServer, parse_address

@@ -11,50 +11,34 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sagc.errors import SagcError
+from sagc.core.errors import SagcError
+from sagc.models.settings import SWITCH, settings_fields, switch
+from sagc.stream.sources import DECODERS
 
 if TYPE_CHECKING:
     from sagc.models import Enhancer
     from sagc.stream.sources import Decoding
 
-# --decode: "cpu" (the default) decodes in software; "nvdec" on the GPU's decoder, an error where
-# there is none; "auto" on NVDEC when the model runs on CUDA and PyAV's FFmpeg offers it, falling
-# back to the CPU where the device or the codec refuses (sagc.stream.sources.Decoding). The CPU is
-# the default because NVDEC measured slower here (README, "Speed (GPU)")
-DECODERS = ("auto", "cpu", "nvdec")
-
 __all__ = [
-    "DECODERS",
-    "SWITCH",
     "add_decode_option",
     "add_enhancer_options",
     "decoding_from_args",
     "enhancer_from_args",
+    "add_device_option",
+    "add_overwrite_option",
+    "add_threads_option",
     "parse_device",
+    "set_threads",
     "setting_overrides",
     "Stopper",
     "stop_on_signals",
-    "switch",
 ]
-
-SWITCH = ("on", "off")  # the values of on/off settings (--exposure-gate, sagc:gate=...)
-
-
-def switch(value: str | None) -> bool | None:
-    """``"on"`` → True, ``"off"`` → False, None (not given) → None; anything else is a ValueError."""
-    if value is None:
-        return None
-    if value not in SWITCH:
-        raise ValueError(f"must be on or off, got {value!r}")
-    return value == "on"
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     """``--weights`` and one option per run-time setting (:class:`~sagc.models.RuntimeSettings`:
     ``--scale``, ``--gain``, ``--denoise``, ``--exposure-gate``, ``--guide``, ``--smooth``);
     each defaults to the checkpoint's value."""
-    from sagc.models.settings import settings_fields
-
     parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
     for setting in settings_fields():
         text = f"{setting.help} (default: the checkpoint's)"
@@ -66,8 +50,6 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, float | bool | None]:
     """The run-time settings given on the command line (None: the checkpoint's)."""
-    from sagc.models.settings import settings_fields
-
     given: dict[str, float | bool | None] = {}
     for setting in settings_fields():
         value = getattr(args, setting.name)
@@ -150,3 +132,30 @@ def stop_on_signals() -> Iterator[Stopper]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def set_threads(count: int) -> None:
+    """``--threads``: torch threads for the model on the CPU."""
+    if count < 1:
+        raise SagcError(f"--threads must be at least 1, got {count}")
+    torch.set_num_threads(count)
+
+
+def add_device_option(parser: argparse.ArgumentParser, *, what: str = "the model") -> None:
+    """``--device``: where ``what`` runs."""
+    parser.add_argument("--device", default="cpu", help=f"torch device for {what}: cpu (default), cuda, cuda:N")
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: torch threads on the CPU (see :func:`set_threads`)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the model on CPU (default 1: decoding and encoding run beside it)",
+    )
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser, *, what: str = "existing outputs") -> None:
+    """``--overwrite``: let outputs replace files (never an input: sagc.core.outputs)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what} (an input is never replaced)")

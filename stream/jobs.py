@@ -1,6 +1,6 @@
 """Plan ``sagc enhance`` work: which inputs become which outputs, checked before anything runs.
 
-Rules (:mod:`sagc.outputs`): never write over an input, an existing file (unless ``overwrite``)
+Rules (:mod:`sagc.core.outputs`): never write over an input, an existing file (unless ``overwrite``)
 or another output of the same run — side-by-side ``--compare`` files included; a default output
 sits beside its input as ``<stem>_enhanced<ext>`` (folders: ``<folder>_enhanced/``).
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sagc.errors import SagcError
-from sagc.outputs import check_outputs
+from sagc.core.errors import SagcError
+from sagc.core.outputs import check_outputs
 from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images
 from sagc.stream.sinks import VIDEO_EXTENSIONS, container_for
 from sagc.stream.sources import is_lavfi, is_url

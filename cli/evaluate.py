@@ -12,9 +12,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from sagc.errors import SagcError
-from sagc.runtime import parse_device, stop_on_signals
+from sagc.cli.options import parse_device, stop_on_signals
+from sagc.core.errors import SagcError
 from sagc.stream.sources import is_lavfi, is_url
+
+from .options import add_device_option, add_overwrite_option
 
 __all__ = ["add_eval", "add_data"]
 
@@ -27,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", action="append", default=[], metavar="SPEC",
                    help=f"method to evaluate, repeatable (default: sagc). Specs: {METHOD_HELP}")  # fmt: skip
     p.add_argument("--out", default="eval_report", help="folder for report.json/csv and images (default eval_report)")
-    p.add_argument("--device", default="cpu", help="torch device for methods and metrics: cpu (default), cuda")
+    add_device_option(p, what="methods and metrics")
     p.add_argument("--sheet-rows", type=int, default=8, help="rows in the contact sheet (default 8)")
 
 
@@ -79,7 +81,7 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     darken.add_argument("src", help="normal-light image folder or video")
     darken.add_argument("dst", help="output folder (for images) or video file (for a video)")
     darken.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    darken.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_overwrite_option(darken)
     darken.add_argument("--crf", type=int, help="video: constant rate factor (default 18 for x264)")
     darken.set_defaults(handler=_run_darken)
 
@@ -149,8 +151,8 @@ def _run_eval_images(args: argparse.Namespace) -> int:
 
 
 def _run_eval_video(args: argparse.Namespace) -> int:
+    from sagc.core.extras import require
     from sagc.eval.evaluator import evaluate_video
-    from sagc.extras import require
 
     require("matplotlib", purpose="sagc eval video (its per-frame plot)")
 
