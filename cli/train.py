@@ -57,7 +57,8 @@ class _StepBar:
 
 def _run_train_enhancer(args: argparse.Namespace) -> int:
     from sagc.core.config import load_config
-    from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
+    from sagc.train.config import EnhancerConfig, EnhancerData
+    from sagc.train.enhancer import train_enhancer
 
     logging.getLogger("sagc").setLevel(logging.INFO)
     config = load_config(EnhancerConfig, args.config, args.set)
@@ -86,7 +87,8 @@ def _run_train_enhancer(args: argparse.Namespace) -> int:
 
 def _run_train_seg(args: argparse.Namespace) -> int:
     from sagc.core.config import load_config
-    from sagc.train.seg import SegConfig, train_segprior
+    from sagc.train.config import SegConfig
+    from sagc.train.seg import train_segprior
 
     logging.getLogger("sagc").setLevel(logging.INFO)
     config = load_config(SegConfig, args.config, args.set)

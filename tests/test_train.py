@@ -17,9 +17,10 @@ from sagc.core.errors import SagcError
 from sagc.core.synth import darken, sample_darken_params
 from sagc.models import load_checkpoint, load_enhancer
 from sagc.models.segprior import SegPrior, save_segprior
+from sagc.train.config import EnhancerConfig, EnhancerData, SegConfig
 from sagc.train.data import CamVidSegmentation, SyntheticLowLight, UnpairedImages, sample_generator, shrink_short_side
-from sagc.train.enhancer import EnhancerConfig, EnhancerData, train_enhancer
-from sagc.train.seg import SegConfig, train_segprior
+from sagc.train.enhancer import train_enhancer
+from sagc.train.seg import train_segprior
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from sagc.models import load_enhancer
 from sagc.models.settings import SWITCH, switch
 from sagc.stream.images import list_images
 from sagc.train.data import load_rgb, mean_luminance
-from sagc.train.enhancer import dark_camvid, validate
+from sagc.train.validation import dark_camvid, validate
 
 
 def sice_low(folder: str, threshold: float) -> list[torch.Tensor]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sagc.core.config import config_to_dict, save_config
 from sagc.core.errors import SagcError
-from sagc.core.synth import darken_sequence
-from sagc.eval.metrics import psnr, ssim
-from sagc.models import Enhancer, GammaEstimator, RuntimeSettings, save_enhancer
+from sagc.models import Enhancer, GammaEstimator, save_enhancer
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
-from sagc.stream.images import list_images
 
 from . import losses
-from .data import SyntheticLowLight, UnpairedImages, load_rgb
+from .config import EnhancerConfig, EnhancerData
+from .data import SyntheticLowLight, UnpairedImages
 from .distributed import (
     DistInfo,
     average_gradients,
@@ -40,107 +37,14 @@ from .distributed import (
     replicas_identical,
     shutdown_distributed,
 )
-from .state import capture_rng, epoch_order, load_state, restore_rng, run_provenance, save_state, seed_everything
+from .objective import enhancer_terms
+from .state import epoch_order, resume_training, run_provenance, save_training, seed_everything
 from .tensorboard import SummaryLogger
+from .validation import dark_camvid, validate
 
-__all__ = ["LossWeights", "EnhancerConfig", "EnhancerData", "train_enhancer", "validate", "dark_camvid"]
+__all__ = ["train_enhancer"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LossWeights:
-    """Weight of each loss term (SAGC's reference values; adversarial chosen here)."""
-
-    bright: float = 20.0
-    color: float = 10.0
-    smooth: float = 3.0
-    flip: float = 0.5
-    recon: float = 1.0
-    adversarial: float = 0.05
-    contrast: float = 0.0  # ours, off by default: per-class luminance spread vs. normal light
-    exposure: float = 0.0  # ours, off by default: sorted image exposures vs. normal light's quantiles
-
-
-@dataclass
-class EnhancerConfig:
-    """Hyper-parameters of ``sagc train enhancer`` (``configs/sagc_default.yaml``)."""
-
-    steps: int = 600
-    batch_size: int = 8
-    crop: int = 160
-    resize_to: int = 0  # > 0: images are first resized so the short side is this (crops see more context)
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    critic_lr: float = 1e-4
-    gp_weight: float = 10.0
-    width: int = 32
-    context: int = 0  # > 0: channels of the deepest layer pooled image-wide (GammaEstimator)
-    train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
-    # the run-time settings saved into every checkpoint; validation scores the enhancer with
-    # them, as users run it (noise reduction, exposure gate, guided upsampling, ...)
-    runtime: RuntimeSettings = field(default_factory=lambda: RuntimeSettings(scale=4.0))
-    # > 0: the losses see γ applied through the guided upsampling too (Enhancer.guide in training)
-    train_guide: float = 0.0
-    low_max_luminance: float = 0.25
-    semantics: bool = True
-    adversarial: bool = True
-    # ours: the brightness term matches class means relative to the image mean (exposure left
-    # to weights.exposure)
-    relative_brightness: bool = False
-    # > 0: normal-light targets are running sums over past batches (this momentum) instead of
-    # the current batch alone (ours; much less noisy)
-    reference_momentum: float = 0.0
-    weights: LossWeights = field(default_factory=LossWeights)
-    prior: str = "segprior_camvid"
-    checkpoint_every: int = 50
-    stop_at: int = 0  # > 0: checkpoint and stop after this step (continue later with --resume)
-    image_every: int = 250
-    seed: int = 0
-    device: str = "cpu"
-    amp: bool = True
-    compile: bool = False
-    # > 0: validate, keep and ship an exponential moving average of the weights (decay per step)
-    ema: float = 0.0
-
-
-@dataclass
-class EnhancerData:
-    """Where the images come from (paths are CLI arguments, not config)."""
-
-    normal: Sequence[str]
-    low: Sequence[str] = ()
-    synthetic_low: Sequence[str] = ()
-    val: str | None = None
-
-
-def dark_camvid(folder: str | Path, *, seed: int = 0) -> tuple[list[Tensor], list[Tensor]]:
-    """(darkened, original) images of a folder, sorted by name: Dark-CamVid-val for CamVid val."""
-    originals = [load_rgb(p) for p in list_images(folder)]
-    if not originals:
-        raise SagcError(f"no validation images in {folder}")
-    return list(darken_sequence(originals, seed=seed)), originals
-
-
-IDENTITY_CAP = 100.0  # dB an unchanged image counts for in the mean identity PSNR
-
-
-@torch.inference_mode()
-def validate(enhancer: Enhancer, dark: Sequence[Tensor], clean: Sequence[Tensor]) -> dict[str, float]:
-    """Mean PSNR/SSIM of enhanced dark images, and PSNR of enhanced clean images vs. themselves:
-    the mean (an unchanged image counts as ``IDENTITY_CAP`` dB, not ∞) and the worst."""
-    device = next(enhancer.parameters()).device
-    scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "input_psnr": [], "identity_psnr": []}
-    for low, ref in zip(dark, clean, strict=True):
-        low, ref = low[None].to(device), ref[None].to(device)
-        out = enhancer(low)
-        scores["psnr"].append(float(psnr(out, ref)))
-        scores["ssim"].append(float(ssim(out, ref)))
-        scores["input_psnr"].append(float(psnr(low, ref)))
-        scores["identity_psnr"].append(min(IDENTITY_CAP, float(psnr(enhancer(ref), ref))))
-    means = {k: sum(v) / len(v) for k, v in scores.items()}
-    return {**means, "identity_min_psnr": min(scores["identity_psnr"])}
 
 
 class _Batches:
@@ -206,12 +110,6 @@ def _load_prior(name: str) -> SegPrior:
             f"semantic prior {name!r} unavailable ({exc}); train one with `sagc train seg --data CAMVID` "
             "and pass --set prior=runs/seg/best.pt, or --set semantics=false"
         ) from exc
-
-
-def _soft_masks(prior: SegPrior | None, images: Tensor) -> Tensor:
-    if prior is None:  # semantics switched off: one global class
-        return images.new_ones(images.shape[0], 1, *images.shape[-2:])
-    return torch.softmax(prior(images.contiguous(memory_format=torch.channels_last)), dim=1)
 
 
 def _schedule(config: EnhancerConfig) -> Callable[[int], float]:
@@ -283,21 +181,19 @@ def _train(
     if config.compile:
         estimator.forward = torch.compile(estimator.forward)  # type: ignore[method-assign]
 
+    parts = {
+        "estimator": estimator,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "critic": critic,
+        "critic_opt": critic_opt,
+        "ema": averaged,
+        "reference": running,
+    }
     step, best = 0, {"psnr": -math.inf}
     if resume:
-        state = load_state(out / "last.pt")
-        estimator.load_state_dict(state["estimator"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if critic is not None and state.get("critic") is not None:
-            critic.load_state_dict(state["critic"])
-            critic_opt.load_state_dict(state["critic_opt"])  # type: ignore[union-attr]
-        if averaged is not None:
-            averaged.load_state_dict(state["ema"])
-        if running is not None:
-            running.load_state_dict(state["reference"])
-        step, best = state["step"], state["best"]
-        restore_rng(state["rng"])
+        values = resume_training(out / "last.pt", parts)
+        step, best = values["step"], values["best"]
         log.info("resumed from %s at step %d", out / "last.pt", step)
     val = dark_camvid(data.val) if data.val and dist.is_main else None
     if dist.is_main:
@@ -307,30 +203,14 @@ def _train(
     started = time.perf_counter()
 
     def checkpoint() -> None:
-        if not dist.is_main:
-            return
-        save_state(
-            out / "last.pt",
-            {
-                "estimator": estimator.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "critic": critic.state_dict() if critic is not None else None,
-                "critic_opt": critic_opt.state_dict() if critic_opt is not None else None,
-                "ema": averaged.state_dict() if averaged is not None else None,
-                "reference": running.state_dict() if running is not None else None,
-                "step": step,
-                "best": best,
-                "rng": capture_rng(),
-                "config": config_to_dict(config),
-            },
-        )
+        if dist.is_main:
+            save_training(out / "last.pt", parts, step=step, best=best, config=config_to_dict(config))
 
     while step < config.steps:
         low, normal = batches(step)
         enhancer.settings = enhancer.settings.replace(scale=config.train_scales[step % len(config.train_scales)])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            terms, enhanced_masks, normal_masks = _enhancer_terms(
+            terms, enhanced_masks, normal_masks = enhancer_terms(
                 enhancer,
                 prior,
                 critic,
@@ -406,59 +286,6 @@ def _averaged(estimator: GammaEstimator, decay: float) -> AveragedModel | None:
 def _last_enhanced(enhancer: Enhancer, low: Tensor) -> Tensor:
     with torch.no_grad():
         return enhancer(low[:1])[0].float()
-
-
-def _enhancer_terms(
-    enhancer: Enhancer,
-    prior: SegPrior | None,
-    critic: nn.Module | None,
-    low: Tensor,
-    normal: Tensor,
-    adversarial: bool,
-    *,
-    running: losses.RunningReference | None = None,
-    contrast: bool = False,
-    exposure: bool = False,
-    relative: bool = False,
-) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-    """The enhancer's loss terms for one batch, plus the class maps the critic trains on.
-
-    Low, flipped-low and normal images go through the estimator as one batch: one forward
-    pass per step, which DistributedDataParallel requires.
-    """
-    n = low.shape[0]
-    x = enhancer.prepare(torch.cat([low, low.flip(-1), normal]).contiguous(memory_format=torch.channels_last))
-    gamma_all = enhancer.estimate(x)
-    out = enhancer.apply(x, gamma_all)
-    enhanced, enhanced_flipped, enhanced_normal = out[:n], out[n : 2 * n], out[2 * n :]
-    gamma = gamma_all[:n]
-    with torch.no_grad():
-        normal_masks = _soft_masks(prior, normal)
-    if adversarial:
-        enhanced_masks = _soft_masks(prior, enhanced)  # keeps the graph: the critic's gradient reaches E
-    else:
-        with torch.no_grad():
-            enhanced_masks = _soft_masks(prior, enhanced)
-    weights = enhanced_masks.detach()
-    if running is not None:
-        targets = running.update(normal, normal_masks)
-    else:
-        targets = losses.reference_targets(normal, normal_masks)
-    terms = {
-        "bright": losses.brightness_to(enhanced, weights, targets, relative=relative),
-        "color": losses.color_to(enhanced, weights, targets),
-        "smooth": losses.smoothness_loss(gamma, weights),
-        "flip": losses.flip_loss(enhanced, enhanced_flipped),
-        "recon": losses.reconstruction_loss(enhanced_normal, normal),
-    }
-    if exposure:
-        terms["exposure"] = losses.exposure_to(enhanced, targets.exposures)
-    if contrast:
-        terms["contrast"] = losses.contrast_to(enhanced, weights, targets)
-    if adversarial and critic is not None:
-        critic.requires_grad_(False)
-        terms["adversarial"] = losses.generator_loss(critic, enhanced_masks)
-    return terms, enhanced_masks.detach(), normal_masks
 
 
 def _runtime_enhancer(estimator: GammaEstimator, config: EnhancerConfig) -> Enhancer:

@@ -34,13 +34,6 @@ __all__ = [
     "gradient_penalty",
     "critic_loss",
     "generator_loss",
-    "BrightnessLoss",
-    "ExposureLoss",
-    "ColorLoss",
-    "ContrastLoss",
-    "SmoothnessLoss",
-    "FlipLoss",
-    "ReconstructionLoss",
 ]
 
 _EPS = 1e-6
@@ -284,52 +277,3 @@ def critic_loss(
 def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
     """The enhancer's adversarial term: −critic(seg(E(x))). Not detached: gradient reaches E."""
     return -critic(fake).mean()
-
-
-class BrightnessLoss(nn.Module):
-    """Module form of :func:`brightness_loss`."""
-
-    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
-        return brightness_loss(enhanced, masks, reference, reference_masks)
-
-
-class ExposureLoss(nn.Module):
-    """Module form of :func:`exposure_loss`."""
-
-    def forward(self, enhanced: Tensor, reference: Tensor) -> Tensor:
-        return exposure_loss(enhanced, reference)
-
-
-class ColorLoss(nn.Module):
-    """Module form of :func:`color_loss`."""
-
-    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
-        return color_loss(enhanced, masks, reference, reference_masks)
-
-
-class ContrastLoss(nn.Module):
-    """Module form of :func:`contrast_loss`."""
-
-    def forward(self, enhanced: Tensor, masks: Tensor, reference: Tensor, reference_masks: Tensor) -> Tensor:
-        return contrast_loss(enhanced, masks, reference, reference_masks)
-
-
-class SmoothnessLoss(nn.Module):
-    """Module form of :func:`smoothness_loss`."""
-
-    def forward(self, gamma: Tensor, masks: Tensor) -> Tensor:
-        return smoothness_loss(gamma, masks)
-
-
-class FlipLoss(nn.Module):
-    """Module form of :func:`flip_loss`."""
-
-    def forward(self, enhanced: Tensor, enhanced_of_flipped: Tensor) -> Tensor:
-        return flip_loss(enhanced, enhanced_of_flipped)
-
-
-class ReconstructionLoss(nn.Module):
-    """Module form of :func:`reconstruction_loss`."""
-
-    def forward(self, enhanced_normal: Tensor, normal: Tensor) -> Tensor:
-        return reconstruction_loss(enhanced_normal, normal)

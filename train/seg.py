@@ -10,9 +10,8 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,39 +22,16 @@ from sagc.core.synth import darken, sample_darken_params
 from sagc.eval.metrics import confusion_matrix, iou_per_class
 from sagc.models.segprior import SegPrior, save_segprior
 
+from .config import SegConfig
 from .data import CAMVID_CLASSES, VOID, CamVidSegmentation, Photometric
-from .state import capture_rng, epoch_order, load_state, restore_rng, run_provenance, save_state, seed_everything
+from .state import epoch_order, resume_training, run_provenance, save_training, seed_everything
 from .tensorboard import SummaryLogger
 
-__all__ = ["SegConfig", "train_segprior", "evaluate_segprior", "imagenet_backbone_path"]
+__all__ = ["train_segprior", "evaluate_segprior", "imagenet_backbone_path"]
 
 log = logging.getLogger(__name__)
 
 BACKBONE_FILE = "mobilenet_v2-b0353104.pth"
-
-
-@dataclass
-class SegConfig:
-    """Hyper-parameters of the prior's training (``configs/seg_camvid.yaml``)."""
-
-    epochs: int = 40
-    batch_size: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    crop: tuple[int, int] = (256, 320)
-    scales: tuple[float, float] = (0.6, 1.4)
-    brightness: float = 0.4
-    contrast: float = 0.3
-    gamma: tuple[float, float] = (0.6, 2.0)
-    darken_prob: float = 0.3
-    class_weighting: Literal["none", "enet"] = "enet"
-    aspp_channels: int = 128
-    val_every: int = 5
-    checkpoint_every: int = 50
-    seed: int = 0
-    max_steps: int = 0  # > 0: a shorter run (the schedule ends there)
-    stop_at: int = 0  # > 0: checkpoint and stop after this step (continue later with --resume)
 
 
 def imagenet_backbone_path(explicit: str | None = None) -> Path:
@@ -151,14 +127,11 @@ def train_segprior(
     if config.max_steps:
         total = min(total, config.max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total))
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     step, best = 0, -1.0
     if resume:
-        state = load_state(out / "last.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, best = state["step"], state["best"]
-        restore_rng(state["rng"])
+        values = resume_training(out / "last.pt", parts)
+        step, best = values["step"], values["best"]
         log.info("resumed from %s at step %d", out / "last.pt", step)
     save_config(config, out / "config.yaml")
     logger = SummaryLogger(out / "tb")
@@ -166,18 +139,7 @@ def train_segprior(
     metrics: dict[str, Any] = {}
 
     def checkpoint() -> None:
-        save_state(
-            out / "last.pt",
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "best": best,
-                "rng": capture_rng(),
-                "config": config_to_dict(config),
-            },
-        )
+        save_training(out / "last.pt", parts, step=step, best=best, config=config_to_dict(config))
 
     while step < total:
         epoch, offset = divmod(step, steps_per_epoch)

@@ -11,8 +11,9 @@ import platform
 import random
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -20,7 +21,18 @@ import torch
 from sagc.core.errors import SagcError
 from sagc.models.checkpoint import atomic_save, first_line
 
-__all__ = ["run_provenance", "capture_rng", "restore_rng", "epoch_order", "save_state", "load_state", "seed_everything"]
+__all__ = [
+    "Stateful",
+    "capture_rng",
+    "epoch_order",
+    "load_state",
+    "restore_rng",
+    "resume_training",
+    "run_provenance",
+    "save_state",
+    "save_training",
+    "seed_everything",
+]
 
 
 def seed_everything(seed: int) -> None:
@@ -80,6 +92,32 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise SagcError(f"{path} is not a sagc training state ({first_line(exc)})") from exc
+
+
+class Stateful(Protocol):
+    """Anything with ``state_dict``/``load_state_dict``: models, optimisers, schedulers."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def save_training(path: str | os.PathLike[str], parts: Mapping[str, Stateful | None], **values: Any) -> Path:
+    """Checkpoint a run: every named part's ``state_dict`` (None for an absent part), the RNG
+    states and ``values`` (step, best score, config), atomically."""
+    state = {name: part.state_dict() if part is not None else None for name, part in parts.items()}
+    return save_state(path, {**state, **values, "rng": capture_rng()})
+
+
+def resume_training(path: str | os.PathLike[str], parts: Mapping[str, Stateful | None]) -> dict[str, Any]:
+    """Load what :func:`save_training` wrote into ``parts`` (those present in both), restore the
+    RNG states and return the other values, so the run continues exactly."""
+    state = load_state(path)
+    for name, part in parts.items():
+        if part is not None and state.get(name) is not None:
+            part.load_state_dict(state[name])
+    restore_rng(state["rng"])
+    return {key: value for key, value in state.items() if key not in parts and key != "rng"}
 
 
 def run_provenance() -> dict[str, Any]:
