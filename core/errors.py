@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SagcError"]
+__all__ = ["SagcError", "first_line"]
 
 
 class SagcError(Exception):
@@ -11,3 +11,9 @@ class SagcError(Exception):
     def __init__(self, message: str, *, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, for one-line reports of an exception."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
 from sagc.core.synth import darken, sample_darken_params
-from sagc.stream.frame import Frame, tensor_to_pixels
+from sagc.stream.frame import Frame, pixels_to_tensor, tensor_to_pixels
 from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
 from sagc.stream.jobs import Job
 from sagc.stream.sinks import EncoderSettings
@@ -31,7 +30,6 @@ __all__ = [
     "ImagePair",
     "paired_folder",
     "image_folder",
-    "to_tensor",
     "ClipDarkener",
     "video_frames",
     "darken_folder",
@@ -91,13 +89,6 @@ def image_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
     return [ImagePair(path.stem, path) for path in require_images(root)]
 
 
-def to_tensor(rgb: np.ndarray, *, device: torch.device | str = "cpu") -> Tensor:
-    """H×W×3 uint8/uint16 → 1×3×H×W float32 in [0, 1] on ``device``."""
-    scale = float(np.iinfo(rgb.dtype).max)
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device)
-    return x.permute(2, 0, 1).unsqueeze(0).float().div_(scale)
-
-
 class ClipDarkener:
     """One ISSR draw per clip (constant exposure, gains, tone) and fresh noise on every frame."""
 
@@ -106,7 +97,7 @@ class ClipDarkener:
         self.params = sample_darken_params(self.generator)
 
     def __call__(self, frame: Frame) -> Frame:
-        dark = darken(to_tensor(frame.rgb), self.params, generator=self.generator)
+        dark = darken(pixels_to_tensor(frame.rgb), self.params, generator=self.generator)
         return frame.with_pixels(tensor_to_pixels(dark, dtype=frame.rgb.dtype))
 
 
@@ -146,7 +137,7 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
     generator = torch.Generator().manual_seed(seed)
     for path in paths:
         frame = read_image(path)
-        dark = darken(to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
+        dark = darken(pixels_to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
         write_image(low / f"{path.stem}.png", Frame(tensor_to_pixels(dark, dtype=np.uint8)), overwrite=overwrite)
         write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3), overwrite=overwrite)
         if progress is not None:

@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sagc.core.errors import SagcError
-from sagc.stream.engine import read_ahead
-from sagc.stream.frame import tensor_to_pixels
+from sagc.core.errors import SagcError, first_line
+from sagc.stream.frame import pixels_to_tensor, tensor_to_pixels
 from sagc.stream.images import read_image
+from sagc.stream.threaded import read_ahead
 
-from .datasets import ImagePair, to_tensor, video_frames
+from .datasets import ImagePair, video_frames
 from .methods import Method
 from .metrics import luma, psnr, ssim
 from .niqe import NiqeParams, niqe
 from .perceptual import Lpips
-from .temporal import GuideFlow, TemporalMeter, mean_luma
+from .temporal import MotionFlow, TemporalMeter, mean_luma
 
 __all__ = ["EvalOptions", "Row", "EvalReport", "evaluate_images", "evaluate_video", "describe_device"]
 
@@ -131,11 +131,6 @@ def _thumbnail(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
-
-
 def _image_metrics(y: Tensor, reference: Tensor | None, options: EvalOptions) -> dict[str, float]:
     values: dict[str, float] = {}
     if reference is not None:
@@ -200,8 +195,10 @@ def _evaluate_item(item: ImagePair, methods: Sequence[Method], options: EvalOpti
     """Run every method on one item and add its rows; returns its size ``WxH`` ("" when the
     item could not be evaluated, ``None`` when it is brighter than ``max_input_luma``)."""
     try:
-        x = to_tensor(read_image(item.low).rgb, device=options.device)
-        reference = to_tensor(read_image(item.high).rgb, device=options.device) if item.high is not None else None
+        x = pixels_to_tensor(read_image(item.low).rgb, device=options.device)
+        reference = (
+            pixels_to_tensor(read_image(item.high).rgb, device=options.device) if item.high is not None else None
+        )
     except SagcError as exc:  # an unreadable file is one failed item, not the end of the run
         return _error_rows(report, item.name, methods, str(exc))
     if options.max_input_luma is not None and float(luma(x).mean()) > options.max_input_luma:
@@ -218,7 +215,7 @@ def _evaluate_item(item: ImagePair, methods: Sequence[Method], options: EvalOpti
             row.values = _image_metrics(y, reference, options)
             thumbs.append(_thumbnail(_rgb8(y)))
         except Exception as exc:  # noqa: BLE001 - one failing item is reported, not fatal
-            row.error = _one_line(exc)
+            row.error = first_line(exc)
             log.warning("method %s failed on %s: %s", method.name, item.name, row.error)
             thumbs.append(np.zeros_like(thumbs[0]))
         report.rows.append(row)
@@ -262,22 +259,22 @@ def evaluate_video(
     paired = darken_seed is not None
     report.sheet_columns = ["input"] + (["reference"] if paired else []) + report.methods
     meters = {m.name: TemporalMeter(warping=warping) for m in methods}
-    guide_flow = GuideFlow() if warping else None
+    motion_flow = MotionFlow() if warping else None
     failed: set[str] = set()
     thumbs = _Thumbs(options.sheet_items)
     for method in methods:
         method.reset()
     frames = 0
     input_luma: list[float] = []
-    # Decoding, darkening and the guide flow run ahead in their own thread.
-    frames_in = read_ahead(_prepared(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames), guide_flow))
-    for index, (frame, original, rgb8, guide, flow) in enumerate(frames_in):
+    # Decoding, darkening and the motion flow run ahead in their own thread.
+    frames_in = read_ahead(_prepared(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames), motion_flow))
+    for index, (frame, original, rgb8, reference8, flow) in enumerate(frames_in):
         frames += 1
-        x = to_tensor(frame.rgb, device=options.device)
-        reference = to_tensor(original.rgb, device=options.device) if original is not None else None
+        x = pixels_to_tensor(frame.rgb, device=options.device)
+        reference = pixels_to_tensor(original.rgb, device=options.device) if original is not None else None
         input_luma.append(mean_luma(rgb8))
         keep = thumbs.wants(index)
-        row_thumbs = [_thumbnail(rgb8)] + ([_thumbnail(guide)] if guide is not None else []) if keep else []
+        row_thumbs = [_thumbnail(rgb8)] + ([_thumbnail(reference8)] if reference8 is not None else []) if keep else []
         for method in methods:
             if method.name in failed:
                 continue
@@ -294,7 +291,7 @@ def evaluate_video(
                 if keep:
                     row_thumbs.append(_thumbnail(out8))
             except Exception as exc:  # noqa: BLE001 - a failing method is reported, others go on
-                row.error = _one_line(exc)
+                row.error = first_line(exc)
                 failed.add(method.name)
                 log.warning("method %s failed at frame %d: %s (skipped for the rest of the clip)",
                             method.name, index, row.error)  # fmt: skip
@@ -327,10 +324,10 @@ def _as_8bit(rgb: np.ndarray) -> np.ndarray:
     return rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
 
 
-def _prepared(frames, guide_flow: GuideFlow | None):
-    """(input, reference, input 8-bit, reference 8-bit, guide flow) per frame."""
+def _prepared(frames, motion_flow: MotionFlow | None):
+    """(input, reference, input 8-bit, reference 8-bit, motion flow) per frame."""
     for frame, original in frames:
         rgb8 = _as_8bit(frame.rgb)
-        guide = None if original is None else _as_8bit(original.rgb)
-        flow = guide_flow.update(rgb8 if guide is None else guide) if guide_flow is not None else None
-        yield frame, original, rgb8, guide, flow
+        reference8 = None if original is None else _as_8bit(original.rgb)
+        flow = motion_flow.update(rgb8 if reference8 is None else reference8) if motion_flow is not None else None
+        yield frame, original, rgb8, reference8, flow

@@ -4,18 +4,18 @@ Flicker (``sagc.eval.metrics.flicker``): ``Σ_t |m_out(t) − m_out(t−1)| / Σ
 over per-frame mean luma ``m``.
 
 Warping error (Lai et al., "Learning blind video temporal consistency", 2018): consecutive
-output frames aligned by optical flow computed on the *guide* frames (the clean reference
+output frames aligned by optical flow computed on the *reference* frames (the clean reference
 when there is one, else the input), occlusions masked::
 
     E_t = Σ_x M_t(x) · ‖Y_t(x) − Y_{t−1}(x + F_t(x))‖² / (3 · Σ_x M_t(x)),   E = mean_t E_t
 
-``F_t`` is OpenCV's DIS flow from guide frame t to t−1 (so ``Y_{t−1}(x + F_t(x))`` is the
+``F_t`` is OpenCV's DIS flow from reference frame t to t−1 (so ``Y_{t−1}(x + F_t(x))`` is the
 previous output warped onto frame t, bilinear); ``M_t`` keeps pixels whose flow lands inside
 the frame and passes the forward–backward check
 ``|F_t(x) + G_t(x + F_t(x))|² ≤ 0.01 (|F_t|² + |G_t|²) + 0.5`` with ``G_t`` the flow from t−1 to
 t. ``Y`` is RGB in [0, 1]. Frames wider than 480 px are area-downscaled by the smallest integer
 factor that brings them to 480 or less, and flow and error are computed there (it keeps the
-metric cheap enough to stream). Dark guides are brightened by one common gain per pair (to
+metric cheap enough to stream). Dark references are brightened by one common gain per pair (to
 mean luma 110/255, at most ×8) so DIS sees texture; the gain does not touch ``Y``.
 """
 
@@ -29,7 +29,7 @@ from sagc.core.colour import LUMA_WEIGHTS
 
 from .metrics import flicker
 
-__all__ = ["GuideFlow", "WarpingError", "TemporalMeter", "mean_luma"]
+__all__ = ["MotionFlow", "WarpingError", "TemporalMeter", "mean_luma"]
 
 _GUIDE_MEAN = 110.0
 _WORK_WIDTH = 480
@@ -59,8 +59,8 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-class GuideFlow:
-    """Backward flow between consecutive guide frames and its validity mask, computed once per
+class MotionFlow:
+    """Backward flow between consecutive reference frames and its validity mask, computed once per
     frame and shared by every method's :class:`WarpingError`."""
 
     def __init__(self) -> None:
@@ -68,10 +68,10 @@ class GuideFlow:
         self._previous: np.ndarray | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
-    def update(self, guide: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Add guide frame t (H×W×3 uint8); returns ``(map_x, map_y, mask)`` for t−1 → t (mask:
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Add reference frame t (H×W×3 uint8); returns ``(map_x, map_y, mask)`` for t−1 → t (mask:
         uint8, 1 where the flow is trusted), or ``None`` for the first frame."""
-        grey = _grey(guide)
+        grey = _grey(frame)
         previous, self._previous = self._previous, grey
         if previous is None or previous.shape != grey.shape:
             return None
@@ -104,7 +104,7 @@ class WarpingError:
         self.per_frame: list[float] = []
 
     def update(self, output: np.ndarray, flow: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> float | None:
-        """Add output frame t (H×W×3 uint8) with :meth:`GuideFlow.update`'s result; returns E_t."""
+        """Add output frame t (H×W×3 uint8) with :meth:`MotionFlow.update`'s result; returns E_t."""
         out = _at_working_size(output).astype(np.float32) / 255.0
         previous, self._previous = self._previous, out
         if previous is None or flow is None or previous.shape != out.shape:
@@ -133,8 +133,8 @@ class TemporalMeter:
         self.warping = WarpingError() if warping else None
 
     def update(self, input_rgb: np.ndarray, output_rgb: np.ndarray, flow=None) -> None:
-        """Add a frame (H×W×3 uint8): the method's input, its output, and the guide flow
-        (:meth:`GuideFlow.update` of this frame; needed for the warping error)."""
+        """Add a frame (H×W×3 uint8): the method's input, its output, and the motion flow
+        (:meth:`MotionFlow.update` of this frame; needed for the warping error)."""
         self.input_luma.append(mean_luma(input_rgb))
         self.output_luma.append(mean_luma(output_rgb))
         if self.warping is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from sagc.core.atomic import atomic_write
-from sagc.core.errors import SagcError
+from sagc.core.errors import SagcError, first_line
 
 from .gamma import Enhancer, GammaEstimator
 from .settings import RuntimeSettings
@@ -94,12 +94,6 @@ def save_checkpoint(
         "provenance": dict(provenance or {}),
     }
     return atomic_save(checkpoint, path)
-
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, for one-line error reports."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:

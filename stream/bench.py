@@ -25,13 +25,13 @@ import torch
 
 from sagc.core.errors import SagcError
 
-from .engine import run_pipeline_threaded
 from .frame import Frame
 from .live import LiveCapture, parse_live_source
 from .preview import PreviewSession
 from .sinks import EncoderSettings, EncoderSink
 from .sources import Decoding, VideoSource
 from .stage import FrameStage, Stage, Ticket, as_frame_stage
+from .threaded import run_pipeline_threaded
 
 __all__ = ["MIN_FRAMES", "BenchResult", "run_bench", "synthetic_spec"]
 

@@ -109,7 +109,7 @@ def pixels_to_tensor(
     top = float(np.iinfo(rgb.dtype).max)
     pixels = rgb if rgb.dtype == np.uint8 else rgb.astype(np.int32)  # torch has no uint16 arithmetic
     x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device=device, non_blocking=True)
-    return x.permute(2, 0, 1).unsqueeze(0).to(dtype).mul_(1.0 / top)
+    return x.permute(2, 0, 1).unsqueeze(0).to(dtype).div_(top)
 
 
 def frame_to_tensor(

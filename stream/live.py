@@ -22,9 +22,9 @@ import av.error
 
 from sagc.core.errors import SagcError
 
-from .engine import offer
 from .frame import Frame
 from .sources import VideoSource, is_lavfi, is_url
+from .threaded import offer
 
 __all__ = ["LiveSpec", "parse_live_source", "LatestFrame", "LiveFrame", "LiveCapture", "EndOfStream"]
 

@@ -1,7 +1,7 @@
 """The sequential pipeline: source → enhance stage → sink(s), with a cooperative stop flag.
 
 Stage boundaries are plain calls (``iter(source)``, ``stage(frame)``, ``sink.write_*``), so a
-concurrent engine can put queues and threads between them without changing any stage.
+threaded pipeline (threaded.py) can put queues and threads between them without changing any stage.
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ import av.error
 
 from sagc.core.atomic import publish, temporary_path
 from sagc.core.errors import SagcError
-from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import DEFAULT_MAX_PIXELS, Frame
 from sagc.stream.images import ImageSink, ImageSource
 from sagc.stream.jobs import Job, compare_path
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import Decoding, VideoSource
+from sagc.stream.threaded import run_pipeline_threaded
 
 __all__ = ["JobResult", "run_video_job", "run_image_jobs"]
 

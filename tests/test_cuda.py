@@ -10,11 +10,11 @@ import torch
 
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.engine import run_pipeline_threaded
 from sagc.stream.frame import Frame
 from sagc.stream.pipeline import run_pipeline
 from sagc.stream.sources import VideoSource
 from sagc.stream.stages import make_stage
+from sagc.stream.threaded import run_pipeline_threaded
 
 from .conftest import make_clip
 

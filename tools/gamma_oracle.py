@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sagc.eval.datasets import paired_folder, to_tensor
+from sagc.eval.datasets import paired_folder
 from sagc.eval.metrics import luma, psnr, ssim
 from sagc.models.gamma import apply_gamma
+from sagc.stream.frame import pixels_to_tensor
 from sagc.stream.images import read_image
 
 
@@ -59,8 +60,8 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float]]] = {}
     means: list[float] = []
     for item in items:
-        x = to_tensor(read_image(item.low).rgb).double()
-        y = to_tensor(read_image(item.high).rgb).double()
+        x = pixels_to_tensor(read_image(item.low).rgb).double()
+        y = pixels_to_tensor(read_image(item.high).rgb).double()
         means.append(float(luma(y).mean()))
         for scale in args.scales:
             out = apply_gamma(x, oracle_gamma(x, y, scale))

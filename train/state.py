@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from sagc.core.errors import SagcError
-from sagc.models.checkpoint import atomic_save, first_line
+from sagc.core.errors import SagcError, first_line
+from sagc.models.checkpoint import atomic_save
 
 __all__ = [
     "Stateful",
