@@ -14,8 +14,7 @@ log = logging.getLogger("sagc")
 
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
-    from sagc.cli.options import add_decode_option, add_enhancer_options
-    from sagc.stream.sinks import PRESETS
+    from sagc.cli.options import add_decode_option, add_encoder_options, add_enhancer_options
 
     p = sub.add_parser(
         "bench",
@@ -33,9 +32,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     add_enhancer_options(p)
     add_device_option(p)
     add_decode_option(p)
-    p.add_argument("--codec", help="video encoder (default libx264)")
-    p.add_argument("--crf", type=int, help="constant rate factor")
-    p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder preset (default veryfast)")
+    add_encoder_options(p, pix_fmt=False)
     add_threads_option(p)
     p.add_argument("--json", help="also write the figures as JSON to this file")
     p.set_defaults(handler=run_bench_command)
@@ -44,10 +41,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 def run_bench_command(args: argparse.Namespace) -> int:
     import json
 
-    from sagc.cli.options import decoding_from_args, enhancer_from_args, parse_device
+    from sagc.cli.options import decoding_from_args, encoder_settings_from_args, enhancer_from_args, parse_device
     from sagc.models import RuntimeSettings
     from sagc.stream.bench import MIN_FRAMES, run_bench, synthetic_spec
-    from sagc.stream.sinks import EncoderSettings
     from sagc.stream.stages import make_stage
 
     if (args.input is None) == (args.synthetic is None):
@@ -58,7 +54,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         spec = synthetic_spec(args.synthetic) if args.synthetic else args.input
     except ValueError as exc:
         raise SagcError(str(exc)) from exc
-    settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset)
+    settings = encoder_settings_from_args(args)
     set_threads(args.threads)
     device = parse_device(args.device)
     stage = make_stage(enhancer_from_args(args), device=device)

@@ -18,9 +18,8 @@ DEMO_DIR = "sagc_demo"
 
 
 def add_enhance(sub: argparse._SubParsersAction) -> None:
-    from sagc.cli.options import add_decode_option, add_enhancer_options
+    from sagc.cli.options import add_decode_option, add_encoder_options, add_enhancer_options
     from sagc.stream.frame import DEFAULT_MAX_PIXELS
-    from sagc.stream.sinks import PRESETS
 
     p = sub.add_parser(
         "enhance",
@@ -34,10 +33,7 @@ def add_enhance(sub: argparse._SubParsersAction) -> None:
     add_device_option(p)
     add_decode_option(p)
     add_threads_option(p)
-    p.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
-    p.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
-    p.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset")
-    p.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, else yuv420p)")
+    add_encoder_options(p)
     p.add_argument(
         "--max-pixels",
         type=int,
@@ -79,12 +75,17 @@ def _plan(args: argparse.Namespace) -> tuple[list, bool, bool]:
 def run_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sagc.cli.options import decoding_from_args, enhancer_from_args, parse_device, stop_on_signals
-    from sagc.stream.sinks import EncoderSettings
+    from sagc.cli.options import (
+        decoding_from_args,
+        encoder_settings_from_args,
+        enhancer_from_args,
+        parse_device,
+        stop_on_signals,
+    )
     from sagc.stream.stages import make_stage
     from sagc.stream.transcode import run_image_jobs, run_video_job
 
-    settings = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
+    settings = encoder_settings_from_args(args)
     device = parse_device(args.device)
     decoding = decoding_from_args(args, device)
     set_threads(args.threads)

@@ -17,6 +17,7 @@ from sagc.stream.sources import DECODERS
 
 if TYPE_CHECKING:
     from sagc.models import Enhancer
+    from sagc.stream.sinks import EncoderSettings
     from sagc.stream.sources import Decoding
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "decoding_from_args",
     "enhancer_from_args",
     "add_device_option",
+    "add_encoder_options",
+    "encoder_settings_from_args",
     "add_overwrite_option",
     "add_threads_option",
     "parse_device",
@@ -159,3 +162,21 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 def add_overwrite_option(parser: argparse.ArgumentParser, *, what: str = "existing outputs") -> None:
     """``--overwrite``: let outputs replace files (never an input: sagc.core.outputs)."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} (an input is never replaced)")
+
+
+def add_encoder_options(parser: argparse.ArgumentParser, *, pix_fmt: bool = True) -> None:
+    """``--codec``, ``--crf``, ``--preset`` (and ``--pix-fmt``): the video encoder's settings."""
+    from sagc.stream.sinks import PRESETS
+
+    parser.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
+    parser.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
+    parser.add_argument("--preset", default="veryfast", choices=PRESETS, help="encoder speed preset (default veryfast)")
+    if pix_fmt:
+        parser.add_argument("--pix-fmt", help="encoder pixel format (default: the input's, else yuv420p)")
+
+
+def encoder_settings_from_args(args: argparse.Namespace) -> EncoderSettings:
+    """The :class:`~sagc.stream.sinks.EncoderSettings` that :func:`add_encoder_options` asked for."""
+    from sagc.stream.sinks import EncoderSettings
+
+    return EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=getattr(args, "pix_fmt", None))
