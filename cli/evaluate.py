@@ -61,6 +61,8 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     _common(video)
     video.add_argument("--darken", action="store_true", help="darken the clip (ISSR) and score against the original")
     video.add_argument("--seed", type=int, default=0, help="darkening seed (default 0)")
+    video.add_argument("--light", default="dusk", metavar="LOW:HIGH",
+                       help="with --darken: light-scale range, dusk (default), night or LOW:HIGH")  # fmt: skip
     video.add_argument("--frames", type=int, help="evaluate at most this many frames")
     video.add_argument("--no-warp", action="store_true", help="skip the warping error (optical flow)")
     video.set_defaults(handler=_run_eval_video)
@@ -81,6 +83,9 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     darken.add_argument("src", help="normal-light image folder or video")
     darken.add_argument("dst", help="output folder (for images) or video file (for a video)")
     darken.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    darken.add_argument("--light", default="dusk", metavar="LOW:HIGH",
+                        help="range of the ISSR light scale: dusk (0.5:1.1, the recipe's own: Dark-CamVid), "
+                        "night (0.08:0.25: Night-CamVid) or LOW:HIGH")  # fmt: skip
     add_overwrite_option(darken)
     darken.add_argument("--crf", type=int, help="video: constant rate factor (default 18 for x264)")
     darken.set_defaults(handler=_run_darken)
@@ -160,13 +165,25 @@ def _run_eval_video(args: argparse.Namespace) -> int:
         raise SagcError("--frames must be at least 2 (temporal metrics compare consecutive frames)")
     if not (is_url(args.data) or is_lavfi(args.data) or Path(args.data).exists()):
         raise SagcError(f"input not found: {args.data}")
+    light = _light(args.light)
     device = parse_device(args.device)
     methods = _methods(args.method)
     options = _options(args, device, image_metrics=False)
     with tqdm(total=args.frames, unit="frame", desc="eval") as bar:
         report = evaluate_video(args.data, methods, options=options, darken_seed=args.seed if args.darken else None,
-                                warping=not args.no_warp, max_frames=args.frames, on_frame=bar.update)  # fmt: skip
+                                warping=not args.no_warp, max_frames=args.frames, on_frame=bar.update,
+                                light=light)  # fmt: skip
     return _finish(report, args.out)
+
+
+def _light(text: str) -> tuple[float, float]:
+    """``--light``: the ISSR light-scale range, or one clear error."""
+    from sagc.core.synth import parse_light
+
+    try:
+        return parse_light(text)
+    except ValueError as exc:
+        raise SagcError(str(exc)) from None
 
 
 def _run_darken(args: argparse.Namespace) -> int:
@@ -174,19 +191,20 @@ def _run_darken(args: argparse.Namespace) -> int:
     from sagc.stream.images import list_images
     from sagc.stream.sinks import EncoderSettings
 
+    light = _light(args.light)
     src = Path(args.src)
     if src.is_dir():
         total = len(list_images(src))
         with tqdm(total=total, unit="image", desc="darken") as bar:
             count = darken_folder(
-                src, args.dst, seed=args.seed, overwrite=args.overwrite, progress=lambda _: bar.update()
+                src, args.dst, seed=args.seed, overwrite=args.overwrite, progress=lambda _: bar.update(), light=light
             )
         print(f"wrote {count} pairs to {Path(args.dst) / 'low'} and {Path(args.dst) / 'high'} (seed {args.seed})")
         return 0
     settings = EncoderSettings(crf=args.crf)  # darken_video checks the input and the destination
     with stop_on_signals() as stopper, tqdm(unit="frame", desc="darken", delay=0.5) as bar:
         result = darken_video(args.src, args.dst, seed=args.seed, settings=settings, overwrite=args.overwrite,
-                              stop=stopper.event, on_frame=lambda _: bar.update())  # fmt: skip
+                              stop=stopper.event, on_frame=lambda _: bar.update(), light=light)  # fmt: skip
     if result.interrupted:
         print(f"interrupted: {result.frames} frames in {result.output} (playable)")
         return 128 + (stopper.signum or 2)

@@ -13,12 +13,39 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["DarkenParams", "sample_darken_params", "darken", "darken_sequence"]
+__all__ = [
+    "DAY_LIGHT",
+    "NIGHT_LIGHT",
+    "DarkenParams",
+    "sample_darken_params",
+    "darken",
+    "darken_sequence",
+    "parse_light",
+]
 
 # Beta-gamma camera response f(E) = exp(b (1 - E^a)); its inverse linearises pixel values.
 _CRF_A = -0.3293
 _CRF_B = 1.1258
 _EPS = 1e-6
+# the light scale L is drawn uniformly from this range: the ISSR recipe's own (dusk to dim
+# indoor), and a night range (deep night, streetlights) with everything else unchanged — the
+# signal noise σ_s = 0.016 U / L grows as L falls
+DAY_LIGHT = (0.5, 1.1)
+NIGHT_LIGHT = (0.08, 0.25)
+
+
+def parse_light(text: str) -> tuple[float, float]:
+    """``LOW:HIGH`` (or ``night``/``dusk``) → a light-scale range, or a ValueError saying why."""
+    presets = {"night": NIGHT_LIGHT, "dusk": DAY_LIGHT}
+    if text in presets:
+        return presets[text]
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--light wants LOW:HIGH such as 0.08:0.25, or night / dusk, got {text!r}") from None
+    if not 0.0 < low <= high <= 2.0:
+        raise ValueError(f"--light needs 0 < LOW <= HIGH <= 2, got {low:g}:{high:g}")
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +64,13 @@ def _uniform(generator: torch.Generator) -> float:
     return float(torch.rand((), generator=generator, dtype=torch.float64))
 
 
-def sample_darken_params(generator: torch.Generator) -> DarkenParams:
-    """Draw ISSR parameters: γ, light scale, exposure, channel gains and noise levels."""
+def sample_darken_params(generator: torch.Generator, *, light: tuple[float, float] = DAY_LIGHT) -> DarkenParams:
+    """Draw ISSR parameters: γ, light scale (uniform in ``light``), exposure, channel gains and
+    noise levels; the same draws in the same order whatever the range."""
     u = lambda: _uniform(generator)  # noqa: E731 - draw order is part of the recipe
     gamma = 1.1 + 0.2 * u()
-    light = 0.5 + 0.6 * u()
+    low, high = light
+    light = low + (high - low) * u()
     exposure = 0.5 + 0.5 * u()
     gains = (0.9 + 0.15 * u(), 0.9 + 0.2 * u(), 0.9 + 0.2 * u())
     sigma_signal = 0.016 * u() / light
@@ -84,12 +113,13 @@ def darken(
     return out.to(image.dtype)
 
 
-def darken_sequence(images: Iterable[Tensor], *, seed: int) -> Iterator[Tensor]:
+def darken_sequence(images: Iterable[Tensor], *, seed: int, light: tuple[float, float] = DAY_LIGHT) -> Iterator[Tensor]:
     """Darken images one by one with one generator seeded ``seed``: fresh parameters each.
 
     This defines the Dark-* evaluation sets (e.g. Dark-CamVid-val is CamVid val, sorted by
-    name, through ``darken_sequence(..., seed=0)``).
+    name, through ``darken_sequence(..., seed=0)``; Night-CamVid-val the same with
+    ``light=NIGHT_LIGHT``).
     """
     generator = torch.Generator().manual_seed(seed)
     for image in images:
-        yield darken(image, sample_darken_params(generator), generator=generator)
+        yield darken(image, sample_darken_params(generator, light=light), generator=generator)

@@ -18,7 +18,7 @@ import torch
 
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
-from sagc.core.synth import darken, sample_darken_params
+from sagc.core.synth import DAY_LIGHT, darken, sample_darken_params
 from sagc.stream.frame import Frame, pixels_to_tensor, tensor_to_pixels
 from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
 from sagc.stream.jobs import Job
@@ -92,9 +92,9 @@ def image_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
 class ClipDarkener:
     """One ISSR draw per clip (constant exposure, gains, tone) and fresh noise on every frame."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, light: tuple[float, float] = DAY_LIGHT) -> None:
         self.generator = torch.Generator().manual_seed(seed)
-        self.params = sample_darken_params(self.generator)
+        self.params = sample_darken_params(self.generator, light=light)
 
     def __call__(self, frame: Frame) -> Frame:
         dark = darken(pixels_to_tensor(frame.rgb), self.params, generator=self.generator)
@@ -102,12 +102,16 @@ class ClipDarkener:
 
 
 def video_frames(
-    spec: str, *, darken_seed: int | None = None, max_frames: int | None = None
+    spec: str,
+    *,
+    darken_seed: int | None = None,
+    max_frames: int | None = None,
+    light: tuple[float, float] = DAY_LIGHT,
 ) -> Iterator[tuple[Frame, Frame | None]]:
     """Stream ``(input, reference)`` frames of a clip (at most ``max_frames``); with
     ``darken_seed`` the input is the darkened frame and the reference the original, else the
     reference is ``None``."""
-    darkener = ClipDarkener(darken_seed) if darken_seed is not None else None
+    darkener = ClipDarkener(darken_seed, light=light) if darken_seed is not None else None
     with VideoSource(spec) as source:
         for item in source:
             if not isinstance(item, Frame):
@@ -123,7 +127,7 @@ def video_frames(
 
 
 def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, seed: int, overwrite: bool = False,
-                  progress=None) -> int:  # fmt: skip
+                  progress=None, light: tuple[float, float] = DAY_LIGHT) -> int:  # fmt: skip
     """Write ``DST/low`` (darkened, 8-bit PNG) and ``DST/high`` (the originals, PNG) for every
     image in ``src`` sorted by name, drawing parameters in that order from one seeded generator
     (so CamVid val with seed 0 gives Dark-CamVid-val). Returns the number of pairs."""
@@ -137,7 +141,7 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
     generator = torch.Generator().manual_seed(seed)
     for path in paths:
         frame = read_image(path)
-        dark = darken(pixels_to_tensor(frame.rgb), sample_darken_params(generator), generator=generator)
+        dark = darken(pixels_to_tensor(frame.rgb), sample_darken_params(generator, light=light), generator=generator)
         write_image(low / f"{path.stem}.png", Frame(tensor_to_pixels(dark, dtype=np.uint8)), overwrite=overwrite)
         write_image(high / f"{path.stem}.png", Frame(frame.rgb, channels=3), overwrite=overwrite)
         if progress is not None:
@@ -146,7 +150,8 @@ def darken_folder(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, s
 
 
 def darken_video(src: str, dst: str | os.PathLike[str], *, seed: int, settings: EncoderSettings = EncoderSettings(),
-                 overwrite: bool = False, stop=None, on_frame=None) -> JobResult:  # fmt: skip
+                 overwrite: bool = False, stop=None, on_frame=None,
+                 light: tuple[float, float] = DAY_LIGHT) -> JobResult:  # fmt: skip
     """Darken a clip (one ISSR draw, fresh noise per frame) into ``dst``; audio is copied.
 
     Written under a unique ``.partial`` name and moved into place when complete (an interrupted
@@ -160,4 +165,6 @@ def darken_video(src: str, dst: str | os.PathLike[str], *, seed: int, settings: 
         raise SagcError(f"{dst}: for a video source give a video file name as the destination, e.g. dark.mp4")
     check_outputs([dst], [src] if local else [], overwrite=overwrite)
     job = Job("video", src, dst)
-    return run_video_job(job, ClipDarkener(seed), settings=settings, stop=stop, on_frame=on_frame, overwrite=overwrite)
+    return run_video_job(
+        job, ClipDarkener(seed, light=light), settings=settings, stop=stop, on_frame=on_frame, overwrite=overwrite
+    )

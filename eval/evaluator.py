@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from sagc.core.errors import SagcError, first_line
+from sagc.core.synth import DAY_LIGHT
 from sagc.stream.frame import pixels_to_tensor, tensor_to_pixels
 from sagc.stream.images import read_image
 from sagc.stream.threaded import read_ahead
@@ -250,6 +251,7 @@ def evaluate_video(
     warping: bool = True,
     max_frames: int | None = None,
     on_frame: Callable[[], None] | None = None,
+    light: tuple[float, float] = DAY_LIGHT,
 ) -> EvalReport:
     """Stream a clip through every method: per-frame PSNR/SSIM when a reference exists (with
     ``darken_seed`` the clip itself is the reference of its darkened copy), mean luma, and the
@@ -267,7 +269,9 @@ def evaluate_video(
     frames = 0
     input_luma: list[float] = []
     # Decoding, darkening and the motion flow run ahead in their own thread.
-    frames_in = read_ahead(_prepared(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames), motion_flow))
+    frames_in = read_ahead(
+        _prepared(video_frames(spec, darken_seed=darken_seed, max_frames=max_frames, light=light), motion_flow)
+    )
     for index, (frame, original, rgb8, reference8, flow) in enumerate(frames_in):
         frames += 1
         x = pixels_to_tensor(frame.rgb, device=options.device)

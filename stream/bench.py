@@ -12,7 +12,6 @@ import collections
 import itertools
 import os
 import resource
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +31,7 @@ from .sinks import EncoderSettings, EncoderSink
 from .sources import Decoding, VideoSource
 from .stage import FrameStage, Stage, Ticket, as_frame_stage
 from .threaded import run_pipeline_threaded
+from .timing import StepTimer, percentiles
 
 __all__ = ["MIN_FRAMES", "BenchResult", "run_bench", "synthetic_spec"]
 
@@ -76,6 +76,9 @@ class BenchResult:
     enhance_fps: float
     ratio_enhance_to_passthrough: float
     stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # where an end-to-end frame's milliseconds go, step by step (conversions, and on the CPU the
+    # stage's downscale, estimate, noise reduction, upsample and apply)
+    step_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     live_latency_ms: dict[str, float] = field(default_factory=dict)
     live_frames: int = 0
@@ -87,16 +90,6 @@ class BenchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"p50": 0.0, "p95": 0.0}
-    ordered = sorted(samples)
-    return {
-        "p50": round(1e3 * statistics.median(ordered), 3),
-        "p95": round(1e3 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
-    }
 
 
 def _sync(device: torch.device) -> None:
@@ -180,11 +173,15 @@ def _transcode(
     device: torch.device,
     folder: Path,
     decoding: Decoding,
+    steps: StepTimer | None = None,
 ) -> tuple[float, dict[str, dict[str, float]], list[float]]:
-    """Decode → stage → encode ``frames`` frames through the threaded pipeline."""
+    """Decode → stage → encode ``frames`` frames through the threaded pipeline; ``steps`` (when
+    given) times the conversions to and from RGB."""
     decode, enhance, stamps, latencies = _Timed(), _Timed(), {}, []
     with VideoSource(spec, decoding=decoding) as source:
+        source.timer = steps
         with EncoderSink(folder / "bench.mp4", source.info, settings=settings) as encoder:
+            encoder.timer = steps
             sink = _TimedSink(encoder, stamps, latencies)
 
             def stamped(items: Iterable[Frame | av.Packet]) -> Iterator[Frame | av.Packet]:
@@ -200,9 +197,9 @@ def _transcode(
             encoder.close()
             seconds = time.perf_counter() - started
     stages = {
-        "decode": _percentiles(decode.samples[_WARMUP:]),
-        "enhance": _percentiles(enhance.samples[_WARMUP:]),
-        "encode": _percentiles(sink.timer.samples[_WARMUP:]),
+        "decode": percentiles(decode.samples[_WARMUP:]),
+        "enhance": percentiles(enhance.samples[_WARMUP:]),
+        "encode": percentiles(sink.timer.samples[_WARMUP:]),
     }
     return result.frames / seconds, stages, latencies[_WARMUP:]
 
@@ -255,7 +252,14 @@ def run_bench(
         say("pass-through transcode")
         passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp), decoding)
         say("end-to-end enhance")
-        enhance_fps, stages, latencies = _transcode(spec, frames, stage, settings, device, Path(tmp), decoding)
+        steps = StepTimer()
+        stage.timer = steps
+        try:
+            enhance_fps, stages, latencies = _transcode(
+                spec, frames, stage, settings, device, Path(tmp), decoding, steps
+            )
+        finally:
+            stage.timer = None
     say("live mode")
     live_latencies, live_dropped = _live_latency(spec, stage, min(frames, _LIVE_FRAMES))
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
@@ -275,9 +279,10 @@ def run_bench(
         enhance_fps=round(enhance_fps, 2),
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
+        step_ms=steps.summary(skip=_WARMUP),
         settings=stage.settings.as_dict(),
-        latency_ms=_percentiles(latencies),
-        live_latency_ms=_percentiles(live_latencies),
+        latency_ms=percentiles(latencies),
+        live_latency_ms=percentiles(live_latencies),
         live_frames=len(live_latencies) + _WARMUP,
         live_dropped=live_dropped,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -19,6 +19,7 @@ from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_l
 
 from .frame import Frame, frame_to_tensor, tensor_to_pixels
 from .stage import Done, Stage
+from .timing import step
 
 __all__ = ["CpuStage", "GammaTable", "noise_level_8bit"]
 
@@ -185,22 +186,27 @@ class CpuStage(Stage):
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
         assert self.table is not None
-        settings = self.settings
+        settings, timer = self.settings, self.timer
         height, width = rgb.shape[:2]
         low_h, low_w = self.enhancer.low_resolution_size(height, width)
         same = (low_h, low_w) == (height, width)
-        small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        gamma, weight = self._gamma(x)
+        with step(timer, "downscale"):
+            small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
+        with step(timer, "estimate"):
+            x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+            x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+            gamma, weight = self._gamma(x)
         if settings.denoise:
-            sigma = weight * settings.denoise * noise_level_8bit(rgb)
-            if sigma > 0:
-                rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
-        if settings.guide > 0.0:
-            levels = self.table.guided_levels(gamma, x, rgb, fraction=settings.guide)
-        else:
-            levels = self.table.quantize(gamma)
-            if not same:
-                levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
-        return self.table.apply(rgb, levels)
+            with step(timer, "noise reduction"):
+                sigma = weight * settings.denoise * noise_level_8bit(rgb)
+                if sigma > 0:
+                    rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+        with step(timer, "upsample"):
+            if settings.guide > 0.0:
+                levels = self.table.guided_levels(gamma, x, rgb, fraction=settings.guide)
+            else:
+                levels = self.table.quantize(gamma)
+                if not same:
+                    levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+        with step(timer, "apply"):
+            return self.table.apply(rgb, levels)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from .live import EndOfStream, LiveCapture
 from .sinks import EncoderSettings, EncoderSink
 from .sources import VideoInfo
 from .stage import Stage
+from .timing import percentiles
 
 __all__ = ["PreviewSession", "PreviewStats", "compose", "VIEWS"]
 
@@ -184,17 +184,16 @@ class PreviewSession:
             return self._latest_id, self._latest
 
     def stats(self) -> PreviewStats:
-        times, latencies = list(self._times), sorted(self._latencies)
+        times = list(self._times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        p50 = statistics.median(latencies) * 1e3 if latencies else 0.0
-        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1e3 if latencies else 0.0
+        latency = percentiles(list(self._latencies))
         return PreviewStats(
             shown=self._latest_id,
             received=self.capture.received,
             dropped=self.capture.dropped,
             fps=round(fps, 2),
-            latency_p50_ms=round(p50, 2),
-            latency_p95_ms=round(p95, 2),
+            latency_p50_ms=round(latency["p50"], 2),
+            latency_p95_ms=round(latency["p95"], 2),
             controls={name: not s.off(getattr(self.stage.settings, s.name)) for name, s in controls().items()},
             view=self.view,
             reconnects=self.capture.reconnects,

@@ -16,6 +16,7 @@ from sagc.core.errors import SagcError
 from .colour import effective_range, plain_pix_fmt, swscale_colorspace
 from .frame import Frame
 from .sources import VideoInfo
+from .timing import StepTimer, step
 
 __all__ = ["VIDEO_EXTENSIONS", "PRESETS", "EncoderSettings", "EncoderSink", "container_for"]
 
@@ -159,6 +160,7 @@ class EncoderSink:
         self.height = info.height
         self.pix_fmt = choose_pix_fmt(codec, info, settings.pix_fmt, (self.width, self.height))
         self.frames_written = 0
+        self.timer: StepTimer | None = None  # set to time the conversion from RGB (sagc bench)
         self._matrix = swscale_colorspace(info.colorspace)
         self._range = effective_range(info.color_range, info.pix_fmt)
         target = str(container_path or self.path)
@@ -214,8 +216,9 @@ class EncoderSink:
         if frame.width != self.width or frame.height != self.height:
             raise ValueError(f"frame is {frame.width}x{frame.height}, encoder expects {self.width}x{self.height}")
         fmt = "rgb48le" if frame.rgb.dtype == np.uint16 else "rgb24"
-        picture = av.VideoFrame.from_ndarray(frame.rgb, format=fmt)
-        picture = picture.reformat(format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range)
+        with step(self.timer, "convert from RGB"):
+            picture = av.VideoFrame.from_ndarray(frame.rgb, format=fmt)
+            picture = picture.reformat(format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range)
         picture.pts = frame.pts
         picture.time_base = frame.time_base
         for packet in self._stream.encode(picture):

@@ -21,6 +21,7 @@ from sagc.core.errors import SagcError
 
 from .colour import effective_range, swscale_colorspace
 from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
+from .timing import StepTimer, step
 
 __all__ = ["DECODERS", "LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
 
@@ -159,6 +160,7 @@ class VideoSource:
         a stream whose pictures have more than ``max_pixels`` is refused before decoding."""
         self.spec = spec
         self.max_pixels = max_pixels
+        self.timer: StepTimer | None = None  # set to time the conversion to RGB (sagc bench)
         self._container = self._open(spec, input_format, options, decoding)
         try:
             self._setup(decoder_threads)
@@ -267,7 +269,8 @@ class VideoSource:
             self._hw_layout = _HW_DOWNLOAD_FORMATS.get(downloaded) if self.hardware else None
         if self._hw_layout is not None:  # nv12 → yuv420p is a lossless copy; from there the RGB
             frame = frame.reformat(format=self._hw_layout)  # is the CPU decoder's, bit for bit
-        rgb = frame.to_ndarray(format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range)
+        with step(self.timer, "convert to RGB"):
+            rgb = frame.to_ndarray(format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range)
         pts = frame.pts if frame.pts is not None else frame.dts
         out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
         if out.time is not None:

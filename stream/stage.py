@@ -22,6 +22,7 @@ from sagc.models import Enhancer, RuntimeSettings
 
 from .frame import Frame
 from .smoothing import GammaSmoother
+from .timing import StepTimer
 
 __all__ = ["Done", "FrameStage", "Stage", "Ticket", "as_frame_stage"]
 
@@ -48,6 +49,7 @@ class Stage(ABC):
     """Enhance frames with ``enhancer`` on ``device``; the settings live in the enhancer."""
 
     slots: int = 1  # frames that may be in flight at once
+    timer: StepTimer | None = None  # set to time the implementation's steps (sagc bench)
 
     def __init__(self, enhancer: Enhancer, *, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device

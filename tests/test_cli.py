@@ -311,6 +311,10 @@ def test_bench_json_has_every_field(tmp_path, weights):
     ):
         assert figures[key] > 0, key
     assert set(figures["stage_ms"]) == {"decode", "enhance", "encode"}
+    steps = ("convert to RGB", "downscale", "estimate", "noise reduction", "upsample", "apply", "convert from RGB")
+    assert set(figures["step_ms"]) == set(steps)  # where a frame's milliseconds go, on the CPU 8-bit path
+    assert all(figures["step_ms"][name]["p95"] >= figures["step_ms"][name]["p50"] > 0 for name in steps)
+    assert "step noise reduction ms p50/p95" in result.stdout
     assert figures["latency_ms"]["p95"] >= figures["latency_ms"]["p50"] > 0
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0

@@ -261,3 +261,21 @@ def test_an_unreadable_pair_is_a_failed_item_not_the_end(pairs: Path, tmp_path: 
     report = json.loads((out / "report.json").read_text())
     errors = {i["item"]: i["error"] for i in report["items"]}
     assert errors["img00"] is None and errors["img02"] is None and "not a readable image" in errors["img01"]
+
+
+def test_darken_at_night_level_is_darker_and_seeded(tmp_path: Path, capsys) -> None:
+    _write_images(tmp_path / "normal", 3)
+    assert main(["data", "darken", str(tmp_path / "normal"), str(tmp_path / "dusk"), "--seed", "0"]) == 0
+    night = ["data", "darken", str(tmp_path / "normal"), str(tmp_path / "night"), "--seed", "0", "--light", "night"]
+    assert main(night) == 0
+    for path in sorted((tmp_path / "normal").iterdir()):
+        assert _rgb(tmp_path / "night" / "low" / path.name).mean() < _rgb(tmp_path / "dusk" / "low" / path.name).mean()
+    again = ["data", "darken", str(tmp_path / "normal"), str(tmp_path / "again"), "--seed", "0", "--light", "0.08:0.25"]
+    assert main(again) == 0
+    for path in sorted((tmp_path / "normal").iterdir()):
+        np.testing.assert_array_equal(
+            _rgb(tmp_path / "again" / "low" / path.name), _rgb(tmp_path / "night" / "low" / path.name)
+        )
+    capsys.readouterr()
+    assert main(["data", "darken", str(tmp_path / "normal"), str(tmp_path / "x"), "--light", "moonless"]) == 1
+    assert "--light wants LOW:HIGH" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sagc.core.synth import darken, sample_darken_params
@@ -42,3 +43,20 @@ def test_parameter_ranges():
         assert 0.4 <= p.light < 1.1
         assert 0.5 <= p.exposure < 1.0
         assert p.sigma_signal >= 0 and p.sigma_constant >= 0
+
+
+def test_light_range_draws_the_light_scale_and_nothing_else():
+    from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, parse_light
+
+    day = sample_darken_params(torch.Generator().manual_seed(3))
+    assert day == sample_darken_params(torch.Generator().manual_seed(3), light=DAY_LIGHT)
+    nights = [sample_darken_params(torch.Generator().manual_seed(s), light=NIGHT_LIGHT) for s in range(50)]
+    assert all(NIGHT_LIGHT[0] <= p.light <= NIGHT_LIGHT[1] for p in nights)
+    night = sample_darken_params(torch.Generator().manual_seed(3), light=NIGHT_LIGHT)
+    assert night.gamma == day.gamma and night.exposure == day.exposure and night.gains == day.gains
+    assert night.sigma_signal > day.sigma_signal  # σ_s = 0.016 U / L grows as L falls
+    assert parse_light("night") == NIGHT_LIGHT and parse_light("dusk") == DAY_LIGHT
+    assert parse_light("0.1:0.2") == (0.1, 0.2)
+    for bad in ("dark", "0.3", "0:0.2", "0.3:0.1", "nan:1"):
+        with pytest.raises(ValueError, match="--light"):
+            parse_light(bad)
