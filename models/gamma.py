@@ -183,12 +183,17 @@ class Enhancer(nn.Module):
 
     def gamma(self, small: Tensor) -> tuple[Tensor, Tensor | None]:
         """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
-        of the gate (None without one); γ is already scaled by that weight."""
+        of the gate (None without one); γ is already scaled by that weight and compensated by
+        ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per stop up; never darker
+        than the input)."""
         gamma = self.estimator(small)
-        if self.gate is None:
-            return gamma, None
-        weight = self.gate(small)
-        return 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma), weight
+        weight = None
+        if self.gate is not None:
+            weight = self.gate(small)
+            gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
+        if self._settings.ev:
+            gamma = (gamma * 2.0 ** -self._settings.ev).clamp(max=1.0)
+        return gamma, weight
 
     def downscale(self, x: Tensor) -> Tensor:
         """Area-average ``x`` to the estimation size (averaging also tames sensor noise)."""

@@ -148,6 +148,16 @@ class RuntimeSettings:
         help="upsample γ along each pixel's brightness (a local tone curve fitted in windows of radius "
         "GUIDE × the low-resolution frame's shorter side) instead of bilinearly; 0 turns it off",
     )
+    ev: float = _setting(
+        0.0,
+        kind=float,
+        low=-3.0,
+        high=3.0,
+        flag="--ev",
+        meaning="exposure compensation in stops; 0 is automatic",
+        help="exposure compensation in stops: brighter (> 0) or darker (< 0) than automatic, never darker "
+        "than the input; a frame left as it is stays so at 0",
+    )
     smooth: float = _setting(
         0.0,
         kind=float,

@@ -298,7 +298,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
     result = sagc(*args, "--denoise", "3")
     assert result.returncode == 0, result.stderr
     assert "end-to-end / pass-through" in result.stdout
-    assert "scale 2, gain 1, denoise 3, gate off, guide 0, smooth 0" in result.stdout
+    assert "scale 2, gain 1, denoise 3, gate off, guide 0, ev 0, smooth 0" in result.stdout
     figures = json.loads(out.read_text())
     for key in (
         "decode_fps",
@@ -325,6 +325,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
         "denoise": 3.0,
         "gate": False,
         "guide": 0.0,
+        "ev": 0.0,
         "smooth": 0.0,
     }
     assert figures["decoder"] == "cpu"

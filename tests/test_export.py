@@ -49,7 +49,7 @@ def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
 def test_metadata_records_the_settings(exported, weights):
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
-    runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "smooth": "0"}
+    runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "ev": "0", "smooth": "0"}
     assert json.loads(props["sagc_runtime"]) == runtime
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]

@@ -26,7 +26,7 @@ from .conftest import scene
 
 # a valid value away from the default for each field; a new field needs an entry here (the
 # first test says so), and nothing else in this file
-OTHER = {"scale": 3.0, "gain": 1.25, "denoise": 2.5, "gate": True, "guide": 0.3, "smooth": 0.6}
+OTHER = {"scale": 3.0, "gain": 1.25, "denoise": 2.5, "gate": True, "guide": 0.3, "ev": 0.5, "smooth": 0.6}
 FIELDS = [s.name for s in settings_fields()]
 
 
