@@ -117,10 +117,12 @@ def _window_loop(session, stop) -> None:
     os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
     import cv2
 
-    from sagc.models.settings import controls
+    from sagc.models.settings import adjustables, controls
     from sagc.stream.preview import VIEWS, overlay
 
     toggles = {ord(s.key): name for name, s in controls().items() if s.key}
+    steps = {ord(key): (name, sign * s.step) for name, s in adjustables().items() if s.keys
+             for key, sign in zip(s.keys, (-1, 1), strict=True)}  # fmt: skip
     title = "sagc preview (s: smoothing, v: view, q: quit)"
     last = 0
     try:
@@ -134,6 +136,11 @@ def _window_loop(session, stop) -> None:
                 break
             if key in toggles:
                 session.request(toggles[key], not session.stats().controls[toggles[key]])
+            elif key in steps:
+                name, delta = steps[key]
+                setting = adjustables()[name]
+                value = min(setting.high, max(setting.low, session.stats().values[name] + delta))
+                session.request(name, value)
             elif key == ord("v"):
                 session.request("view", VIEWS[(VIEWS.index(session.view) + 1) % len(VIEWS)])
             if session.wait(0):

@@ -192,7 +192,7 @@ class Enhancer(nn.Module):
             weight = self.gate(small)
             gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
         if self._settings.ev:
-            gamma = (gamma * 2.0 ** -self._settings.ev).clamp(max=1.0)
+            gamma = (gamma * 2.0**-self._settings.ev).clamp(max=1.0)
         return gamma, weight
 
     def downscale(self, x: Tensor) -> Tensor:

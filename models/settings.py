@@ -19,7 +19,7 @@ from sagc.core.checks import check_number
 from .denoise import DEFAULT_STRENGTH
 from .guide import DEFAULT_GUIDE
 
-__all__ = ["SWITCH", "RuntimeSettings", "Setting", "controls", "settings_fields", "switch"]
+__all__ = ["SWITCH", "RuntimeSettings", "Setting", "adjustables", "controls", "settings_fields", "switch"]
 
 SWITCH = ("on", "off")  # how on/off settings are written (--exposure-gate on, sagc:gate=off)
 
@@ -40,8 +40,9 @@ class Setting:
     ``kind`` is ``float`` or ``bool``; numbers lie in ``[low, high]`` (``low_open``/``high_open``
     make an end exclusive). ``flag`` is the command-line option, ``control`` the preview's name
     for its toggle (None: no toggle) and ``label`` its caption, ``key`` the preview window's key
-    for it, and ``on`` the
-    value the toggle switches on when the weights' own value is off.
+    for it, and ``on`` the value the toggle switches on when the weights' own value is off.
+    A numeric setting with a ``step`` is stepped up and down in the preview instead (``keys``:
+    the window's down and up keys).
     """
 
     name: str
@@ -57,6 +58,8 @@ class Setting:
     label: str = ""
     key: str | None = None
     on: float | bool | None = None
+    step: float | None = None
+    keys: str | None = None
 
     def check(self, value: object) -> float | bool:
         """``value`` as this setting's type, or a ValueError naming the setting and its range."""
@@ -155,6 +158,9 @@ class RuntimeSettings:
         high=3.0,
         flag="--ev",
         meaning="exposure compensation in stops; 0 is automatic",
+        label="EV",
+        step=0.5,
+        keys="-+",
         help="exposure compensation in stops: brighter (> 0) or darker (< 0) than automatic, never darker "
         "than the input; a frame left as it is stays so at 0",
     )
@@ -224,3 +230,9 @@ def settings_fields() -> Iterator[Setting]:
 def controls() -> dict[str, Setting]:
     """The settings a preview can toggle, by control name (``smoothing``, ``denoise``, ...)."""
     return {s.control: s for s in settings_fields() if s.control is not None}
+
+
+def adjustables() -> dict[str, Setting]:
+    """The numeric settings a preview can step up and down (``step``; window keys ``keys``: down,
+    up), by setting name (``ev``)."""
+    return {s.name: s for s in settings_fields() if s.step is not None}

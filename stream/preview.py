@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from sagc.core.atomic import publish, temporary_path
-from sagc.models.settings import controls
+from sagc.models.settings import adjustables, controls
 
 from .frame import Frame
 from .live import EndOfStream, LiveCapture
@@ -57,7 +57,8 @@ class PreviewStats:
     """What the page and the window show; also what ``sagc bench`` reads for live latency.
 
     ``controls`` says which toggle is on, by control name (``smoothing``, ``denoise``, ``gate``,
-    ``guide``: the run-time settings that have a preview control)."""
+    ``guide``: the run-time settings that have a preview control); ``values`` the stepped
+    settings' values (``ev``)."""
 
     shown: int
     received: int
@@ -66,14 +67,15 @@ class PreviewStats:
     latency_p50_ms: float
     latency_p95_ms: float
     controls: dict[str, bool]
+    values: dict[str, float]
     view: str
     reconnects: int
     running: bool
 
     def as_json(self) -> dict[str, object]:
         """Flat JSON for ``GET /stats``: the counters, ``view`` and one boolean per control."""
-        plain = {name: value for name, value in asdict(self).items() if name != "controls"}
-        return {**plain, **self.controls}
+        plain = {name: value for name, value in asdict(self).items() if name not in ("controls", "values")}
+        return {**plain, **self.controls, **self.values}
 
 
 class _Recorder:
@@ -158,6 +160,8 @@ class PreviewSession:
         if name in controls():
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
+        elif name in adjustables():
+            value = adjustables()[name].check(value)  # a ValueError names the range
         elif name == "view":
             if value not in VIEWS:
                 raise ValueError(f"unknown view {value!r}; choose one of {', '.join(VIEWS)}")
@@ -171,6 +175,8 @@ class PreviewSession:
             name, value = self._requests.popleft()
             if name == "view":
                 self.view = str(value)
+            elif name in adjustables():
+                settings = settings.replace(**{name: value})
             else:
                 settings = settings.toggled(controls()[name], bool(value), reference=self.reference)
         if settings is not self.stage.settings:
@@ -195,6 +201,7 @@ class PreviewSession:
             latency_p50_ms=round(latency["p50"], 2),
             latency_p95_ms=round(latency["p95"], 2),
             controls={name: not s.off(getattr(self.stage.settings, s.name)) for name, s in controls().items()},
+            values={name: getattr(self.stage.settings, name) for name in adjustables()},
             view=self.view,
             reconnects=self.capture.reconnects,
             running=self._running,
@@ -289,7 +296,9 @@ def overlay(rgb: np.ndarray, stats: PreviewStats) -> np.ndarray:
     """The counters drawn on a copy of the view (for the local window)."""
     out = rgb.copy()
     switches = "  ".join(f"{name} {'on' if on else 'off'}" for name, on in stats.controls.items())
+    switches += "".join(f"  {name} {value:+g}" for name, value in stats.values.items())
     keys = " ".join(f"[{s.key}] {name}" for name, s in controls().items() if s.key)
+    keys += "".join(f" [{s.keys[0]}/{s.keys[1]}] {name}" for name, s in adjustables().items() if s.keys)
     text = (f"{stats.fps:.1f} fps  latency {stats.latency_p50_ms:.0f} ms  dropped {stats.dropped}  "
             f"{switches}  {keys} [v] view [q] quit")  # fmt: skip
     cv2.putText(out, text, (8, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from sagc.core.errors import SagcError
-from sagc.models.settings import controls
+from sagc.models.settings import adjustables, controls
 
 from .preview import VIEWS, PreviewSession
 
@@ -73,12 +73,16 @@ PAGE = """<!doctype html>
 <script>
 let state = {view: "side"};
 const labels = __LABELS__;
+const steps = __STEPS__;
 function render(s) {
   state = s;
   for (const [key, label] of Object.entries(labels)) {
     const button = document.getElementById(key);
     button.textContent = label + ": " + (s[key] ? "on" : "off");
     button.className = s[key] ? "on" : "off";
+  }
+  for (const name of Object.keys(steps)) {
+    document.getElementById(name).textContent = (s[name] > 0 ? "+" : "") + s[name];
   }
   document.getElementById("viewmode").textContent = "view: " + s.view;
   document.getElementById("fps").textContent = s.fps.toFixed(1);
@@ -99,6 +103,10 @@ async function control(body) {
 for (const key of Object.keys(labels)) {
   document.getElementById(key).onclick = () => control({[key]: !state[key]});
 }
+for (const [name, step] of Object.entries(steps)) {
+  document.getElementById(name + "-down").onclick = () => control({[name]: state[name] - step});
+  document.getElementById(name + "-up").onclick = () => control({[name]: state[name] + step});
+}
 document.getElementById("viewmode").onclick = () => control({view: state.view === "side" ? "split" : "side"});
 poll();
 setInterval(poll, 500);
@@ -109,10 +117,15 @@ setInterval(poll, 500);
 
 
 def _page() -> str:
-    """The page with one toggle button per preview control (from the run-time settings)."""
-    buttons = "\n  ".join(f'<button id="{name}" class="off">{s.label}: …</button>' for name, s in controls().items())
+    """The page with one toggle button per preview control and − / + buttons per stepped setting
+    (both from the run-time settings)."""
+    buttons = [f'<button id="{name}" class="off">{s.label}: …</button>' for name, s in controls().items()]
+    for name, s in adjustables().items():
+        down, up = f'<button id="{name}-down">{s.label} −</button>', f'<button id="{name}-up">{s.label} +</button>'
+        buttons.append(f'{down} <b id="{name}">0</b> {up}')
     labels = json.dumps({name: s.label for name, s in controls().items()})
-    return PAGE.replace("__BUTTONS__", buttons).replace("__LABELS__", labels)
+    steps = json.dumps({name: s.step for name, s in adjustables().items()})
+    return PAGE.replace("__BUTTONS__", "\n  ".join(buttons)).replace("__LABELS__", labels).replace("__STEPS__", steps)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -136,12 +149,14 @@ def _hostname(value: str) -> str | None:
         return None
 
 
-def parse_controls(body: object) -> dict[str, bool | str]:
+def parse_controls(body: object) -> dict[str, bool | float | str]:
     """A ``POST /control`` body checked in full before anything changes: JSON booleans for the
-    switches, one of :data:`VIEWS` for ``view``; a ValueError says what is accepted."""
+    switches, JSON numbers in range for the stepped settings (``ev``), one of :data:`VIEWS` for
+    ``view``; a ValueError says what is accepted."""
     usage = (
         'send a JSON object such as {"smoothing": true}: '
         + ", ".join(f"{name}: true|false" for name in SWITCHES)
+        + "".join(f", {name}: {s.low:g}…{s.high:g}" for name, s in adjustables().items())
         + ", view: "
         + "|".join(f'"{v}"' for v in VIEWS)
     )
@@ -152,7 +167,9 @@ def parse_controls(body: object) -> dict[str, bool | str]:
             raise ValueError(f"{name} must be true or false (a JSON boolean), got {json.dumps(value)}")
         if name == "view" and value not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {json.dumps(value)}")
-        if name not in SWITCHES and name != "view":
+        if name in adjustables():
+            adjustables()[name].check(value)  # a JSON number inside the setting's range
+        if name not in SWITCHES and name != "view" and name not in adjustables():
             raise ValueError(f"unknown control {name!r}; {usage}")
     return body
 

@@ -276,6 +276,9 @@ def test_page_in_headless_chromium(session: PreviewSession) -> None:
             driver.find_element("id", "viewmode").click()
             wait.until(lambda d: d.find_element("id", "viewmode").text == "view: split")
             assert session.view == "split"
+            driver.find_element("id", "ev-up").click()
+            wait.until(lambda d: d.find_element("id", "ev").text == "+0.5")
+            assert session.stage.settings.ev == 0.5
         finally:
             driver.quit()
 

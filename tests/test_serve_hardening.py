@@ -165,3 +165,16 @@ def test_record_never_clobbers(tmp_path, weights, capsys):
     assert main([*args, "--record", str(existing)]) == 1
     assert "--overwrite" in capsys.readouterr().err
     assert existing.read_bytes() == b"precious"
+
+
+def test_ev_is_stepped_over_http_with_numbers_in_range(server):
+    assert control(server, b'{"ev": 1.5}')[0] == 200
+    deadline = time.monotonic() + 10
+    while request(server, "GET", "/stats", headers={"Host": host(server)})[1]["ev"] != 1.5:
+        assert time.monotonic() < deadline, "the ev request never reached the stage"
+        time.sleep(0.05)
+    assert server.session.stage.settings.ev == 1.5
+    for body in (b'{"ev": "1"}', b'{"ev": true}', b'{"ev": 9}', b'{"ev": NaN}'):
+        assert control(server, body)[0] == 400, body
+    page = request(server, "GET", "/", headers={"Host": host(server)})[1].decode()
+    assert 'id="ev-up"' in page and 'id="ev-down"' in page
