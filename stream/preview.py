@@ -31,7 +31,7 @@ from .sources import VideoInfo
 from .stage import Stage
 from .timing import percentiles
 
-__all__ = ["PreviewSession", "PreviewStats", "compose", "VIEWS"]
+__all__ = ["PreviewSession", "PreviewStats", "check_control", "compose", "VIEWS"]
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,29 @@ class PreviewStats:
     running: bool
 
     def as_json(self) -> dict[str, object]:
-        """Flat JSON for ``GET /stats``: the counters, ``view`` and one boolean per control."""
+        """Flat JSON for ``GET /stats``: the counters, ``view``, one boolean per toggle and the
+        stepped settings' values."""
         plain = {name: value for name, value in asdict(self).items() if name not in ("controls", "values")}
         return {**plain, **self.controls, **self.values}
+
+
+def check_control(name: str, value: object) -> bool | float | str:
+    """``value`` for the preview control ``name``, or a ValueError saying what is accepted: true or
+    false for a toggle (``smoothing``, ``denoise``, ``gate``, ``guide``), a number in range for a
+    stepped setting (``ev``), one of :data:`VIEWS` for ``view``."""
+    if name in controls():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if name in adjustables():
+        return adjustables()[name].check(value)  # a ValueError names the range
+    if name == "view":
+        if value not in VIEWS:
+            raise ValueError(f"unknown view {value!r}; choose one of {', '.join(VIEWS)}")
+        return value
+    toggles = ", ".join(f"{n}: true|false" for n in controls())
+    steps = "".join(f", {n}: {s.low:g}…{s.high:g}" for n, s in adjustables().items())
+    raise ValueError(f"unknown control {name!r}; known: {toggles}{steps}, view: {'|'.join(VIEWS)}")
 
 
 class _Recorder:
@@ -155,19 +175,8 @@ class PreviewSession:
 
     # -- controls (any thread) -------------------------------------------------------------
     def request(self, name: str, value: object) -> None:
-        """Ask the loop to switch a control (``smoothing``, ``denoise``, ``gate``, ``guide``:
-        bool) or the ``view`` (str) before the next frame."""
-        if name in controls():
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True or False, got {value!r}")
-        elif name in adjustables():
-            value = adjustables()[name].check(value)  # a ValueError names the range
-        elif name == "view":
-            if value not in VIEWS:
-                raise ValueError(f"unknown view {value!r}; choose one of {', '.join(VIEWS)}")
-        else:
-            raise ValueError(f"unknown control {name!r}")
-        self._requests.append((name, value))
+        """Ask the loop to change a control (:func:`check_control`) before the next frame."""
+        self._requests.append((name, check_control(name, value)))
 
     def _apply_requests(self) -> None:
         settings = self.stage.settings

@@ -28,7 +28,7 @@ import numpy as np
 from sagc.core.errors import SagcError
 from sagc.models.settings import adjustables, controls
 
-from .preview import VIEWS, PreviewSession
+from .preview import PreviewSession, check_control
 
 __all__ = ["PreviewServer", "parse_address"]
 
@@ -38,7 +38,6 @@ _BOUNDARY = "sagcframe"
 _JPEG_QUALITY = 80
 MAX_BODY = 4096  # bytes: a control request is a few dozen
 SOCKET_TIMEOUT = 10.0  # seconds a client may stall a read or a write
-SWITCHES = tuple(controls())  # the preview toggles: smoothing, denoise, gate, guide
 _ANY_INTERFACE = ("", "0.0.0.0", "::")
 
 PAGE = """<!doctype html>
@@ -150,28 +149,11 @@ def _hostname(value: str) -> str | None:
 
 
 def parse_controls(body: object) -> dict[str, bool | float | str]:
-    """A ``POST /control`` body checked in full before anything changes: JSON booleans for the
-    switches, JSON numbers in range for the stepped settings (``ev``), one of :data:`VIEWS` for
-    ``view``; a ValueError says what is accepted."""
-    usage = (
-        'send a JSON object such as {"smoothing": true}: '
-        + ", ".join(f"{name}: true|false" for name in SWITCHES)
-        + "".join(f", {name}: {s.low:g}…{s.high:g}" for name, s in adjustables().items())
-        + ", view: "
-        + "|".join(f'"{v}"' for v in VIEWS)
-    )
+    """A ``POST /control`` body checked in full (:func:`~sagc.stream.preview.check_control`, every
+    key) before anything changes; a ValueError says what is accepted."""
     if not isinstance(body, dict) or not body:
-        raise ValueError(usage)
-    for name, value in body.items():
-        if name in SWITCHES and not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false (a JSON boolean), got {json.dumps(value)}")
-        if name == "view" and value not in VIEWS:
-            raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {json.dumps(value)}")
-        if name in adjustables():
-            adjustables()[name].check(value)  # a JSON number inside the setting's range
-        if name not in SWITCHES and name != "view" and name not in adjustables():
-            raise ValueError(f"unknown control {name!r}; {usage}")
-    return body
+        raise ValueError('send a JSON object of controls, e.g. {"smoothing": true}')
+    return {name: check_control(name, value) for name, value in body.items()}
 
 
 class _Server(ThreadingHTTPServer):

@@ -20,7 +20,7 @@ from sagc.models import GammaEstimator, RuntimeSettings, load_enhancer, save_enh
 from sagc.models.settings import controls, settings_fields
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
-from sagc.stream.serve import SWITCHES
+from sagc.stream.serve import parse_controls
 
 from .conftest import scene
 
@@ -147,7 +147,10 @@ def test_every_field_reaches_the_onnx_metadata(tmp_path, weights):
 
 
 def test_every_control_toggles_its_field():
-    assert tuple(controls()) == SWITCHES
+    for control in controls():  # the server takes exactly these toggles, as JSON booleans
+        assert parse_controls({control: True}) == {control: True}
+        with pytest.raises(ValueError, match=control):
+            parse_controls({control: "true"})
     reference = RuntimeSettings(denoise=3.0)
     for control, setting in controls().items():
         off = reference.toggled(setting, False, reference=reference)
