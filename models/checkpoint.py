@@ -163,18 +163,15 @@ def load_enhancer(path_or_name: str | os.PathLike[str] = "default", **overrides:
     checkpoint's) change the run-time settings stored in the checkpoint; settings a checkpoint
     does not mention load as off.
     """
-    checkpoint = load_checkpoint(path_or_name)
     where = resolve_weights(path_or_name)
+    checkpoint = load_checkpoint(where)
     arch, state, runtime = (checkpoint.get(key) for key in ("arch", "state_dict", "runtime"))
     if not isinstance(arch, dict) or not isinstance(state, dict):
         raise SagcError(f"{where} is incomplete: it needs an 'arch' and a 'state_dict' dict; re-save it with sagc")
-    try:
-        settings = RuntimeSettings.from_mapping({} if runtime is None else runtime, where=f"{where}: runtime")
-    except (TypeError, ValueError) as exc:
-        raise SagcError(str(exc) if str(exc).startswith(str(where)) else f"{where}: runtime {exc}") from exc
-    try:
-        settings = settings.replace(**overrides)
-    except ValueError as exc:  # a bad --scale, --gain, ... from the user: one line
+    try:  # the checkpoint's settings, then the caller's overrides: either may be out of range
+        stored = RuntimeSettings.from_mapping({} if runtime is None else runtime, where=f"{where}: runtime")
+        settings = stored.replace(**overrides)
+    except ValueError as exc:
         raise SagcError(str(exc)) from exc
     try:
         estimator = GammaEstimator(**arch)

@@ -10,8 +10,10 @@ all derived from it. A new setting is a field here plus its own logic where it a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sagc.core.checks import check_number
@@ -193,7 +195,10 @@ class RuntimeSettings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def replace(self, **changes: Any) -> RuntimeSettings:
         """A copy with ``changes`` (None values are ignored: "keep this one"), checked again."""
@@ -221,18 +226,20 @@ class RuntimeSettings:
         return self.replace(**{setting.name: setting.on if setting.off(wanted) else wanted})
 
 
-def settings_fields() -> Iterator[Setting]:
-    """Every run-time setting, in declaration order."""
-    for item in dataclasses.fields(RuntimeSettings):
-        yield Setting(name=item.name, **item.metadata["setting"])
+@functools.cache
+def settings_fields() -> tuple[Setting, ...]:
+    """Every run-time setting, in declaration order (built once: every settings copy checks them)."""
+    return tuple(Setting(name=item.name, **item.metadata["setting"]) for item in dataclasses.fields(RuntimeSettings))
 
 
-def controls() -> dict[str, Setting]:
+@functools.cache
+def controls() -> Mapping[str, Setting]:
     """The settings a preview can toggle, by control name (``smoothing``, ``denoise``, ...)."""
-    return {s.control: s for s in settings_fields() if s.control is not None}
+    return MappingProxyType({s.control: s for s in settings_fields() if s.control is not None})
 
 
-def adjustables() -> dict[str, Setting]:
+@functools.cache
+def adjustables() -> Mapping[str, Setting]:
     """The numeric settings a preview can step up and down (``step``; window keys ``keys``: down,
     up), by setting name (``ev``)."""
-    return {s.name: s for s in settings_fields() if s.step is not None}
+    return MappingProxyType({s.name: s for s in settings_fields() if s.step is not None})
