@@ -85,22 +85,21 @@ def run_enhance(args: argparse.Namespace) -> int:
     from sagc.stream.stages import make_stage
     from sagc.stream.transcode import run_image_jobs, run_video_job
 
+    if args.max_pixels < 1:
+        raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
     settings = encoder_settings_from_args(args)
     device = parse_device(args.device)
     decoding = decoding_from_args(args, device)
     set_threads(args.threads)
-    enhancer = enhancer_from_args(args)
-    if args.max_pixels < 1:
-        raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
-    video_stage = make_stage(enhancer, device=device)
-    # stills are unrelated pictures: no smoothing of γ from one to the next
-    stage = make_stage(enhancer, device=device, settings=enhancer.settings.replace(smooth=0.0))
+    stage = make_stage(enhancer_from_args(args), device=device)
+    video_settings = stage.settings
     jobs, compare, overwrite = _plan(args)
     images = [job for job in jobs if job.kind == "image"]
     failures: list[str] = []
     with stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
+            stage.configure(video_settings.replace(smooth=0.0))  # stills are unrelated: no smoothing
             result, image_failures = run_image_jobs(
                 images,
                 stage,
@@ -111,6 +110,7 @@ def run_enhance(args: argparse.Namespace) -> int:
                 max_pixels=args.max_pixels,
             )
             bar.close()
+            stage.configure(video_settings)
             failures += image_failures
             if result.frames:
                 print(f"wrote {result.frames} image(s) to {images[0].output.parent}")
@@ -119,11 +119,11 @@ def run_enhance(args: argparse.Namespace) -> int:
                 break
             bar = tqdm(unit="frame", disable=args.quiet, desc=Path(job.source).name[:30])
             started = time.perf_counter()
-            video_stage.reset()
+            stage.reset()
             try:
                 result = run_video_job(
                     job,
-                    video_stage,
+                    stage,
                     settings=settings,
                     compare=compare,
                     stop=stopper.event,

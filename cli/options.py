@@ -39,9 +39,8 @@ __all__ = [
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
-    """``--weights`` and one option per run-time setting (:class:`~sagc.models.RuntimeSettings`:
-    ``--scale``, ``--gain``, ``--denoise``, ``--exposure-gate``, ``--guide``, ``--smooth``);
-    each defaults to the checkpoint's value."""
+    """``--weights`` and one option per run-time setting (each field of
+    :class:`~sagc.models.RuntimeSettings`, its ``flag``); each defaults to the checkpoint's value."""
     parser.add_argument("--weights", default="default", help="checkpoint path or installed name")
     for setting in settings_fields():
         text = f"{setting.help} (default: the checkpoint's)"
