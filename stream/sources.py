@@ -7,7 +7,7 @@ them, the audio and subtitle packets of the same container untouched, so a sink 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -218,7 +218,7 @@ class VideoSource:
         self.read_error: str | None = None
         self._first_time: float | None = None
         self._last_time: float | None = None
-        self._times: list[float] = []
+        self._steps: Counter[float] = Counter()  # time between consecutive frames (s) → how often
         self._other_end: float | None = None
         self._items = self._demux()
         self._pending: deque[Frame | av.Packet] = deque()
@@ -276,8 +276,10 @@ class VideoSource:
         if out.time is not None:
             if self._first_time is None:
                 self._first_time = out.time
+            step_seconds = round(out.time - self._last_time, 6) if self._last_time is not None else 0.0
+            if step_seconds > 0:  # (a repeated or out-of-order timestamp is no step)
+                self._steps[step_seconds] += 1
             self._last_time = out.time
-            self._times.append(out.time)
         self.decoded += 1
         return out
 
@@ -367,15 +369,18 @@ class VideoSource:
         return round(gap / frame_seconds) if gap > 1.5 * frame_seconds else 0
 
     def _holes(self) -> int:
-        """Frames missing inside the decoded timeline: gaps of more than 1.5 typical frame steps."""
-        times = sorted(set(self._times))
-        if len(times) < 3:
+        """Frames missing inside the decoded timeline: gaps of more than 1.5 typical (median) frame
+        steps. Steps are counted by length, so a long live stream keeps a few numbers, not a list."""
+        total = sum(self._steps.values())
+        if total < 2:
             return 0
-        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        typical = sorted(steps)[len(steps) // 2]
-        if typical <= 0:
-            return 0
-        return sum(round(step / typical) - 1 for step in steps if step > 1.5 * typical)
+        seen, typical = 0, 0.0
+        for length in sorted(self._steps):  # the median step, weighted by how often each occurs
+            seen += self._steps[length]
+            if 2 * seen > total:
+                typical = length
+                break
+        return sum(n * (round(length / typical) - 1) for length, n in self._steps.items() if length > 1.5 * typical)
 
     def close(self) -> None:
         """Release the demuxer and decoder."""
