@@ -48,24 +48,22 @@ def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, over
     """Move the finished ``tmp`` to ``target``. Without ``overwrite`` a file that exists at
     ``target`` by now is kept, and the error names where the finished output waits."""
     tmp, target = Path(tmp), Path(target)
+    appeared = SagcError(
+        f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
+        "(pass --overwrite to replace existing files)"
+    )
     if overwrite:
         os.replace(tmp, target)
         return target
     try:
         os.link(tmp, target)  # fails if target exists: the check and the move are one step
     except FileExistsError:
-        raise SagcError(
-            f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
-            "(pass --overwrite to replace existing files)"
-        ) from None
+        raise appeared from None
     except OSError as exc:
         if exc.errno not in _NO_LINK:
             raise
         if target.exists():
-            raise SagcError(
-                f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
-                "(pass --overwrite to replace existing files)"
-            ) from None
+            raise appeared from None
         os.replace(tmp, target)
         return target
     tmp.unlink()
