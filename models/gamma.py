@@ -183,13 +183,15 @@ class Enhancer(nn.Module):
 
     def gamma(self, small: Tensor) -> tuple[Tensor, Tensor | None]:
         """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
-        of the gate (None without one); γ is already scaled by that weight and compensated by
-        ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per stop up; never darker
-        than the input)."""
+        of the gate (None without one); with the gate, γ is already lifted to its target and
+        scaled by that weight, and then compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the
+        output's log halves per stop up; never darker than the input)."""
         gamma = self.estimator(small)
         weight = None
         if self.gate is not None:
             weight = self.gate(small)
+            stops = self.gate.lift(small, gamma).to(gamma.dtype).view(-1, 1, 1, 1)
+            gamma = (gamma * torch.exp2(-stops)).clamp(max=1.0)
             gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
         if self._settings.ev:
             gamma = (gamma * 2.0**-self._settings.ev).clamp(max=1.0)

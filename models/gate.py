@@ -1,29 +1,71 @@
-"""The exposure gate: leave frames that are already well exposed alone.
+"""The exposure decision: leave well-exposed frames alone, lift dark ones to a normal exposure.
 
 An unpaired enhancer learns to lift dark pictures, and a trunk that sees 3×3 neighbourhoods of a
-downscaled frame cannot tell a well-exposed street from a dark one reliably: it brightens both
-(the shipped weights take CamVid originals to 13 dB against themselves). The gate looks at the
-whole low-resolution frame, which the enhancer makes anyway, and measures two things: its mean
-luma and the fraction of its pixels that are near white. A frame that is bright on average *and*
-has highlights is well exposed; one that is dark on average, or has nothing near white (a dim
-scene, a dark frame with a bright patch is still dark on average), is not. The per-frame weight
+downscaled frame cannot tell a well-exposed street from a dark one reliably: on its own it
+brightens both. The gate looks at the whole low-resolution frame, which the enhancer makes
+anyway, and decides two things per frame:
 
-    w = 1 − ramp(mean luma; 0.2 → 0.3) · ramp(highlight fraction; 0.01 → 0.06)
+**How under-exposed it is.** Three whole-frame statistics of the luma Y — log₂ of its mean, its
+median and its 95th percentile — go into a logistic model of the odds that the frame is an
+under-exposed capture rather than a normal one::
 
-scales the enhancement: ``γ' = 1 − w · (1 − γ)`` (``w = 0``: output = input) and the noise
-reduction's strength. The thresholds were chosen on CamVid *train* (its originals and their
-ISSR-darkened copies), never on val: see ``sagc/weights/default.md``.
+    p = sigmoid(c · (log₂ mean Y, log₂ median Y, log₂ Y₉₅) + b)
+
+fitted on training images only (``tools/fit_exposure_gate.py``): normal light is the CamVid
+train originals, the SICE images brighter than 0.4 mean luma and contrast-reduced copies of both
+(overcast, hazy and flat daylight, which has no highlights and must still count as normal); low
+light is the CamVid train frames darkened with the ISSR recipe at dusk and at night level and
+the SICE images darker than 0.2. The enhancement weight rises from 0 at the model's own decision
+boundary (``p`` = 0.5) to 1 at odds of 4:1 (``p`` = 0.8)::
+
+    w = ramp(p; 0.5 → 0.8),    γ' = 1 − w · (1 − γ)
+
+so a frame the model calls normal comes back unchanged, and ``w`` also scales the noise
+reduction.
+
+**How far to lift it.** The network's γ sets the shape of the tone curve; where it leaves a dark
+frame's low-resolution mean luma below ``target``, γ is scaled by ``2^−s`` (``s`` stops, found
+by bisection, never below 0) until the output's mean luma reaches it — a camera's auto-exposure
+on top of the learned local curve. Deep night, which the network alone lifts only half way,
+comes up to a normal level; frames the network already lifts enough are untouched.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from sagc.core.colour import luma
 
-__all__ = ["ExposureGate"]
+__all__ = ["FEATURES", "ExposureGate", "exposure_features"]
+
+FEATURES = ("log2 mean luma", "log2 median luma", "log2 95th-percentile luma")
+_LOG_FLOOR = 1e-3  # luma is clamped here before the log
+_LIFT_STEPS = 12  # bisection steps for the lift: 2^-12 of its range (4 stops / 4096)
+_MAX_LIFT = 4.0  # stops
+
+
+def _quantile(values: Tensor, q: float) -> Tensor:
+    """The ``q`` quantile along the last dimension of an N×M tensor with linear interpolation (as
+    ``torch.quantile``), from a sort and tensor indices: exportable with a symbolic M, and free
+    of host round trips."""
+    ordered = values.sort(dim=-1).values
+    last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
+    position = last.to(values.dtype) * q
+    below = position.floor().long()
+    above = torch.minimum(below + 1, last)
+    fraction = position - below.to(values.dtype)
+    low, high = ordered.gather(-1, below), ordered.gather(-1, above)
+    return (low + (high - low) * fraction)[:, 0]
+
+
+def exposure_features(small: Tensor) -> Tensor:
+    """N×3 features of an N×3×h×w low-resolution RGB frame in [0, 1]: :data:`FEATURES`."""
+    values = luma(small.float()).flatten(1)
+    stats = torch.stack([values.mean(1), _quantile(values, 0.5), _quantile(values, 0.95)], dim=1)
+    return torch.log2(stats.clamp(min=_LOG_FLOOR))
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -32,28 +74,60 @@ def _ramp(value: Tensor, low: float, high: float) -> Tensor:
 
 @dataclass(frozen=True)
 class ExposureGate:
-    """Per-image enhancement weight in [0, 1] from a low-resolution N×3×h×w image in [0, 1].
+    """Per-image enhancement weight and lift from a low-resolution N×3×h×w image in [0, 1].
 
-    ``mean_luma`` and ``highlights`` are the (start, full) points of the two ramps; a pixel is a
-    highlight when its luma exceeds ``highlight_level``.
+    ``coefficients`` and ``bias`` are the logistic model over :data:`FEATURES`; ``odds`` the
+    probabilities where enhancement starts and becomes full; ``target`` the mean luma a fully
+    enhanced frame's output is lifted to at least (0 turns the lift off).
     """
 
-    mean_luma: tuple[float, float] = (0.2, 0.3)
-    highlights: tuple[float, float] = (0.01, 0.06)
-    highlight_level: float = 0.9
+    coefficients: tuple[float, float, float] = (-0.9689, -2.3857, -0.7967)
+    bias: float = -8.1912
+    odds: tuple[float, float] = (0.5, 0.8)
+    target: float = 0.35
+    night: tuple[float, float] = (0.08, 0.16)
 
     def __post_init__(self) -> None:
-        for name in ("mean_luma", "highlights"):
-            low, high = getattr(self, name)
-            if not 0.0 <= low < high <= 1.0:
-                raise ValueError(f"gate {name} must rise within [0, 1] (start < full), got {(low, high)}")
-        if not 0.0 < self.highlight_level < 1.0:
-            raise ValueError(f"gate highlight_level must be in (0, 1), got {self.highlight_level}")
+        low, high = self.odds
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"gate odds must rise within [0, 1] (start < full), got {self.odds}")
+        if len(self.coefficients) != len(FEATURES):
+            raise ValueError(f"gate needs {len(FEATURES)} coefficients ({', '.join(FEATURES)})")
+        if not 0.0 <= self.night[0] < self.night[1] <= 1.0:
+            raise ValueError(f"gate night must be a mean-luma range within [0, 1] (full < off), got {self.night}")
+        if not 0.0 <= self.target < 1.0:
+            raise ValueError(f"gate target must be in [0, 1), got {self.target}")
+
+    def probability(self, small: Tensor) -> Tensor:
+        """Shape N: the model's probability that each image is under-exposed."""
+        features = exposure_features(small)
+        weights = features.new_tensor(self.coefficients)
+        return torch.sigmoid(features @ weights + self.bias)
 
     def __call__(self, small: Tensor) -> Tensor:
         """Weights of shape N (float32): 1 enhances fully, 0 leaves the image as it is."""
-        brightness = luma(small.float())[:, 0]
-        mean = brightness.mean((1, 2))
-        highlights = (brightness > self.highlight_level).float().mean((1, 2))
-        exposed = _ramp(mean, *self.mean_luma) * _ramp(highlights, *self.highlights)
-        return 1.0 - exposed
+        return _ramp(self.probability(small), *self.odds)
+
+    def lift(self, small: Tensor, gamma: Tensor) -> Tensor:
+        """Stops ``s`` ≥ 0 per image (shape N) such that ``small ** (γ · 2^−s)`` (γ capped at 1)
+        has mean luma ``target``, or 0 where ``small ** γ`` already reaches it."""
+        if self.target == 0.0:
+            return gamma.new_zeros(gamma.shape[0], dtype=torch.float32)
+        log_x = torch.log(small.float().clamp(min=1e-4))
+        gamma = gamma.float()
+        # the full target below night[0] mean luma, none above night[1]
+        target = self.target * (1.0 - _ramp(luma(small.float()).mean((1, 2, 3)), *self.night))
+
+        def mean_luma(stops: Tensor) -> Tensor:
+            scaled = (gamma * torch.exp2(-stops).view(-1, 1, 1, 1)).clamp(max=1.0)
+            return luma(torch.exp(scaled * log_x)).mean((1, 2, 3))
+
+        low = gamma.new_zeros(gamma.shape[0])
+        high = torch.full_like(low, _MAX_LIFT)
+        short = mean_luma(low) < target
+        for _ in range(_LIFT_STEPS):
+            middle = 0.5 * (low + high)
+            enough = mean_luma(middle) >= target
+            high = torch.where(enough, middle, high)
+            low = torch.where(enough, low, middle)
+        return torch.where(short, high, torch.zeros_like(high))

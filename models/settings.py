@@ -138,8 +138,8 @@ class RuntimeSettings:
         label="exposure gate",
         key="g",
         on=True,
-        help="leave frames that are already well exposed (bright on average, with highlights) alone; "
-        "in between, enhance them less",
+        help="exposure decision: leave frames a model of whole-frame brightness calls well exposed alone, "
+        "enhance them less in between, and lift deep night to a normal level",
     )
     guide: float = _setting(
         0.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from sagc.core.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
+from sagc.models.gate import exposure_features
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
 
@@ -21,24 +24,60 @@ def _grey(level: float, highlight_fraction: float = 0.0, size: tuple[int, int] =
     return x
 
 
+def _logit(gate: ExposureGate, level: float) -> float:
+    """The gate's logit for a flat grey image: all three features are log2(level)."""
+    return sum(gate.coefficients) * math.log2(level) + gate.bias
+
+
+def test_features_are_the_log_mean_median_and_95th_percentile():
+    x = torch.rand(2, 3, 9, 13, generator=torch.Generator().manual_seed(0))
+    values = luma(x).flatten(1)
+    want = torch.stack([values.mean(1), *torch.quantile(values, torch.tensor([0.5, 0.95]), dim=1)], 1)
+    torch.testing.assert_close(exposure_features(x), torch.log2(want))
+
+
 def test_hand_computed_weights():
-    gate = ExposureGate()  # mean luma ramp 0.2 → 0.3, highlight ramp 0.01 → 0.06
-    assert float(gate(_grey(0.5))) == pytest.approx(1.0)  # bright but no highlights: a dim-lit scene
-    assert float(gate(_grey(0.05, 0.1))) == pytest.approx(1.0)  # dark with a lamp: dark on average
-    assert float(gate(_grey(0.3, 0.1))) == pytest.approx(0.0)  # mean 0.37, 10 % white: well exposed
-    # mean luma 0.25 = 0.2242 · 0.965 + 0.035: half-way up both ramps → 1 − 0.5 · 0.5
-    x = _grey((0.25 - 0.035) / 0.965, 0.035)
-    assert float(luma(x).mean()) == pytest.approx(0.25, abs=1e-6)
-    assert float(gate(x)) == pytest.approx(0.75, abs=1e-4)
-    batch = torch.cat([_grey(0.5), _grey(0.3, 0.1)])
+    gate = ExposureGate()
+    for level in (0.5, 0.05):
+        p = 1.0 / (1.0 + math.exp(-_logit(gate, level)))
+        assert float(gate.probability(_grey(level))) == pytest.approx(p, rel=1e-4)
+    assert float(gate(_grey(0.5))) == 0.0  # a normal level: left alone
+    assert float(gate(_grey(0.05))) == 1.0  # night level: enhanced fully
+    # the level whose probability is 0.65, half-way up the ramp 0.5 → 0.8
+    level = 2.0 ** ((math.log(0.65 / 0.35) - gate.bias) / sum(gate.coefficients))
+    assert float(gate(_grey(level))) == pytest.approx(0.5, abs=1e-3)
+    batch = torch.cat([_grey(0.05), _grey(0.5)])
     torch.testing.assert_close(gate(batch), torch.tensor([1.0, 0.0]))  # one weight per image
 
 
-def test_rejects_bad_thresholds():
-    with pytest.raises(ValueError, match="mean_luma must rise"):
-        ExposureGate(mean_luma=(0.3, 0.2))
-    with pytest.raises(ValueError, match="highlight_level"):
-        ExposureGate(highlight_level=1.0)
+def test_flat_daylight_without_highlights_is_left_alone():
+    """Overcast daylight: mean luma 0.35, nothing near white, little contrast."""
+    rng = torch.Generator().manual_seed(1)
+    flat = (0.35 + 0.08 * torch.randn(1, 3, 45, 80, generator=rng)).clamp(0, 1)
+    assert float(luma(flat).flatten().quantile(0.99)) < 0.6
+    assert float(ExposureGate()(flat)) == 0.0
+
+
+def test_lift_brings_a_night_frame_to_the_target_and_leaves_dusk_to_the_network():
+    gate = ExposureGate()
+    gamma = torch.full((1, 3, 12, 16), 0.8)
+    night = _grey(0.03, size=(12, 16))
+    stops = gate.lift(night, gamma)
+    lifted = night ** (gamma * 2.0 ** -stops.view(-1, 1, 1, 1)).clamp(max=1.0)
+    assert float(stops) > 0.0
+    assert float(luma(lifted).mean()) == pytest.approx(gate.target, abs=2e-3)
+    assert float(gate.lift(_grey(0.2, size=(12, 16)), gamma)) == 0.0  # above the night range
+    assert float(gate.lift(night, torch.full_like(gamma, 0.2))) == 0.0  # already bright enough
+    assert float(ExposureGate(target=0.0).lift(night, gamma)) == 0.0
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(ValueError, match="odds must rise"):
+        ExposureGate(odds=(0.8, 0.5))
+    with pytest.raises(ValueError, match="night"):
+        ExposureGate(night=(0.2, 0.1))
+    with pytest.raises(ValueError, match="target"):
+        ExposureGate(target=1.5)
 
 
 def test_well_exposed_images_come_back_unchanged_and_dark_ones_as_without_the_gate(weights):
@@ -46,8 +85,8 @@ def test_well_exposed_images_come_back_unchanged_and_dark_ones_as_without_the_ga
     gated = Enhancer(estimator, scale=2.0, denoise=4.0, gate=True).eval()
     plain = Enhancer(estimator, scale=2.0, denoise=4.0).eval()
     rng = torch.Generator().manual_seed(0)
-    bright = (_grey(0.3, 0.1, (24, 40)) + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
-    dark = (0.08 + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
+    bright = (_grey(0.45, 0.0, (24, 40)) + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
+    dark = (0.18 + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)  # dusk: no lift
     with torch.no_grad():
         assert torch.equal(torch.round(gated(bright) * 255), torch.round(bright * 255))  # γ = 1, no filter
         assert not torch.equal(torch.round(plain(bright) * 255), torch.round(bright * 255))
@@ -57,7 +96,9 @@ def test_well_exposed_images_come_back_unchanged_and_dark_ones_as_without_the_ga
 
 
 def test_fast_path_gates_like_the_float_path(weights):
-    half = ((_grey((0.25 - 0.035) / 0.965, 0.035, (48, 64)) * 255).round().to(torch.uint8))[0].permute(1, 2, 0)
+    gate = ExposureGate()
+    level = 2.0 ** ((math.log(0.65 / 0.35) - gate.bias) / sum(gate.coefficients))  # half-way up the ramp
+    half = ((_grey(level, 0.0, (48, 64)) * 255).round().to(torch.uint8))[0].permute(1, 2, 0)
     frame = Frame(np.ascontiguousarray(half.numpy()))
     outputs = {}
     for gate in (True, False):
@@ -65,9 +106,13 @@ def test_fast_path_gates_like_the_float_path(weights):
             stage = CpuStage(load_enhancer(weights, gate=gate, denoise=4), fast=fast)
             outputs[gate, fast] = stage(frame).rgb.astype(int)
     assert np.abs(outputs[True, True] - outputs[True, False]).max() <= 1
+    night = Frame(np.full((48, 64, 3), 8, np.uint8))  # lifted to the gate's target on both paths
+    lifted = [CpuStage(load_enhancer(weights, gate=True), fast=fast)(night).rgb.astype(int) for fast in (True, False)]
+    assert np.abs(lifted[0] - lifted[1]).max() <= 1
+    assert lifted[0].mean() > 8 * 4
     gated_lift = (outputs[True, False] - frame.rgb).mean()
     full_lift = (outputs[False, False] - frame.rgb).mean()
-    assert 0.0 < gated_lift < full_lift  # a weight of 0.75 (the ramps' middle) lifts less
+    assert 0.0 < gated_lift < full_lift  # a weight of about 0.5 (the ramp's middle) lifts less
 
 
 def test_checkpoints_carry_the_switch(tmp_path):

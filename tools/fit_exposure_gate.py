@@ -1,0 +1,105 @@
+"""Fit the exposure gate's logistic model (``sagc.models.gate``) on training images only.
+
+    python tools/fit_exposure_gate.py --camvid-train $DATA/camvid/train/images --sice $DATA/sice
+
+Normal light: the CamVid train originals, the SICE images brighter than 0.4 mean luma, and
+contrast-reduced copies of those (flat, overcast daylight: mean luma 0.28–0.6, contrast 0.4–0.9
+of the original). Under-exposed: the CamVid train frames darkened with the ISSR recipe (seed 1)
+at dusk and at night level, and the SICE images darker than 0.2. Prints the coefficients to
+put in ``ExposureGate`` and how each set falls on the decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from sagc.core.colour import luma
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+from sagc.models.gate import FEATURES, exposure_features
+from sagc.stream.images import list_images
+from sagc.train.data import load_rgb
+
+log = logging.getLogger("fit_exposure_gate")
+
+SCALE = 8  # the default weights' estimation scale: the gate sees frames at 1/8 size
+RIDGE = 1e-3
+
+
+def features(images: list[Tensor]) -> Tensor:
+    rows = [exposure_features(F.avg_pool2d(x[None], SCALE, ceil_mode=True))[0] for x in images]
+    return torch.stack(rows).double()
+
+
+def flattened(images: list[Tensor], *, seed: int) -> list[Tensor]:
+    """Contrast-reduced copies at a normal level: ``level + c · (x − mean)``."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for x in images:
+        mean = float(luma(x).mean())
+        contrast = 0.4 + 0.5 * float(torch.rand((), generator=generator))
+        level = min(0.6, max(0.28, mean * (0.8 + 0.5 * float(torch.rand((), generator=generator)))))
+        out.append((level + contrast * (x - mean)).clamp(0.0, 1.0))
+    return out
+
+
+def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:
+    x = torch.cat([normal, dark])
+    y = torch.cat([torch.zeros(len(normal)), torch.ones(len(dark))]).double()
+    weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights, bias], max_iter=1000)
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ weights + bias, y) + RIDGE * weights.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weights.detach().numpy(), float(bias.detach())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--camvid-train", required=True)
+    parser.add_argument("--sice", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_grad_enabled(False)
+    camvid = [load_rgb(p) for p in tqdm(list_images(args.camvid_train), desc="CamVid train")]
+    sice = [load_rgb(p) for p in tqdm(list_images(args.sice), desc="SICE")]
+    level = {id(x): float(luma(x).mean()) for x in sice}
+    sets = {
+        "CamVid train": camvid,
+        "SICE > 0.4": [x for x in sice if level[id(x)] > 0.4],
+        "flattened": flattened(camvid + [x for x in sice if 0.3 < level[id(x)] < 0.7][::2], seed=3),
+        "CamVid train, dusk": list(darken_sequence(camvid, seed=1, light=DAY_LIGHT)),
+        "CamVid train, night": list(darken_sequence(camvid, seed=1, light=NIGHT_LIGHT)),
+        "SICE < 0.2": [x for x in sice if level[id(x)] < 0.2],
+    }
+    table = {name: features(images) for name, images in tqdm(sets.items(), desc="features")}
+    names = list(table)
+    with torch.enable_grad():
+        weights, bias = fit(torch.cat([table[n] for n in names[:3]]), torch.cat([table[n] for n in names[3:]]))
+    log.info("coefficients (%s): (%s)", ", ".join(FEATURES), ", ".join(f"{w:.4f}" for w in weights))
+    log.info("bias: %.4f", bias)
+    for name in names:
+        p = torch.sigmoid(table[name] @ torch.from_numpy(weights) + bias).numpy()
+        log.info(
+            "%-22s %4d images: p 5/50/95 %% = %.2f / %.2f / %.2f; left alone (p < 0.5) %.1f %%",
+            name,
+            len(p),
+            *np.percentile(p, [5, 50, 95]),
+            100 * float((p < 0.5).mean()),
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Score an enhancer on the exposure goals: daylight kept, night lifted, nothing overdone.
+
+    python tools/score_exposure.py default --camvid-val $DATA/camvid/val/images --sice $DATA/sice \
+        --clips $DATA/video/seattlestreet1.mp4 $DATA/video/countryroad.mp4
+
+Every image and frame goes through the CPU stage as ``sagc enhance`` runs it (8-bit fast path).
+Prints one Markdown row per measure:
+
+- each clip's frames against themselves (PSNR of the enhanced frame vs. the decoded input: a
+  well-lit clip should come back unchanged), mean and worst;
+- CamVid val originals against themselves, mean and worst;
+- Dark-CamVid-val and Night-CamVid-val (CamVid val darkened with seed 0 at dusk and at night
+  level): PSNR, SSIM, and the output's mean luma against the references';
+- SICE's over-exposed images (mean luma > 0.6) against themselves, mean and worst.
+
+An unchanged image counts 100 dB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable, Iterator
+
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sagc.core.colour import luma
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+from sagc.eval.metrics import psnr, ssim
+from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
+from sagc.stream.frame import Frame
+from sagc.stream.images import list_images
+from sagc.train.data import load_rgb
+
+log = logging.getLogger("score_exposure")
+CAP = 100.0
+
+
+def to_frame(x: torch.Tensor) -> Frame:
+    return Frame(np.ascontiguousarray((x.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()))
+
+
+def to_tensor(frame: Frame) -> torch.Tensor:
+    return torch.from_numpy(frame.rgb).permute(2, 0, 1).float().div(255)[None]
+
+
+def clip_frames(path: str) -> Iterator[Frame]:
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            yield Frame(frame.to_ndarray(format="rgb24"))
+
+
+def against_themselves(stage: CpuStage, frames: Iterable[Frame], what: str) -> str:
+    scores = []
+    for frame in tqdm(frames, desc=what, leave=False):
+        x = to_tensor(frame)
+        scores.append(min(CAP, float(psnr(to_tensor(stage(frame)), x))))
+    return f"| {what} vs. itself | {len(scores)} | {np.mean(scores):.2f} | worst {min(scores):.2f} |"
+
+
+def paired(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Tensor], what: str) -> str:
+    p, s, out_luma = [], [], []
+    for low, ref in tqdm(zip(dark, clean, strict=True), total=len(dark), desc=what, leave=False):
+        y = to_tensor(stage(to_frame(low)))
+        p.append(float(psnr(y, ref[None])))
+        s.append(float(ssim(y, ref[None])))
+        out_luma.append(float(luma(y).mean()))
+    ref_luma = float(np.mean([float(luma(r).mean()) for r in clean]))
+    return (
+        f"| {what} | {len(p)} | {np.mean(p):.2f} / {np.mean(s):.4f} | "
+        f"luma {np.mean(out_luma):.3f} vs. {ref_luma:.3f} ({100 * (np.mean(out_luma) / ref_luma - 1):+.1f} %) |"
+    )
+
+
+@torch.inference_mode()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("weights")
+    parser.add_argument("--camvid-val", required=True)
+    parser.add_argument("--sice", required=True)
+    parser.add_argument("--clips", nargs="*", default=[])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stage = CpuStage(load_enhancer(args.weights))
+    log.info("| measure | images | PSNR (dB) / SSIM | |")
+    log.info("|---|---|---|---|")
+    for path in args.clips:
+        log.info(against_themselves(stage, clip_frames(path), path.rsplit("/", 1)[-1]))
+    clean = [load_rgb(p) for p in list_images(args.camvid_val)]
+    log.info(against_themselves(stage, (to_frame(x) for x in clean), "CamVid val"))
+    log.info(paired(stage, list(darken_sequence(clean, seed=0, light=DAY_LIGHT)), clean, "Dark-CamVid-val"))
+    log.info(paired(stage, list(darken_sequence(clean, seed=0, light=NIGHT_LIGHT)), clean, "Night-CamVid-val"))
+    bright = (load_rgb(p) for p in list_images(args.sice))
+    log.info(against_themselves(stage, (to_frame(x) for x in bright if float(luma(x).mean()) > 0.6), "SICE > 0.6"))
+
+
+if __name__ == "__main__":
+    main()
