@@ -99,7 +99,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     with stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
-            stage.configure(video_settings.replace(smooth=0.0))  # stills are unrelated: no smoothing
+            stage.configure(video_settings, temporal=False)  # stills are unrelated: nothing carries over
             result, image_failures = run_image_jobs(
                 images,
                 stage,

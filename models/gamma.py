@@ -18,6 +18,8 @@ from .settings import RuntimeSettings
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 
 DEFAULT_EPS = 1e-4
+ExposureFilter = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+"""``(weight, stops, low-res input) → (weight, stops)``: a filter of the gate's per-image decision."""
 MAX_WIDTH = 1024  # estimator channels: far beyond any trained model, short of exhausting memory
 
 
@@ -181,17 +183,20 @@ class Enhancer(nn.Module):
         """γ map at the low estimation resolution for a gain-adjusted input ``x`` (gated)."""
         return self.gamma(x if self.scale == 1.0 else self.downscale(x))[0]
 
-    def gamma(self, small: Tensor) -> tuple[Tensor, Tensor | None]:
+    def gamma(self, small: Tensor, *, exposure: ExposureFilter | None = None) -> tuple[Tensor, Tensor | None]:
         """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
         of the gate (None without one); with the gate, γ is already lifted to its target and
         scaled by that weight, and then compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the
-        output's log halves per stop up; never darker than the input)."""
+        output's log halves per stop up; never darker than the input). ``exposure(weight, stops,
+        small)`` (e.g. a :class:`~sagc.stream.smoothing.ExposureTracker`) may filter the gate's
+        per-image weight and lift over time before they are applied."""
         gamma = self.estimator(small)
         weight = None
         if self.gate is not None:
-            weight = self.gate(small)
-            stops = self.gate.lift(small, gamma).to(gamma.dtype).view(-1, 1, 1, 1)
-            gamma = (gamma * torch.exp2(-stops)).clamp(max=1.0)
+            weight, stops = self.gate(small), self.gate.lift(small, gamma)
+            if exposure is not None:
+                weight, stops = exposure(weight, stops, small)
+            gamma = (gamma * torch.exp2(-stops.to(gamma.dtype).view(-1, 1, 1, 1))).clamp(max=1.0)
             gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
         if self._settings.ev:
             gamma = (gamma * 2.0**-self._settings.ev).clamp(max=1.0)
@@ -222,13 +227,20 @@ class Enhancer(nn.Module):
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return apply_gamma(filtered, gamma, eps=self.eps)
 
-    def forward(self, x: Tensor, *, smoother: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        smoother: Callable[[Tensor, Tensor], Tensor] | None = None,
+        exposure: ExposureFilter | None = None,
+    ) -> Tensor:
         """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
-        :class:`~sagc.stream.smoothing.GammaSmoother`) may filter γ over time before it is applied."""
+        :class:`~sagc.stream.smoothing.GammaSmoother`) may filter γ over time before it is
+        applied, and ``exposure`` the gate's decision (see :meth:`gamma`)."""
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
-        gamma, weight = self.gamma(small)
+        gamma, weight = self.gamma(small, exposure=exposure)
         if smoother is not None:
             gamma = smoother(gamma, small)
         return self.apply(x, gamma, weight, small=small)

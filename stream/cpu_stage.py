@@ -174,12 +174,14 @@ class CpuStage(Stage):
         if self.table is not None and frame.rgb.dtype == np.uint8:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
-        y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure)
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """γ (smoothed over time when a smoother is set) and the gate's weight (1 without one)."""
-        gamma, weight = self.enhancer.gamma(small)
+        """γ (the exposure decision and γ smoothed over time where the stage keeps that state) and
+        the gate's weight (1 without one)."""
+        gamma, weight = self.enhancer.gamma(small, exposure=self.exposure)
         if self.smoother is not None:
             gamma = self.smoother(gamma, small)
         return gamma, 1.0 if weight is None else float(weight)

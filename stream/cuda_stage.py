@@ -12,9 +12,9 @@ work (about 150 kernels with noise reduction on) is captured once into a CUDA gr
 per frame with one launch, so the host spends microseconds per frame instead of milliseconds of
 kernel launches; the graphs share one memory pool for their intermediates. They are captured
 again when :meth:`~sagc.stream.stage.Stage.configure` changes the settings (the preview's toggles).
-Temporal smoothing keeps host-side state per frame (the scene-cut test), so while a smoother is
-set the work runs eagerly, its per-frame tensors coming from the caching allocator's pool for
-the compute stream. Either way nothing is ``cudaMalloc``-ed per frame after warm-up.
+Temporal smoothing and the exposure tracking of video keep host-side state per frame (the
+scene-cut test), so while either is on the work runs eagerly, its per-frame tensors coming from
+the caching allocator's pool for the compute stream. Either way nothing is ``cudaMalloc``-ed per frame after warm-up.
 Frames that are not 8-bit (16-bit sources) take :class:`~sagc.stream.cpu_stage.CpuStage`'s
 floating-point path on the same device.
 """
@@ -91,7 +91,7 @@ class CudaStage(Stage):
 
     ``slots`` pinned buffers are in flight at most; :meth:`submit` blocks while all are taken
     until a :meth:`PendingFrame.result` frees one. ``graphs`` replays each slot's device work
-    from a captured CUDA graph whenever no smoother is set (see the module doc).
+    from a captured CUDA graph whenever no temporal state is kept (see the module doc).
     """
 
     def __init__(
@@ -129,7 +129,7 @@ class CudaStage(Stage):
 
     def _configured(self, settings: RuntimeSettings) -> None:
         self.fallback.configure(settings)
-        self.fallback.smoother = self.smoother  # one temporal state for both paths
+        self.fallback.smoother, self.fallback.exposure = self.smoother, self.exposure  # one temporal state
 
     # -- ring bookkeeping -----------------------------------------------------------------
     def _release(self) -> None:
@@ -201,7 +201,8 @@ class CudaStage(Stage):
     @torch.inference_mode()
     def _enhance_on_device(self, slot: _Slot) -> None:
         x = slot.dev_in.permute(2, 0, 1).unsqueeze(0).to(self.dtype).mul_(1.0 / 255.0)
-        y = self.enhancer(x.contiguous(memory_format=torch.channels_last), smoother=self.smoother)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure)
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
     def submit(self, frame: Frame) -> PendingFrame | Done:
@@ -210,7 +211,7 @@ class CudaStage(Stage):
         if frame.rgb.dtype != np.uint8:
             return self.fallback.submit(frame)
         self._ensure_ring(frame.height, frame.width)
-        replay = self.graphs and self.smoother is None
+        replay = self.graphs and self.smoother is None and self.exposure is None
         if replay and self._captured is not self.settings:
             self._capture()
         self._acquire()

@@ -1,6 +1,7 @@
-"""Temporal smoothing of the low-resolution γ map: an exponential moving average per pixel.
+"""Temporal smoothing: of the low-resolution γ map (an exponential moving average per pixel) and
+of the exposure decision (one per frame).
 
-Reset on scene cuts (luma-histogram distance between consecutive thumbnails), and optionally
+Both reset on scene cuts (luma-histogram distance between consecutive thumbnails), and optionally
 motion-aware: where the thumbnail changed, the new estimate counts more, so moving objects do
 not drag a trail of stale γ behind them.
 """
@@ -12,7 +13,7 @@ from torch import Tensor
 
 from sagc.core.colour import luma
 
-__all__ = ["GammaSmoother", "histogram_distance"]
+__all__ = ["ExposureTracker", "GammaSmoother", "histogram_distance"]
 
 _BINS = 32
 
@@ -66,4 +67,43 @@ class GammaSmoother:
             change = (luma(thumbnail) - luma(previous)).abs()
             weight = self.alpha * torch.exp(-change / self.motion)
         self._state = weight * self._state + (1 - weight) * gamma
+        return self._state
+
+
+class ExposureTracker:
+    """The exposure decision smoothed over time: an exponential moving average of the gate's
+    per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`), reset when
+    the scene cuts.
+
+    ``alpha`` is the weight of the past per frame: 0.9 follows a lasting change within about ten
+    frames (a third of a second at 30 frames/s; a tunnel exit is usually also a cut and is
+    followed at once), while a passing headlight or a flash moves the decision by a tenth of its
+    own swing per frame instead of at once.
+    """
+
+    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"exposure alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.cut_threshold = alpha, cut_threshold
+        self.cuts = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (the next frame's decision is used as it is)."""
+        self._state: tuple[Tensor, Tensor] | None = None
+        self._thumbnail: Tensor | None = None
+
+    def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor) -> tuple[Tensor, Tensor]:
+        """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``."""
+        previous, self._thumbnail = self._thumbnail, thumbnail
+        state = self._state
+        if state is None or previous is None or state[0].shape != weight.shape:
+            self._state = weight, stops
+            return self._state
+        if histogram_distance(previous, thumbnail) > self.cut_threshold:
+            self.cuts += 1
+            self._state = weight, stops
+            return self._state
+        a = self.alpha
+        self._state = a * state[0] + (1 - a) * weight, a * state[1] + (1 - a) * stops
         return self._state

@@ -21,7 +21,7 @@ import torch
 from sagc.models import Enhancer, RuntimeSettings
 
 from .frame import Frame
-from .smoothing import GammaSmoother
+from .smoothing import ExposureTracker, GammaSmoother
 from .timing import StepTimer
 
 __all__ = ["Done", "FrameStage", "Stage", "Ticket", "as_frame_stage"]
@@ -57,19 +57,26 @@ class Stage(ABC):
         self.enhancer = enhancer.to(device=device, dtype=dtype).eval()
         self.enhancer.to(memory_format=torch.channels_last)
         self.smoother: GammaSmoother | None = None
+        self.exposure: ExposureTracker | None = None  # the gate's decision over time (video)
 
     @property
     def settings(self) -> RuntimeSettings:
         """The run-time settings frames are enhanced with."""
         return self.enhancer.settings
 
-    def configure(self, settings: RuntimeSettings) -> None:
+    def configure(self, settings: RuntimeSettings, *, temporal: bool = True) -> None:
         """Enhance the next frames with ``settings``; smoothing state survives unless the
-        smoothing itself changes."""
+        smoothing itself changes. ``temporal=False`` (unrelated stills) turns off everything
+        that carries over from frame to frame: the γ smoothing and the exposure tracking."""
         if not isinstance(settings, RuntimeSettings):
             raise TypeError(f"configure takes RuntimeSettings, got {type(settings).__name__}")
-        if self.smoother is None or self.smoother.alpha != settings.smooth:
-            self.smoother = GammaSmoother(settings.smooth) if settings.smooth > 0 else None
+        smooth = settings.smooth if temporal else 0.0
+        if self.smoother is None or self.smoother.alpha != smooth:
+            self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        if not (temporal and settings.gate):
+            self.exposure = None
+        elif self.exposure is None:
+            self.exposure = ExposureTracker()
         self.enhancer.settings = settings
         self._configured(settings)
 
@@ -85,8 +92,9 @@ class Stage(ABC):
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
-        if self.smoother is not None:
-            self.smoother.reset()
+        for state in (self.smoother, self.exposure):
+            if state is not None:
+                state.reset()
 
     def cancel(self) -> None:  # noqa: B027 - optional for implementations
         """Unblock a :meth:`submit` waiting for room (the pipeline is shutting down)."""

@@ -85,7 +85,7 @@ def test_enhancer_with_guide_follows_the_input_dtype_and_lifts_dark_pixels_more(
 def test_fast_path_matches_the_float_path_with_guide(gain):
     # the trained default: its γ follows brightness, so the guide has something to do
     rng = np.random.default_rng(0)
-    ramp = np.linspace(5, 120, 96, dtype=np.float32)[None, :, None]
+    ramp = np.linspace(4, 80 / gain, 96, dtype=np.float32)[None, :, None]  # dark after the gain: enhanced
     rgb = np.clip(ramp + rng.normal(0, 3, (72, 96, 3)), 0, 255).round().astype(np.uint8)
     outputs = {
         fast: CpuStage(load_enhancer("default", scale=4.0, gain=gain, guide=0.5), fast=fast)(Frame(rgb)).rgb
@@ -94,7 +94,7 @@ def test_fast_path_matches_the_float_path_with_guide(gain):
     diff = np.abs(outputs[True].astype(int) - outputs[False].astype(int))
     assert diff.mean() < 0.6 and diff.max() <= 3
     plain = CpuStage(load_enhancer("default", scale=4.0, gain=gain, guide=0.0))(Frame(rgb)).rgb
-    assert np.abs(plain.astype(int) - outputs[True].astype(int)).max() > 10  # the guide changed something
+    assert np.abs(plain.astype(int) - outputs[True].astype(int)).max() > 6  # the guide changed something
 
 
 def test_checkpoints_carry_the_guide_and_specs_override_it(tmp_path, weights):

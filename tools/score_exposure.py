@@ -11,7 +11,12 @@ Prints one Markdown row per measure:
 - CamVid val originals against themselves, mean and worst;
 - Dark-CamVid-val and Night-CamVid-val (CamVid val darkened with seed 0 at dusk and at night
   level): PSNR, SSIM, and the output's mean luma against the references';
-- SICE's over-exposed images (mean luma > 0.6) against themselves, mean and worst.
+- SICE's over-exposed images (mean luma > 0.6) against themselves, mean and worst;
+- with ``--fade CLIP``: the clip darkened with one ISSR draw whose light scale falls
+  log-linearly from 1 to night level (0.08) and back over ``--fade-frames`` frames, fresh noise
+  on every frame, enhanced as a video (the exposure decision smoothed over time) and frame by
+  frame: PSNR against the clean clip, flicker of the output's mean luma (the evaluator's: its
+  frame-to-frame change over the input's) and warping error (motion from the clean clip).
 
 An unchanged image counts 100 dB.
 """
@@ -19,7 +24,9 @@ An unchanged image counts 100 dB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import math
 from collections.abc import Iterable, Iterator
 
 import av
@@ -28,8 +35,9 @@ import torch
 from tqdm import tqdm
 
 from sagc.core.colour import luma
-from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, darken_sequence, sample_darken_params
 from sagc.eval.metrics import psnr, ssim
+from sagc.eval.temporal import MotionFlow, TemporalMeter
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage
 from sagc.stream.frame import Frame
@@ -76,6 +84,38 @@ def paired(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Tensor],
     )
 
 
+def faded(path: str, frames: int) -> Iterator[tuple[Frame, Frame]]:
+    """(darkened, clean) frames: light 1 → 0.08 → 1, log-linear, one draw of the rest."""
+    generator = torch.Generator().manual_seed(0)
+    base = sample_darken_params(generator, light=(0.5, 0.5))  # below the recipe's bright-light branch
+    for index, clean in enumerate(clip_frames(path)):
+        if index == frames:
+            return
+        phase = 1.0 - abs(2.0 * index / max(1, frames - 1) - 1.0)  # 0 → 1 → 0
+        light = math.exp(phase * math.log(NIGHT_LIGHT[0]))
+        params = dataclasses.replace(base, light=light, sigma_signal=base.sigma_signal * 0.5 / light)
+        yield to_frame(darken(to_tensor(clean)[0], params, generator=generator)), clean
+
+
+def fade(stage: CpuStage, path: str, frames: int) -> list[str]:
+    rows = []
+    for video in (True, False):
+        stage.reset()
+        meter, flow, scores = TemporalMeter(), MotionFlow(), []
+        for dark, clean in faded(path, frames):
+            if not video:
+                stage.reset()  # every frame decided on its own
+            out = stage(dark)
+            meter.update(dark.rgb, out.rgb, flow.update(clean.rgb))
+            scores.append(float(psnr(to_tensor(out), to_tensor(clean))))
+        how = "as a video" if video else "frame by frame"
+        rows.append(
+            f"| fade day → night → day, {how} | {len(scores)} | {np.mean(scores):.2f} | "
+            f"flicker {meter.flicker:.3f}, warping error {meter.warping_error:.6f} |"
+        )
+    return rows
+
+
 @torch.inference_mode()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,6 +123,8 @@ def main() -> None:
     parser.add_argument("--camvid-val", required=True)
     parser.add_argument("--sice", required=True)
     parser.add_argument("--clips", nargs="*", default=[])
+    parser.add_argument("--fade", help="a daylight clip to fade to night and back")
+    parser.add_argument("--fade-frames", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stage = CpuStage(load_enhancer(args.weights))
@@ -96,6 +138,9 @@ def main() -> None:
     log.info(paired(stage, list(darken_sequence(clean, seed=0, light=NIGHT_LIGHT)), clean, "Night-CamVid-val"))
     bright = (load_rgb(p) for p in list_images(args.sice))
     log.info(against_themselves(stage, (to_frame(x) for x in bright if float(luma(x).mean()) > 0.6), "SICE > 0.6"))
+    if args.fade:
+        for row in fade(stage, args.fade, args.fade_frames):
+            log.info(row)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""The exposure decision over time: smoothed within a shot, reset at cuts, off for stills."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
+from sagc.stream.frame import Frame
+from sagc.stream.smoothing import ExposureTracker
+
+
+def _thumb(level: float) -> torch.Tensor:
+    return torch.full((1, 3, 8, 8), level)
+
+
+def test_moving_average_of_weight_and_lift():
+    tracker = ExposureTracker(0.75)
+    weight, stops = tracker(torch.tensor([1.0]), torch.tensor([2.0]), _thumb(0.05))
+    assert (float(weight), float(stops)) == (1.0, 2.0)  # the first frame as it is
+    weight, stops = tracker(torch.tensor([0.0]), torch.tensor([0.0]), _thumb(0.05))
+    assert float(weight) == pytest.approx(0.75) and float(stops) == pytest.approx(1.5)
+    weight, stops = tracker(torch.tensor([0.0]), torch.tensor([0.0]), _thumb(0.9))  # a cut
+    assert (float(weight), float(stops), tracker.cuts) == (0.0, 0.0, 1)
+    tracker.reset()
+    weight, _ = tracker(torch.tensor([0.5]), torch.tensor([0.0]), _thumb(0.9))
+    assert float(weight) == 0.5
+    with pytest.raises(ValueError, match="alpha"):
+        ExposureTracker(1.0)
+
+
+def _night(patch: bool = False) -> Frame:
+    rng = np.random.default_rng(0)
+    rgb = np.clip(10 + rng.normal(0, 2, (64, 96, 3)), 0, 255)
+    if patch:  # a headlight: a fifth of the frame bright, not a cut
+        rgb[:, :19] = 230
+    return Frame(rgb.round().astype(np.uint8))
+
+
+def _lift_change(stage: CpuStage) -> float:
+    """How much the part of the frame the headlight does not cover changes when it appears."""
+    before = stage(_night()).rgb[:, 19:].astype(float)
+    during = stage(_night(patch=True)).rgb[:, 19:].astype(float)
+    return float(np.abs(during - before).mean())
+
+
+def test_a_passing_headlight_moves_the_video_exposure_a_little_and_a_still_at_once():
+    video = CpuStage(load_enhancer("default"))
+    assert video.exposure is not None  # the default weights' gate is on: video tracks it
+    stills = CpuStage(load_enhancer("default"))
+    stills.configure(stills.settings, temporal=False)
+    assert stills.exposure is None and stills.smoother is None
+    for stage in (video, stills):
+        for _ in range(5):
+            stage(_night())
+    tracked, per_frame = _lift_change(video), _lift_change(stills)
+    assert per_frame > 20.0  # on its own the headlight frame is exposed quite differently
+    assert tracked < 0.2 * per_frame
+    video.reset()  # a new clip: the first frame is decided on its own
+    assert np.array_equal(video(_night(patch=True)).rgb, stills(_night(patch=True)).rgb)
+
+
+def test_no_tracking_without_the_gate():
+    stage = CpuStage(load_enhancer("default", gate=False))
+    assert stage.exposure is None
+    stage.configure(stage.settings.replace(gate=True))
+    assert stage.exposure is not None
