@@ -97,18 +97,16 @@ def faded(path: str, frames: int) -> Iterator[tuple[Frame, Frame]]:
         yield to_frame(darken(to_tensor(clean)[0], params, generator=generator)), clean
 
 
-def fade(stage: CpuStage, path: str, frames: int) -> list[str]:
+def fade(video: CpuStage, stills: CpuStage, path: str, frames: int) -> list[str]:
     rows = []
-    for video in (True, False):
+    for stage in (video, stills):
         stage.reset()
         meter, flow, scores = TemporalMeter(), MotionFlow(), []
         for dark, clean in faded(path, frames):
-            if not video:
-                stage.reset()  # every frame decided on its own
             out = stage(dark)
             meter.update(dark.rgb, out.rgb, flow.update(clean.rgb))
             scores.append(float(psnr(to_tensor(out), to_tensor(clean))))
-        how = "as a video" if video else "frame by frame"
+        how = "as a video" if stage is video else "frame by frame"
         rows.append(
             f"| fade day → night → day, {how} | {len(scores)} | {np.mean(scores):.2f} | "
             f"flicker {meter.flicker:.3f}, warping error {meter.warping_error:.6f} |"
@@ -127,19 +125,23 @@ def main() -> None:
     parser.add_argument("--fade-frames", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stage = CpuStage(load_enhancer(args.weights))
+    stage = CpuStage(load_enhancer(args.weights))  # video: the exposure decision tracked over time
+    stills = CpuStage(load_enhancer(args.weights))
+    stills.configure(stills.settings, temporal=False)  # unrelated images: each decided on its own
     log.info("| measure | images | PSNR (dB) / SSIM | |")
     log.info("|---|---|---|---|")
     for path in args.clips:
+        stage.reset()
         log.info(against_themselves(stage, clip_frames(path), path.rsplit("/", 1)[-1]))
     clean = [load_rgb(p) for p in list_images(args.camvid_val)]
-    log.info(against_themselves(stage, (to_frame(x) for x in clean), "CamVid val"))
-    log.info(paired(stage, list(darken_sequence(clean, seed=0, light=DAY_LIGHT)), clean, "Dark-CamVid-val"))
-    log.info(paired(stage, list(darken_sequence(clean, seed=0, light=NIGHT_LIGHT)), clean, "Night-CamVid-val"))
+    log.info(against_themselves(stills, (to_frame(x) for x in clean), "CamVid val"))
+    log.info(paired(stills, list(darken_sequence(clean, seed=0, light=DAY_LIGHT)), clean, "Dark-CamVid-val"))
+    log.info(paired(stills, list(darken_sequence(clean, seed=0, light=NIGHT_LIGHT)), clean, "Night-CamVid-val"))
     bright = (load_rgb(p) for p in list_images(args.sice))
-    log.info(against_themselves(stage, (to_frame(x) for x in bright if float(luma(x).mean()) > 0.6), "SICE > 0.6"))
+    over = (to_frame(x) for x in bright if float(luma(x).mean()) > 0.6)
+    log.info(against_themselves(stills, over, "SICE > 0.6"))
     if args.fade:
-        for row in fade(stage, args.fade, args.fade_frames):
+        for row in fade(stage, stills, args.fade, args.fade_frames):
             log.info(row)
 
 
