@@ -32,10 +32,10 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from sagc.cli.options import enhancer_from_args
+    from sagc.cli.options import enhancer_from_args, setting_overrides
     from sagc.core.outputs import check_outputs
     from sagc.models import resolve_weights
-    from sagc.models.export import MIN_SIZE, OPSET, export_onnx
+    from sagc.models.export import MIN_SIZE, OPSET, VIDEO_ONLY, export_onnx
 
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
@@ -43,11 +43,16 @@ def _run_export(args: argparse.Namespace) -> int:
     weights = resolve_weights(args.weights)
     check_outputs([output], [weights], overwrite=args.overwrite)
     enhancer = enhancer_from_args(args)
+    given = setting_overrides(args)
+    inherited = {name: 0.0 for name in VIDEO_ONLY if given.get(name) is None and getattr(enhancer.settings, name)}
+    if inherited:  # the weights' video-only settings: the exported graph is per image
+        enhancer.settings = enhancer.settings.replace(**inherited)
     metadata = {"sagc_weights": weights.name}
     path = export_onnx(enhancer, output, metadata=metadata, opset=args.opset or OPSET, overwrite=args.overwrite)
     size_kb = path.stat().st_size / 1024
     print(
         f"wrote {path} ({size_kb:.0f} KB, opset {args.opset or OPSET}): image N×3×H×W float32 RGB in [0, 1] "
         f"(H, W >= {MIN_SIZE}) → enhanced; {enhancer.settings.line()}"
+        + (f" ({', '.join(inherited)} of the weights left out: video only)" if inherited else "")
     )
     return 0

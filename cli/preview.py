@@ -26,7 +26,8 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
         help="live preview of a webcam, stream or file: window and/or browser page",
         description="Shows input | enhanced output live. Keeps only the newest frame (drops are counted), "
         "so latency stays bounded. Window keys: s smoothing, d denoise, g exposure gate, u guided upsampling, "
-        f"v view, q quit. Smoothing is on ({PREVIEW_SMOOTH}) unless --smooth 0. Ctrl-C ends the preview.",
+        f"t temporal noise reduction, -/+ EV, v view, q quit. Smoothing is on ({PREVIEW_SMOOTH}) unless "
+        "--smooth 0. Ctrl-C ends the preview.",
     )
     p.add_argument("--source", required=True,
                    help="webcam index (0), device (/dev/video2), rtsp/http URL, lavfi:GRAPH, or a file")  # fmt: skip

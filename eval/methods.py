@@ -2,9 +2,9 @@
 
 =================================  ==========================================================
 ``sagc[:WEIGHTS][:key=value...]``  our enhancer; WEIGHTS a checkpoint path or installed name
-                                   (default ``default``); keys ``scale``, ``gain``, ``smooth``,
-                                   ``denoise`` (0 = off), ``gate`` (``on``/``off``: the
-                                   exposure gate), ``guide`` (0 = bilinear γ upsampling)
+                                   (default ``default``); one key per run-time setting
+                                   (``scale``, ``denoise``, ``gate=on|off``, ``ev``,
+                                   ``temporal_denoise``...: ``RuntimeSettings``)
 ``identity``                       the input unchanged
 ``gamma:G``                        ``x ** G`` (e.g. ``gamma:0.5``)
 ``clahe[:clip=C][:tile=T]``        OpenCV CLAHE on L of CIE Lab (clip 2.0, 8×8 tiles)
@@ -36,7 +36,7 @@ from sagc.models.settings import settings_fields, switch
 __all__ = ["Method", "parse_method", "parse_options", "METHOD_HELP"]
 
 METHOD_HELP = (
-    "sagc[:WEIGHTS][:scale=S:gain=G:smooth=A:denoise=D:gate=on|off:guide=F], identity, gamma:G, "
+    "sagc[:WEIGHTS][:KEY=VALUE...] (one key per run-time setting), identity, gamma:G, "
     "clahe[:clip=C:tile=T], histeq, "
     "python:package.module:factory[:key=value]"
 )
@@ -141,29 +141,38 @@ class HistEq(_PerImage8bit):
 
 
 class Sagc(Method):
-    """Our enhancer in floating point (the reference path), with optional γ-map smoothing."""
+    """Our enhancer in floating point (the reference path), with the video pipeline's temporal
+    state (γ smoothing, exposure tracking, temporal noise reduction) as its settings ask."""
 
     def __init__(self, name: str, weights: str, **settings: float | bool | None) -> None:
         """``settings``: run-time setting overrides (None: the checkpoint's)."""
         from sagc.models import load_enhancer
-        from sagc.stream.smoothing import GammaSmoother
+        from sagc.stream.smoothing import ExposureTracker, GammaSmoother
+        from sagc.stream.temporal_denoise import TemporalDenoiser
 
         super().__init__(name)
         self.enhancer = load_enhancer(weights, **settings).eval()
-        smooth = self.enhancer.settings.smooth
-        self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        runtime = self.enhancer.settings
+        self.smoother = GammaSmoother(runtime.smooth) if runtime.smooth > 0 else None
+        self.exposure = ExposureTracker() if runtime.gate else None
+        strength = runtime.temporal_denoise
+        self.temporal_denoiser = TemporalDenoiser(strength) if strength > 0 else None
         self._device: torch.device | None = None
 
     def reset(self) -> None:
-        if self.smoother is not None:
-            self.smoother.reset()
+        """Forget the temporal state (the evaluator calls this before each image and each clip)."""
+        for state in (self.smoother, self.exposure, self.temporal_denoiser):
+            if state is not None:
+                state.reset()
 
     @torch.inference_mode()
     def enhance(self, x: Tensor) -> Tensor:
         if self._device != x.device:
             self.enhancer.to(x.device)
             self._device = x.device
-        return self.enhancer(x.float(), smoother=self.smoother)
+        return self.enhancer(
+            x.float(), smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser
+        )
 
 
 class External(Method):

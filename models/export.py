@@ -26,11 +26,12 @@ from sagc.core.errors import SagcError
 from sagc.core.extras import require
 from sagc.models import Enhancer
 
-__all__ = ["MIN_SIZE", "OPSET", "export_onnx"]
+__all__ = ["MIN_SIZE", "OPSET", "VIDEO_ONLY", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
 OPSET = 18
+VIDEO_ONLY = ("smooth", "temporal_denoise")  # settings that keep state between frames: not in a graph
 MIN_SIZE = 16  # pixels a side the exported graph accepts (the noise filter's window needs a margin)
 _SAMPLE = (2, 3, 96, 128)  # traced with this shape; the dimensions are then symbolic
 
@@ -59,10 +60,12 @@ def export_onnx(
     ``metadata`` is added to the model's ``metadata_props`` beside the run-time settings.
     """
     require("onnx", "onnxscript", purpose="sagc export")
-    if enhancer.settings.smooth:
+    stateful = [name for name in VIDEO_ONLY if getattr(enhancer.settings, name)]
+    if stateful:
+        flags = " ".join(f"--{name.replace('_', '-')} 0" for name in stateful)
         raise SagcError(
-            "smooth: an exported model enhances single images and holds no state between frames; "
-            "export with --smooth 0 (smoothing runs in sagc's own video pipeline)"
+            f"{', '.join(stateful)}: an exported model enhances single images and holds no state between "
+            f"frames; export with {flags} (they run in sagc's own video pipeline)"
         )
     import onnx
     from torch.export import Dim

@@ -233,14 +233,19 @@ class Enhancer(nn.Module):
         *,
         smoother: Callable[[Tensor, Tensor], Tensor] | None = None,
         exposure: ExposureFilter | None = None,
+        prefilter: Callable[[Tensor, Tensor | None], Tensor] | None = None,
     ) -> Tensor:
         """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
         :class:`~sagc.stream.smoothing.GammaSmoother`) may filter γ over time before it is
-        applied, and ``exposure`` the gate's decision (see :meth:`gamma`)."""
+        applied, ``exposure`` the gate's decision (see :meth:`gamma`), and ``prefilter(x, gate
+        weight)`` (e.g. a :class:`~sagc.stream.temporal_denoise.TemporalDenoiser`) the
+        full-resolution input before the noise reduction and the exponent."""
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
         gamma, weight = self.gamma(small, exposure=exposure)
+        if prefilter is not None:
+            x = prefilter(x, weight)
         if smoother is not None:
             gamma = smoother(gamma, small)
         return self.apply(x, gamma, weight, small=small)

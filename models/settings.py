@@ -21,6 +21,8 @@ from sagc.core.checks import check_number
 from .denoise import DEFAULT_STRENGTH
 from .guide import DEFAULT_GUIDE
 
+DEFAULT_TEMPORAL = 0.6  # what the preview's toggle switches on when the weights' own value is off
+
 __all__ = ["SWITCH", "RuntimeSettings", "Setting", "adjustables", "controls", "settings_fields", "switch"]
 
 SWITCH = ("on", "off")  # how on/off settings are written (--exposure-gate on, sagc:gate=off)
@@ -179,6 +181,20 @@ class RuntimeSettings:
         on=0.8,
         help="video and preview: exponential moving average of the low-resolution γ map, SMOOTH = "
         "weight of the past (reset at scene cuts); 0 turns it off",
+    )
+    temporal_denoise: float = _setting(
+        0.0,
+        kind=float,
+        high=0.95,
+        flag="--temporal-denoise",
+        meaning="the weight a still pixel keeps of its history; 0 is off",
+        control="temporal",
+        label="temporal noise reduction",
+        key="t",
+        on=DEFAULT_TEMPORAL,
+        help="video: motion-aware recursive noise reduction before brightening; a still pixel keeps "
+        "TEMPORAL_DENOISE of its filtered history (its noise falls to sqrt((1 − T) / (1 + T))), a moving one "
+        "none; 0 turns it off",
     )
 
     def __post_init__(self) -> None:

@@ -175,7 +175,7 @@ class CpuStage(Stage):
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure)
+        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser)
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -198,6 +198,9 @@ class CpuStage(Stage):
             x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             gamma, weight = self._gamma(x)
+        if self.temporal_denoiser is not None:
+            with step(timer, "temporal noise reduction"):
+                rgb = self.temporal_denoiser.filter_8bit(rgb, noise=noise_level_8bit(rgb), weight=weight)
         if settings.denoise:
             with step(timer, "noise reduction"):
                 sigma = weight * settings.denoise * noise_level_8bit(rgb)

@@ -12,9 +12,10 @@ work (about 150 kernels with noise reduction on) is captured once into a CUDA gr
 per frame with one launch, so the host spends microseconds per frame instead of milliseconds of
 kernel launches; the graphs share one memory pool for their intermediates. They are captured
 again when :meth:`~sagc.stream.stage.Stage.configure` changes the settings (the preview's toggles).
-Temporal smoothing and the exposure tracking of video keep host-side state per frame (the
-scene-cut test), so while either is on the work runs eagerly, its per-frame tensors coming from
-the caching allocator's pool for the compute stream. Either way nothing is ``cudaMalloc``-ed per frame after warm-up.
+Temporal smoothing, the exposure tracking and the temporal noise reduction of video keep state
+from frame to frame (the scene-cut test on the host), so while any is on the work runs eagerly,
+its per-frame tensors coming from the caching allocator's pool for the compute stream. Either way
+nothing is ``cudaMalloc``-ed per frame after warm-up.
 Frames that are not 8-bit (16-bit sources) take :class:`~sagc.stream.cpu_stage.CpuStage`'s
 floating-point path on the same device.
 """
@@ -129,7 +130,9 @@ class CudaStage(Stage):
 
     def _configured(self, settings: RuntimeSettings) -> None:
         self.fallback.configure(settings)
-        self.fallback.smoother, self.fallback.exposure = self.smoother, self.exposure  # one temporal state
+        # one temporal state for both paths
+        self.fallback.smoother, self.fallback.exposure = self.smoother, self.exposure
+        self.fallback.temporal_denoiser = self.temporal_denoiser
 
     # -- ring bookkeeping -----------------------------------------------------------------
     def _release(self) -> None:
@@ -202,7 +205,7 @@ class CudaStage(Stage):
     def _enhance_on_device(self, slot: _Slot) -> None:
         x = slot.dev_in.permute(2, 0, 1).unsqueeze(0).to(self.dtype).mul_(1.0 / 255.0)
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure)
+        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser)
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
     def submit(self, frame: Frame) -> PendingFrame | Done:
@@ -211,7 +214,7 @@ class CudaStage(Stage):
         if frame.rgb.dtype != np.uint8:
             return self.fallback.submit(frame)
         self._ensure_ring(frame.height, frame.width)
-        replay = self.graphs and self.smoother is None and self.exposure is None
+        replay = self.graphs and self.smoother is None and self.exposure is None and self.temporal_denoiser is None
         if replay and self._captured is not self.settings:
             self._capture()
         self._acquire()

@@ -22,6 +22,7 @@ from sagc.models import Enhancer, RuntimeSettings
 
 from .frame import Frame
 from .smoothing import ExposureTracker, GammaSmoother
+from .temporal_denoise import TemporalDenoiser
 from .timing import StepTimer
 
 __all__ = ["Done", "FrameStage", "Stage", "Ticket", "as_frame_stage"]
@@ -58,6 +59,7 @@ class Stage(ABC):
         self.enhancer.to(memory_format=torch.channels_last)
         self.smoother: GammaSmoother | None = None
         self.exposure: ExposureTracker | None = None  # the gate's decision over time (video)
+        self.temporal_denoiser: TemporalDenoiser | None = None  # noise averaged over frames (video)
 
     @property
     def settings(self) -> RuntimeSettings:
@@ -67,7 +69,8 @@ class Stage(ABC):
     def configure(self, settings: RuntimeSettings, *, temporal: bool = True) -> None:
         """Enhance the next frames with ``settings``; smoothing state survives unless the
         smoothing itself changes. ``temporal=False`` (unrelated stills) turns off everything
-        that carries over from frame to frame: the γ smoothing and the exposure tracking."""
+        that carries over from frame to frame: the γ smoothing, the exposure tracking and the temporal
+        noise reduction."""
         if not isinstance(settings, RuntimeSettings):
             raise TypeError(f"configure takes RuntimeSettings, got {type(settings).__name__}")
         smooth = settings.smooth if temporal else 0.0
@@ -77,6 +80,11 @@ class Stage(ABC):
             self.exposure = None
         elif self.exposure is None:
             self.exposure = ExposureTracker()
+        strength = settings.temporal_denoise if temporal else 0.0
+        if strength == 0.0:
+            self.temporal_denoiser = None
+        elif self.temporal_denoiser is None or self.temporal_denoiser.strength != strength:
+            self.temporal_denoiser = TemporalDenoiser(strength)
         self.enhancer.settings = settings
         self._configured(settings)
 
@@ -92,7 +100,7 @@ class Stage(ABC):
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
-        for state in (self.smoother, self.exposure):
+        for state in (self.smoother, self.exposure, self.temporal_denoiser):
             if state is not None:
                 state.reset()
 

@@ -50,7 +50,7 @@ def test_metadata_records_the_settings(exported, weights):
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
     runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "ev": "0", "smooth": "0"}
-    assert json.loads(props["sagc_runtime"]) == runtime
+    assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0"}
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -81,3 +81,16 @@ def test_missing_exporter_packages_are_named(monkeypatch, tmp_path, weights):
     with pytest.raises(SagcError, match=r'needs onnxscript, which is not installed: pip install "sagc\[export\]"'):
         export_onnx(load_enhancer(weights), tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_default_weights_export_without_their_video_only_settings(tmp_path):
+    """The default weights reduce noise over time in video; a per-image graph leaves that out."""
+    assert load_enhancer("default").settings.temporal_denoise > 0
+    out = tmp_path / "default.onnx"
+    result = sagc("export", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "temporal_denoise 0 (temporal_denoise of the weights left out: video only)" in result.stdout
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["sagc_runtime"])["temporal_denoise"] == "0"
+    refused = sagc("export", "-o", str(tmp_path / "t.onnx"), "--temporal-denoise", "0.5")
+    assert refused.returncode == 1 and "--temporal-denoise 0" in refused.stderr

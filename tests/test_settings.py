@@ -26,7 +26,16 @@ from .conftest import scene
 
 # a valid value away from the default for each field; a new field needs an entry here (the
 # first test says so), and nothing else in this file
-OTHER = {"scale": 3.0, "gain": 1.25, "denoise": 2.5, "gate": True, "guide": 0.3, "ev": 0.5, "smooth": 0.6}
+OTHER = {
+    "scale": 3.0,
+    "gain": 1.25,
+    "denoise": 2.5,
+    "gate": True,
+    "guide": 0.3,
+    "ev": 0.5,
+    "smooth": 0.6,
+    "temporal_denoise": 0.5,
+}
 FIELDS = [s.name for s in settings_fields()]
 
 
@@ -135,15 +144,16 @@ def test_every_field_reaches_the_onnx_metadata(tmp_path, weights):
 
     from sagc.models.export import export_onnx
 
-    stateless = {name: value for name, value in OTHER.items() if name != "smooth"}
+    stateless = {name: value for name, value in OTHER.items() if name not in ("smooth", "temporal_denoise")}
     enhancer = load_enhancer(weights, **stateless)
     path = export_onnx(enhancer, tmp_path / "m.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(props["sagc_runtime"]) == {
         name: text(value) for name, value in enhancer.settings.as_dict().items()
     }
-    with pytest.raises(SagcError, match="smooth"):
-        export_onnx(load_enhancer(weights, smooth=0.5), tmp_path / "s.onnx")
+    for name in ("smooth", "temporal_denoise"):
+        with pytest.raises(SagcError, match=name):
+            export_onnx(load_enhancer(weights, **{name: 0.5}), tmp_path / "s.onnx")
 
 
 def test_every_control_toggles_its_field():
