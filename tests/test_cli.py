@@ -327,6 +327,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
         "guide": 0.0,
         "ev": 0.0,
         "smooth": 0.0,
+        "temporal_denoise": 0.0,
     }
     assert figures["decoder"] == "cpu"
 
