@@ -198,12 +198,15 @@ class CpuStage(Stage):
             x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             gamma, weight = self._gamma(x)
+        noise = None  # the frame's noise in 8-bit levels, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):
-                rgb = self.temporal_denoiser.filter_8bit(rgb, noise=noise_level_8bit(rgb), weight=weight)
+                noise = noise_level_8bit(rgb)
+                filtered = self.temporal_denoiser.filter_8bit(rgb, noise=noise, weight=weight)
+                rgb, noise = filtered, noise if filtered is rgb else None
         if settings.denoise:
             with step(timer, "noise reduction"):
-                sigma = weight * settings.denoise * noise_level_8bit(rgb)
+                sigma = weight * settings.denoise * (noise_level_8bit(rgb) if noise is None else noise)
                 if sigma > 0:
                     rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         with step(timer, "upsample"):
