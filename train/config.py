@@ -48,6 +48,9 @@ class EnhancerConfig:
     # > 0: the losses see γ applied through the guided upsampling too (Enhancer.guide in training)
     train_guide: float = 0.0
     low_max_luminance: float = 0.25
+    # share of the synthetic low-light samples darkened at night level (core.synth.NIGHT_LIGHT)
+    # instead of the ISSR recipe's dusk range; 0 keeps every sample at dusk
+    night_fraction: float = 0.0
     semantics: bool = True
     adversarial: bool = True
     # ours: the brightness term matches class means relative to the image mean (exposure left

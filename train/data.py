@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from sagc.core.colour import luma
 from sagc.core.errors import SagcError
-from sagc.core.synth import darken, sample_darken_params
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
 from sagc.stream.images import list_images, read_image, require_images
 
 __all__ = [
@@ -239,10 +239,27 @@ class SyntheticLowLight(UnpairedImages):
     at run time, and the estimator learnt to read noise as "dark".)
     """
 
+    def __init__(
+        self,
+        folders: Sequence[str | os.PathLike[str]],
+        *,
+        crop: int = 256,
+        resize_to: int | None = None,
+        seed: int = 0,
+        night_fraction: float = 0.0,
+    ) -> None:
+        """``night_fraction``: the share of samples darkened at night level instead of dusk."""
+        if not 0.0 <= night_fraction <= 1.0:
+            raise SagcError(f"night_fraction must be in [0, 1], got {night_fraction}")
+        super().__init__(folders, crop=crop, resize_to=resize_to, seed=seed)
+        self.night_fraction = night_fraction
+
     def _prepare(self, image: Tensor) -> Tensor:
         return image  # kept at full size: shrunk after darkening, in __getitem__
 
     def __getitem__(self, index: int) -> Tensor:
         g = sample_generator(self.seed + 1, self.epoch, index)
-        dark = darken(self.images[index], sample_darken_params(g), generator=g)
+        night = self.night_fraction > 0 and float(torch.rand((), generator=g)) < self.night_fraction
+        params = sample_darken_params(g, light=NIGHT_LIGHT if night else DAY_LIGHT)
+        dark = darken(self.images[index], params, generator=g)
         return self._crop(shrink_short_side(dark, self.resize_to), index)

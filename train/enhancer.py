@@ -22,6 +22,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sagc.core.config import config_to_dict, save_config
 from sagc.core.errors import SagcError
+from sagc.core.synth import NIGHT_LIGHT
 from sagc.models import Enhancer, GammaEstimator, save_enhancer
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
@@ -93,7 +94,11 @@ def _datasets(data: EnhancerData, config: EnhancerConfig) -> tuple[_LowLight, Un
     if data.synthetic_low:
         parts.append(
             SyntheticLowLight(
-                data.synthetic_low, crop=config.crop, resize_to=config.resize_to or None, seed=config.seed + 1
+                data.synthetic_low,
+                crop=config.crop,
+                resize_to=config.resize_to or None,
+                seed=config.seed + 1,
+                night_fraction=config.night_fraction,
             )
         )
     if not parts:
@@ -195,7 +200,9 @@ def _train(
         values = resume_training(out / "last.pt", parts)
         step, best = values["step"], values["best"]
         log.info("resumed from %s at step %d", out / "last.pt", step)
-    val = dark_camvid(data.val) if data.val and dist.is_main else None
+    val = None
+    if data.val and dist.is_main:  # Dark- and Night-CamVid-val
+        val = {"dark": dark_camvid(data.val), "night": dark_camvid(data.val, light=NIGHT_LIGHT)}
     if dist.is_main:
         save_config(config, out / "config.yaml")
     logger = SummaryLogger(out / "tb", enabled=dist.is_main)
@@ -297,7 +304,7 @@ def _validate_and_keep(
     config: EnhancerConfig,
     data: EnhancerData,
     estimator: GammaEstimator,
-    val: tuple[list[Tensor], list[Tensor]],
+    val: dict[str, tuple[list[Tensor], list[Tensor]]],
     step: int,
     best: dict[str, float],
     out: Path,
@@ -306,15 +313,21 @@ def _validate_and_keep(
 ) -> dict[str, float]:
     was_training = estimator.training
     runtime = _runtime_enhancer(estimator, config).eval()
-    scores = validate(runtime, *val)
+    scores = validate(runtime, *val["dark"])
+    night = validate(runtime, *val["night"], identity=False)
     estimator.train(was_training)
     for name, value in scores.items():
         logger.scalar(f"val/{name}", value, step)
+    for name, value in night.items():
+        logger.scalar(f"val_night/{name}", value, step)
     log.info(
-        "step %d: Dark-CamVid-val PSNR %.2f dB SSIM %.4f, well-exposed originals kept at %.2f dB",
+        "step %d: Dark-CamVid-val PSNR %.2f dB SSIM %.4f, Night-CamVid-val %.2f dB / %.4f, "
+        "well-exposed originals kept at %.2f dB",
         step,
         scores["psnr"],
         scores["ssim"],
+        night["psnr"],
+        night["ssim"],
         scores["identity_psnr"],
     )
     if scores["psnr"] <= best["psnr"]:
@@ -330,7 +343,10 @@ def _validate_and_keep(
             "val": data.val,
         },
         "step": step,
-        "metrics": {"dark_camvid_val": {k: round(v, 4) for k, v in scores.items()}},
+        "metrics": {
+            "dark_camvid_val": {k: round(v, 4) for k, v in scores.items()},
+            "night_camvid_val": {k: round(v, 4) for k, v in night.items()},
+        },
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     save_enhancer(out / "best.pt", estimator, config.runtime, provenance=provenance)
