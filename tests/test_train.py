@@ -74,7 +74,7 @@ def test_short_run_writes_loadable_checkpoints(tiny, tmp_path):
         assert (tmp_path / name).exists(), name
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["provenance"]["trainer"] == "sagc train enhancer"
-    assert "dark_camvid_val" in best["provenance"]["metrics"]
+    assert {"dark_camvid_val", "night_camvid_val"} <= set(best["provenance"]["metrics"])
     enhancer = load_enhancer(tmp_path / "best.pt")
     assert enhancer.scale == 2.0
     assert enhancer.denoise == 4.0  # the shipped config's run-time noise reduction travels along
@@ -168,6 +168,15 @@ def test_unpaired_sets_are_deterministic_and_filter_by_luminance(tiny):
     torch.testing.assert_close(low[1], low[1], rtol=0, atol=0)
     synthetic = SyntheticLowLight([tiny["normal"]], crop=32)
     assert synthetic[0].mean() < UnpairedImages([tiny["normal"]], crop=32)[0].mean()
+
+
+def test_night_fraction_darkens_that_share_of_synthetic_samples_to_night_level(tiny):
+    dusk = SyntheticLowLight([tiny["normal"]], crop=32)
+    night = SyntheticLowLight([tiny["normal"]], crop=32, night_fraction=1.0)
+    means = [[float(s[i].mean()) for i in range(len(s))] for s in (dusk, night)]
+    assert max(means[1]) < min(means[0])  # every night sample below every dusk one
+    with pytest.raises(SagcError, match="night_fraction"):
+        SyntheticLowLight([tiny["normal"]], crop=32, night_fraction=1.5)
 
 
 def test_synthetic_low_light_is_darkened_before_it_is_shrunk(tmp_path):
