@@ -130,6 +130,23 @@ def test_shipped_default_has_the_gate_on():
     assert load_enhancer("default").gate == ExposureGate()
 
 
+def test_shipped_night_weights_lift_deep_night_above_the_default_and_leave_daylight_alone():
+    night, default = load_enhancer("night"), load_enhancer("default")
+    assert night.settings == default.settings  # one recipe, one set of run-time settings
+    assert load_checkpoint("night")["provenance"]["config"]["night_fraction"] == 0.3
+    rng = torch.Generator().manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 128), indexing="ij")
+    scene = (0.5 + 0.4 * torch.sin(7 * x) * torch.cos(5 * y)).expand(1, 3, 96, 128)
+    dark = (0.04 * scene + 0.003 * torch.randn(1, 3, 96, 128, generator=rng)).clamp(0, 1)
+    with torch.no_grad():
+        lifted = {name: enhancer(dark) for name, enhancer in (("night", night), ("default", default))}
+    contrast = {name: float(out.std()) for name, out in lifted.items()}
+    assert contrast["night"] > contrast["default"]  # the night curve keeps more of the scene's contrast
+    day = _grey(0.45, 0.0, (48, 64))
+    with torch.no_grad():
+        assert torch.equal(torch.round(night(day) * 255), torch.round(day * 255))  # γ = 1
+
+
 def test_eval_spec_switches_the_gate(weights):
     from sagc.eval.methods import parse_method
 

@@ -16,8 +16,11 @@ sagc train enhancer "${COMMON[@]}" --out "$RUNS/noadv"
 # ablations: the full method (adversarial on) and no semantics (one global class, no prior)
 sagc train enhancer "${COMMON[@]}" --out "$RUNS/full" --set adversarial=true
 sagc train enhancer "${COMMON[@]}" --out "$RUNS/nosem" --set semantics=false
+# the night weights: the same recipe with 30 % of the synthetic samples darkened at night level
+sagc train enhancer "${COMMON[@]}" --out "$RUNS/night" --set night_fraction=0.3
 
 python tools/score_weights.py "$RUNS/full/best.pt" "$RUNS/noadv/best.pt" "$RUNS/nosem/best.pt" \
     --camvid-val "$CAMVID/val/images" --sice "$DATA/sice"
 cp "$RUNS/seg/best.pt" sagc/weights/segprior_camvid.pt
 cp "$RUNS/noadv/best.pt" sagc/weights/default.pt
+cp "$RUNS/night/best.pt" sagc/weights/night.pt
