@@ -142,7 +142,8 @@ class CpuStage(Stage):
 
     8-bit frames take the fast path: γ is estimated on an area-downscaled copy (OpenCV, straight
     from uint8), upsampled as 8-bit levels and applied through a :class:`GammaTable`, so no
-    full-resolution float image is ever made; the noise reduction runs there with OpenCV (the
+    full-resolution float image is ever made, and a frame the exposure gate leaves alone is
+    returned as it is after the estimate; the noise reduction runs there with OpenCV (the
     noise estimate and filter ``models.denoise`` defines). Everything else (16-bit, another
     device, ``fast=False``) runs the :class:`~sagc.models.Enhancer` in floating point.
     """
@@ -198,6 +199,11 @@ class CpuStage(Stage):
             x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             gamma, weight = self._gamma(x)
+        if weight == 0.0 and settings.gain == 1.0 and bool((gamma >= 1.0).all()):
+            # the gate leaves the frame alone (γ = 1, no filtering): nothing at full resolution
+            if self.temporal_denoiser is not None:
+                self.temporal_denoiser.reset()
+            return rgb
         noise = None  # the frame's noise in 8-bit levels, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):

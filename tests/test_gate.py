@@ -115,6 +115,20 @@ def test_fast_path_gates_like_the_float_path(weights):
     assert 0.0 < gated_lift < full_lift  # a weight of about 0.5 (the ramp's middle) lifts less
 
 
+def test_fast_path_does_no_full_resolution_work_on_a_frame_the_gate_leaves_alone(weights):
+    from sagc.stream.timing import StepTimer
+
+    stage = CpuStage(load_enhancer(weights, gate=True, denoise=4, guide=0.5, temporal_denoise=0.6))
+    stage.timer = StepTimer()
+    day = (_grey(0.45, 0.0, (48, 64)) * 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    day = np.ascontiguousarray(day + np.random.default_rng(0).integers(0, 3, day.shape, dtype=np.uint8))
+    assert np.array_equal(stage(Frame(day)).rgb, day)
+    assert set(stage.timer.summary()) == {"downscale", "estimate"}
+    night = Frame(np.full((48, 64, 3), 8, np.uint8))
+    stage(night)  # a dark frame does the full work
+    assert {"upsample", "apply"} <= set(stage.timer.summary())
+
+
 def test_checkpoints_carry_the_switch(tmp_path):
     path = save_enhancer(tmp_path / "w.pt", GammaEstimator(), gate=True)
     assert load_checkpoint(path)["runtime"]["gate"] is True
