@@ -29,7 +29,34 @@ def histogram_distance(a: Tensor, b: Tensor) -> float:
     return 0.5 * float((_histogram(a) - _histogram(b)).abs().sum())
 
 
-class GammaSmoother:
+class _SceneFollower:
+    """What both smoothers share: the previous thumbnail and the scene-cut test."""
+
+    def __init__(self, alpha: float, what: str, cut_threshold: float) -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"{what} alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.cut_threshold = alpha, cut_threshold
+        self.cuts = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (the next frame's estimate is used as it is)."""
+        self._state = None
+        self._thumbnail: Tensor | None = None
+
+    def _continuing(self, thumbnail: Tensor, *, fresh: bool) -> Tensor | None:
+        """Record ``thumbnail``; the previous one when the running state goes on, None when it
+        starts over (the first frame, ``fresh`` state, or a cut, which is counted)."""
+        previous, self._thumbnail = self._thumbnail, thumbnail
+        if fresh or previous is None:
+            return None
+        if histogram_distance(previous, thumbnail) > self.cut_threshold:
+            self.cuts += 1
+            return None
+        return previous
+
+
+class GammaSmoother(_SceneFollower):
     """Stateful EMA of γ maps: ``state = a·state + (1 − a)·γ``, reset when the scene cuts.
 
     ``alpha`` is the weight of the past (0 turns smoothing off). With ``motion`` > 0 the weight
@@ -37,29 +64,17 @@ class GammaSmoother:
     """
 
     def __init__(self, alpha: float, *, cut_threshold: float = 0.35, motion: float = 0.05) -> None:
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"smoothing alpha must be in [0, 1), got {alpha}")
         if motion < 0:
             raise ValueError(f"motion scale must be >= 0, got {motion}")
-        self.alpha, self.cut_threshold, self.motion = alpha, cut_threshold, motion
-        self.cuts = 0
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the past (next frame's γ is used as it is)."""
-        self._state: Tensor | None = None
-        self._thumbnail: Tensor | None = None
+        self.motion = motion
+        super().__init__(alpha, "smoothing", cut_threshold)
 
     def __call__(self, gamma: Tensor, thumbnail: Tensor) -> Tensor:
         """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w)."""
         if self.alpha == 0.0:
             return gamma
-        previous, self._thumbnail = self._thumbnail, thumbnail
-        if self._state is None or previous is None or self._state.shape != gamma.shape:
-            self._state = gamma
-            return gamma
-        if histogram_distance(previous, thumbnail) > self.cut_threshold:
-            self.cuts += 1
+        previous = self._continuing(thumbnail, fresh=self._state is None or self._state.shape != gamma.shape)
+        if previous is None:
             self._state = gamma
             return gamma
         weight: Tensor | float = self.alpha
@@ -70,7 +85,7 @@ class GammaSmoother:
         return self._state
 
 
-class ExposureTracker:
+class ExposureTracker(_SceneFollower):
     """The exposure decision smoothed over time: an exponential moving average of the gate's
     per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`), reset when
     the scene cuts.
@@ -82,26 +97,12 @@ class ExposureTracker:
     """
 
     def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"exposure alpha must be in [0, 1), got {alpha}")
-        self.alpha, self.cut_threshold = alpha, cut_threshold
-        self.cuts = 0
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the past (the next frame's decision is used as it is)."""
-        self._state: tuple[Tensor, Tensor] | None = None
-        self._thumbnail: Tensor | None = None
+        super().__init__(alpha, "exposure", cut_threshold)
 
     def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor) -> tuple[Tensor, Tensor]:
         """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``."""
-        previous, self._thumbnail = self._thumbnail, thumbnail
         state = self._state
-        if state is None or previous is None or state[0].shape != weight.shape:
-            self._state = weight, stops
-            return self._state
-        if histogram_distance(previous, thumbnail) > self.cut_threshold:
-            self.cuts += 1
+        if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
             self._state = weight, stops
             return self._state
         a = self.alpha
