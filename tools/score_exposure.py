@@ -40,7 +40,7 @@ from sagc.eval.metrics import psnr, ssim
 from sagc.eval.temporal import MotionFlow, TemporalMeter
 from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
+from sagc.stream.frame import Frame, frame_to_tensor, tensor_to_pixels
 from sagc.stream.images import list_images
 from sagc.train.data import load_rgb
 
@@ -49,11 +49,8 @@ CAP = 100.0
 
 
 def to_frame(x: torch.Tensor) -> Frame:
-    return Frame(np.ascontiguousarray((x.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()))
-
-
-def to_tensor(frame: Frame) -> torch.Tensor:
-    return torch.from_numpy(frame.rgb).permute(2, 0, 1).float().div(255)[None]
+    """A 3×H×W float image in [0, 1] as an 8-bit frame."""
+    return Frame(tensor_to_pixels(x[None], dtype=np.uint8))
 
 
 def clip_frames(path: str) -> Iterator[Frame]:
@@ -65,15 +62,15 @@ def clip_frames(path: str) -> Iterator[Frame]:
 def against_themselves(stage: CpuStage, frames: Iterable[Frame], what: str) -> str:
     scores = []
     for frame in tqdm(frames, desc=what, leave=False):
-        x = to_tensor(frame)
-        scores.append(min(CAP, float(psnr(to_tensor(stage(frame)), x))))
+        x = frame_to_tensor(frame)
+        scores.append(min(CAP, float(psnr(frame_to_tensor(stage(frame)), x))))
     return f"| {what} vs. itself | {len(scores)} | {np.mean(scores):.2f} | worst {min(scores):.2f} |"
 
 
 def paired(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Tensor], what: str) -> str:
     p, s, out_luma = [], [], []
     for low, ref in tqdm(zip(dark, clean, strict=True), total=len(dark), desc=what, leave=False):
-        y = to_tensor(stage(to_frame(low)))
+        y = frame_to_tensor(stage(to_frame(low)))
         p.append(float(psnr(y, ref[None])))
         s.append(float(ssim(y, ref[None])))
         out_luma.append(float(luma(y).mean()))
@@ -94,7 +91,7 @@ def faded(path: str, frames: int) -> Iterator[tuple[Frame, Frame]]:
         phase = 1.0 - abs(2.0 * index / max(1, frames - 1) - 1.0)  # 0 → 1 → 0
         light = math.exp(phase * math.log(NIGHT_LIGHT[0]))
         params = dataclasses.replace(base, light=light, sigma_signal=base.sigma_signal * 0.5 / light)
-        yield to_frame(darken(to_tensor(clean)[0], params, generator=generator)), clean
+        yield to_frame(darken(frame_to_tensor(clean)[0], params, generator=generator)), clean
 
 
 def fade(video: CpuStage, stills: CpuStage, path: str, frames: int) -> list[str]:
@@ -105,7 +102,7 @@ def fade(video: CpuStage, stills: CpuStage, path: str, frames: int) -> list[str]
         for dark, clean in faded(path, frames):
             out = stage(dark)
             meter.update(dark.rgb, out.rgb, flow.update(clean.rgb))
-            scores.append(float(psnr(to_tensor(out), to_tensor(clean))))
+            scores.append(float(psnr(frame_to_tensor(out), frame_to_tensor(clean))))
         how = "as a video" if stage is video else "frame by frame"
         rows.append(
             f"| fade day → night → day, {how} | {len(scores)} | {np.mean(scores):.2f} | "
