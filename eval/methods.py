@@ -147,32 +147,24 @@ class Sagc(Method):
     def __init__(self, name: str, weights: str, **settings: float | bool | None) -> None:
         """``settings``: run-time setting overrides (None: the checkpoint's)."""
         from sagc.models import load_enhancer
-        from sagc.stream.smoothing import ExposureTracker, GammaSmoother
-        from sagc.stream.temporal_denoise import TemporalDenoiser
+        from sagc.stream.video_state import VideoState
 
         super().__init__(name)
         self.enhancer = load_enhancer(weights, **settings).eval()
-        runtime = self.enhancer.settings
-        self.smoother = GammaSmoother(runtime.smooth) if runtime.smooth > 0 else None
-        self.exposure = ExposureTracker() if runtime.gate else None
-        strength = runtime.temporal_denoise
-        self.temporal_denoiser = TemporalDenoiser(strength) if strength > 0 else None
+        self.video_state = VideoState()
+        self.video_state.follow(self.enhancer.settings)
         self._device: torch.device | None = None
 
     def reset(self) -> None:
         """Forget the temporal state (the evaluator calls this before each image and each clip)."""
-        for state in (self.smoother, self.exposure, self.temporal_denoiser):
-            if state is not None:
-                state.reset()
+        self.video_state.reset()
 
     @torch.inference_mode()
     def enhance(self, x: Tensor) -> Tensor:
         if self._device != x.device:
             self.enhancer.to(x.device)
             self._device = x.device
-        return self.enhancer(
-            x.float(), smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser
-        )
+        return self.enhancer(x.float(), **self.video_state.hooks())
 
 
 class External(Method):

@@ -176,7 +176,7 @@ class CpuStage(Stage):
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser)
+        y = self.enhancer(x, **self.video_state.hooks())
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
     def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:

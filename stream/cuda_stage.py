@@ -130,9 +130,7 @@ class CudaStage(Stage):
 
     def _configured(self, settings: RuntimeSettings) -> None:
         self.fallback.configure(settings)
-        # one temporal state for both paths
-        self.fallback.smoother, self.fallback.exposure = self.smoother, self.exposure
-        self.fallback.temporal_denoiser = self.temporal_denoiser
+        self.fallback.video_state = self.video_state  # one temporal state for both paths
 
     # -- ring bookkeeping -----------------------------------------------------------------
     def _release(self) -> None:
@@ -205,7 +203,7 @@ class CudaStage(Stage):
     def _enhance_on_device(self, slot: _Slot) -> None:
         x = slot.dev_in.permute(2, 0, 1).unsqueeze(0).to(self.dtype).mul_(1.0 / 255.0)
         x = x.contiguous(memory_format=torch.channels_last)
-        y = self.enhancer(x, smoother=self.smoother, exposure=self.exposure, prefilter=self.temporal_denoiser)
+        y = self.enhancer(x, **self.video_state.hooks())
         slot.dev_out.copy_(y[0].permute(1, 2, 0).float().mul_(255.0).round_().clamp_(0.0, 255.0))
 
     def submit(self, frame: Frame) -> PendingFrame | Done:
@@ -214,7 +212,7 @@ class CudaStage(Stage):
         if frame.rgb.dtype != np.uint8:
             return self.fallback.submit(frame)
         self._ensure_ring(frame.height, frame.width)
-        replay = self.graphs and self.smoother is None and self.exposure is None and self.temporal_denoiser is None
+        replay = self.graphs and not self.video_state.active
         if replay and self._captured is not self.settings:
             self._capture()
         self._acquire()

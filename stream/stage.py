@@ -24,6 +24,7 @@ from .frame import Frame
 from .smoothing import ExposureTracker, GammaSmoother
 from .temporal_denoise import TemporalDenoiser
 from .timing import StepTimer
+from .video_state import VideoState
 
 __all__ = ["Done", "FrameStage", "Stage", "Ticket", "as_frame_stage"]
 
@@ -57,14 +58,24 @@ class Stage(ABC):
         self.dtype = dtype
         self.enhancer = enhancer.to(device=device, dtype=dtype).eval()
         self.enhancer.to(memory_format=torch.channels_last)
-        self.smoother: GammaSmoother | None = None
-        self.exposure: ExposureTracker | None = None  # the gate's decision over time (video)
-        self.temporal_denoiser: TemporalDenoiser | None = None  # noise averaged over frames (video)
+        self.video_state = VideoState()  # what carries over between frames (video)
 
     @property
     def settings(self) -> RuntimeSettings:
         """The run-time settings frames are enhanced with."""
         return self.enhancer.settings
+
+    @property
+    def smoother(self) -> GammaSmoother | None:
+        return self.video_state.smoother
+
+    @property
+    def exposure(self) -> ExposureTracker | None:
+        return self.video_state.exposure
+
+    @property
+    def temporal_denoiser(self) -> TemporalDenoiser | None:
+        return self.video_state.temporal_denoiser
 
     def configure(self, settings: RuntimeSettings, *, temporal: bool = True) -> None:
         """Enhance the next frames with ``settings``; smoothing state survives unless the
@@ -73,18 +84,7 @@ class Stage(ABC):
         noise reduction."""
         if not isinstance(settings, RuntimeSettings):
             raise TypeError(f"configure takes RuntimeSettings, got {type(settings).__name__}")
-        smooth = settings.smooth if temporal else 0.0
-        if self.smoother is None or self.smoother.alpha != smooth:
-            self.smoother = GammaSmoother(smooth) if smooth > 0 else None
-        if not (temporal and settings.gate):
-            self.exposure = None
-        elif self.exposure is None:
-            self.exposure = ExposureTracker()
-        strength = settings.temporal_denoise if temporal else 0.0
-        if strength == 0.0:
-            self.temporal_denoiser = None
-        elif self.temporal_denoiser is None or self.temporal_denoiser.strength != strength:
-            self.temporal_denoiser = TemporalDenoiser(strength)
+        self.video_state.follow(settings, temporal=temporal)
         self.enhancer.settings = settings
         self._configured(settings)
 
@@ -100,9 +100,7 @@ class Stage(ABC):
 
     def reset(self) -> None:
         """Forget temporal state (call between unrelated clips)."""
-        for state in (self.smoother, self.exposure, self.temporal_denoiser):
-            if state is not None:
-                state.reset()
+        self.video_state.reset()
 
     def cancel(self) -> None:  # noqa: B027 - optional for implementations
         """Unblock a :meth:`submit` waiting for room (the pipeline is shutting down)."""
