@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from sagc.core.errors import SagcError
 
 from .options import add_overwrite_option
-
-log = logging.getLogger("sagc")
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
