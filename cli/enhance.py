@@ -49,6 +49,29 @@ def add_enhance(sub: argparse._SubParsersAction) -> None:
         help=f"synthesise a dark clip and enhance it into ./{DEMO_DIR}/ (or -o DIR)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    cluster = p.add_argument_group(
+        "cluster (Ray)",
+        "Spread the files over a Ray cluster. A folder then means every video and image below it "
+        "and a .txt file a list of paths, one per line; outputs mirror them under -o FOLDER, with "
+        "FOLDER/manifest.jsonl. Inputs and -o must be on storage every node sees.",
+    )
+    cluster.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="auto (the running cluster, else a local one for this run) or a cluster address (host:6379, ray://host:10001)",
+    )
+    cluster.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with an earlier run: skip files whose output is there (outputs are only ever written whole)",
+    )
+    cluster.add_argument("--retries", type=int, default=2, help="tries again for a file whose worker died (default 2)")
+    cluster.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="workers to start (default: one per CPU slot of the cluster, or per GPU with --device cuda)",
+    )
     p.set_defaults(handler=run_enhance)
 
 
@@ -87,6 +110,12 @@ def run_enhance(args: argparse.Namespace) -> int:
 
     if args.max_pixels < 1:
         raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
+    if args.ray:
+        from .enhance_ray import run_enhance_on_ray
+
+        return run_enhance_on_ray(args)
+    if args.resume or args.workers is not None:
+        raise SagcError("--resume and --workers go with --ray; add --ray auto or drop them")
     settings = encoder_settings_from_args(args)
     device = parse_device(args.device)
     decoding = decoding_from_args(args, device)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 from sagc.core.errors import SagcError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "publish", "temporary_path"]
+__all__ = ["atomic_write", "atomic_write_bytes", "partial_paths", "publish", "temporary_path"]
 
 # link() is refused by some file systems (FAT, some network mounts): fall back to check-then-rename
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
@@ -42,6 +43,17 @@ def temporary_path(target: str | os.PathLike[str]) -> Path:
             continue
         return tmp
     raise SagcError(f"cannot create a temporary file beside {target}; clear out its *.partial files")
+
+
+def partial_paths(target: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files :func:`temporary_path` made for ``target`` that are still there (a
+    writer that was killed leaves its own behind)."""
+    target = Path(target)
+    pattern = re.compile(rf"{re.escape(target.stem)}\.[0-9a-f]{{6}}\.partial{re.escape(target.suffix)}")
+    try:
+        return sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name))
+    except FileNotFoundError:
+        return []
 
 
 def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool) -> Path:

@@ -19,7 +19,7 @@ from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images
 from sagc.stream.sinks import VIDEO_EXTENSIONS, container_for
 from sagc.stream.sources import is_lavfi, is_url
 
-__all__ = ["Job", "plan_jobs", "compare_path"]
+__all__ = ["Job", "compare_path", "plan_jobs", "video_output_name"]
 
 SUFFIX = "_enhanced"
 
@@ -38,7 +38,8 @@ def compare_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_compare{output.suffix}")
 
 
-def _video_name(stem: str, ext: str) -> str:
+def video_output_name(stem: str, ext: str) -> str:
+    """``stem`` with ``ext`` where we write that container, else ``.mp4``."""
     return f"{stem}{ext if ext.lower() in VIDEO_EXTENSIONS else '.mp4'}"
 
 
@@ -78,8 +79,8 @@ def _jobs_for(spec: str, output: Path | None, *, into_dir: bool, many: bool) -> 
             return [Job("image", spec, path.with_name(name))]
         return [Job("image", spec, output / path.name if into_dir else output)]
     if output is None:
-        return [Job("video", spec, path.with_name(_video_name(path.stem + SUFFIX, path.suffix)))]
-    return [Job("video", spec, output / _video_name(path.stem, path.suffix) if into_dir else output)]
+        return [Job("video", spec, path.with_name(video_output_name(path.stem + SUFFIX, path.suffix)))]
+    return [Job("video", spec, output / video_output_name(path.stem, path.suffix) if into_dir else output)]
 
 
 def _check_writable(folder: Path) -> None:

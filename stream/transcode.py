@@ -25,7 +25,7 @@ from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import Decoding, VideoSource
 from sagc.stream.threaded import run_pipeline_threaded
 
-__all__ = ["JobResult", "run_video_job", "run_image_jobs"]
+__all__ = ["JobResult", "TruncatedInput", "run_video_job", "run_image_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,17 @@ class JobResult:
     frames: int
     interrupted: bool = False
     compare: Path | None = None
+
+
+class TruncatedInput(SagcError):
+    """The input ended early or was corrupt part way: its readable part was written."""
+
+    def __init__(self, job: Job, *, decoded: int, lost: int) -> None:
+        super().__init__(
+            f"{job.source} is truncated or corrupt: decoded {decoded} frames, {lost} "
+            f"lost; the readable part was written to {job.output}"
+        )
+        self.decoded, self.lost = decoded, lost
 
 
 def run_video_job(
@@ -59,7 +70,7 @@ def run_video_job(
     ``concurrent`` runs decode, enhance and encode in their own threads; the output is the
     same as the sequential pipeline's. ``decoding`` may put the decoder on NVDEC.
 
-    Raises :class:`SagcError` after writing the readable part when the input was truncated
+    Raises :class:`TruncatedInput` after writing the readable part when the input was truncated
     or corrupt, and (leaving no file) when the output cannot be written. On ``stop`` returns
     ``interrupted=True`` with the partial file's path. ``overwrite`` lets the finished file
     replace one that exists at the output by then; a picture larger than ``max_pixels`` is
@@ -112,11 +123,7 @@ def run_video_job(
         for tmp, final in zip(temporary, outputs, strict=True):
             publish(tmp, final, overwrite=overwrite)
         if source.lost_frames:
-            got = source.decoded
-            raise SagcError(
-                f"{job.source} is truncated or corrupt: decoded {got} frames, {source.lost_frames} "
-                f"lost; the readable part was written to {job.output}"
-            )
+            raise TruncatedInput(job, decoded=source.decoded, lost=source.lost_frames)
         if result.frames == 0:
             raise SagcError(f"{job.source} has no video frames")
         return JobResult(job.output, result.frames, compare=outputs[1] if compare else None)
