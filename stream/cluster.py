@@ -7,8 +7,9 @@ loads the weights once and enhances one file per call with
 exactly as ``sagc enhance`` does on one machine: a file's output is the one a local run with the
 same settings writes (images: the same bytes; videos: the same enhanced frames, while the encoder's
 bytes are not reproducible from run to run even on one machine — x264 with its threads differs
-now and then, Matroska stamps every file with a random ID). The driver (:func:`run_archive`) hands out files as workers come free and
-appends each finished file to the manifest (:mod:`sagc.stream.manifest`). A worker that dies
+now and then, Matroska stamps every file with a random ID). The driver (:func:`run_archive`)
+hands out files as workers come free and appends each finished file to the manifest
+(:mod:`sagc.stream.manifest`). A worker that dies
 mid-file (killed, out of memory, node lost) leaves no partial output: its temporary file is
 removed, the worker is replaced, and the file goes to the next free worker, up to ``retries``
 times. A file that fails on its own (corrupt, unreadable) is one failed manifest line. Setting
