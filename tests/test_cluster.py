@@ -266,3 +266,20 @@ def test_ctrl_c_stops_the_cluster_work_and_resume_finishes_it(cluster: str, long
     resumed = sagc(*command[3:], "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(frames_of(out / "long.mp4")) == 900
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume"], "--resume and --workers go with --ray"),
+        (["--ray", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
+        (["--ray", "auto", "--demo"], "--demo runs on this machine"),
+    ],
+)
+def test_cluster_options_refused_with_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", frames=2)
+    inputs = [] if "--demo" in extra else [str(clip)]
+    result = sagc("enhance", *inputs, "-o", str(tmp_path / "out"), *extra)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("sagc: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
