@@ -21,7 +21,7 @@ from .frame import Frame, frame_to_tensor, tensor_to_pixels
 from .stage import Done, Stage
 from .timing import step
 
-__all__ = ["CpuStage", "GammaTable", "noise_level_8bit"]
+__all__ = ["CpuStage", "GammaMap", "noise_level_8bit"]
 
 log = logging.getLogger(__name__)
 
@@ -64,60 +64,71 @@ def noise_level_8bit(rgb: np.ndarray) -> float:
     return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
 
 
-class GammaTable:
-    """All answers of ``x ** γ`` for 8-bit ``x`` and ``levels`` quantised γ: one gather per pixel.
+class GammaMap:
+    """``x ** γ`` for 8-bit frames with OpenCV, in buffers kept between frames of one size.
 
-    ``table[q, x] = round(255 · max(min(x · gain / 255, 1), eps) ** (q / (levels − 1)))``; with
-    256 levels γ is quantised in steps of 1/255, far below what 8-bit output can show.
+    γ comes to full resolution as float32 (guided by the frame's own log luma, or bilinear),
+    and the exponent is ``exp(γ · log(max(x · gain / 255, eps)))`` in float32, rounded once at
+    the end: the same arithmetic as the float path, and nothing quantised before the exponent
+    expands dark levels (a filtered frame arrives as float32 in 8-bit units). OpenCV's
+    vectorised log and exp cost less per pixel than a table gather.
     """
 
-    def __init__(self, *, gain: float = 1.0, eps: float, levels: int = 256) -> None:
-        if not 2 <= levels <= 256:
-            raise ValueError(f"levels must be in [2, 256], got {levels}")
-        self.levels = levels
+    def __init__(self, *, gain: float = 1.0, eps: float, floor: float = 1e-3) -> None:
         self.gain = gain
-        self._scratch: dict[str, np.ndarray] | None = None  # full-frame float buffers (guided_levels)
-        x = np.clip(np.arange(256, dtype=np.float64) * gain / 255.0, eps, 1.0)
-        gamma = np.arange(levels, dtype=np.float64) / (levels - 1)
-        self.table = np.rint(255.0 * x[None, :] ** gamma[:, None]).astype(np.uint8).ravel()
+        self.eps = eps
+        self.floor = floor  # γ's lower clamp (as models.guide.guided_gamma)
+        self._scratch: dict[str, np.ndarray] | None = None
 
-    def quantize(self, gamma: torch.Tensor) -> np.ndarray:
-        """1×3×h×w γ in (0, 1) → h×w×3 uint8 level indices."""
-        q = gamma[0].permute(1, 2, 0).float().mul(self.levels - 1).round_().clamp_(0, self.levels - 1)
-        return q.to(torch.uint8).cpu().numpy()
-
-    def guided_levels(
-        self, gamma: torch.Tensor, small: torch.Tensor, rgb: np.ndarray, *, fraction: float
-    ) -> np.ndarray:
-        """:func:`sagc.models.guide.guided_gamma` as level indices at ``rgb``'s size: the curve
+    def guided(self, gamma: torch.Tensor, small: torch.Tensor, x: np.ndarray, *, fraction: float) -> np.ndarray:
+        """:func:`sagc.models.guide.guided_gamma` at ``x``'s size (H×W×3 float32): the curve
         coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
-        upsampled and applied to ``rgb``'s log luma with OpenCV, in buffers kept between frames
-        of one size (fresh full-frame float arrays cost more than the arithmetic)."""
-        height, width = rgb.shape[:2]
+        upsampled and applied to ``x``'s log luma with OpenCV."""
+        height, width = x.shape[:2]
         buffers = self._buffers(height, width)
         radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
         coefficients = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
         slope, offset = (
-            self._full_size(c[0].permute(1, 2, 0).mul(self.levels - 1).contiguous().numpy(), buffer)
+            self._full_size(c[0].permute(1, 2, 0).contiguous().numpy(), buffer)
             for c, buffer in zip(coefficients, (buffers["slope"], buffers["offset"]), strict=True)
         )
-        x, luma, luma3 = buffers["rgb"], buffers["luma"], buffers["luma3"]
-        np.copyto(x, rgb)
-        if self.gain == 1.0:
-            cv2.transform(x, _LUMA / 255.0, dst=luma)
-        else:
-            cv2.transform(np.minimum(x * (self.gain / 255.0), 1.0), _LUMA, dst=luma)
+        luma, luma3 = buffers["luma"], buffers["luma3"]
+        cv2.transform(self._scaled(x), _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
         cv2.merge([luma, luma, luma], dst=luma3)
-        levels = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
-        cv2.max(levels, 0.0, dst=levels)
-        if self.levels < 256:  # (a plain number would clip the first channel only)
-            cv2.min(levels, (self.levels - 1.0,) * 4, dst=levels)
-        return cv2.convertScaleAbs(levels)  # rounds to the nearest level, saturates at 255
+        out = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
+        return self._clamped(out)
+
+    def upsampled(self, gamma: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """γ (1×3×h×w) bilinearly at ``height`` × ``width``, H×W×3 float32."""
+        plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
+        return self._clamped(self._full_size(plane, self._buffers(height, width)["slope"]))
+
+    def apply(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+        """``x`` (H×W×3 uint8, or float32 in 8-bit units) to the power of ``gamma`` (H×W×3
+        float32): H×W×3 uint8."""
+        work = self._scaled(x)
+        cv2.max(work, (self.eps,) * 4, dst=work)
+        cv2.log(work, dst=work)
+        cv2.multiply(work, gamma, dst=work)
+        cv2.exp(work, dst=work)
+        return cv2.convertScaleAbs(work, alpha=255.0)  # rounds, saturates at 255
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        """``min(x · gain / 255, 1)`` in the frame-sized work buffer."""
+        work = self._buffers(*x.shape[:2])["work"]
+        np.multiply(x, np.float32(self.gain / 255.0), out=work, dtype=np.float32)
+        if self.gain > 1.0:
+            cv2.min(work, (1.0,) * 4, dst=work)
+        return work
+
+    def _clamped(self, gamma: np.ndarray) -> np.ndarray:
+        cv2.max(gamma, (self.floor,) * 4, dst=gamma)  # (a plain number would clamp the first channel only)
+        return cv2.min(gamma, (1.0,) * 4, dst=gamma)
 
     def _buffers(self, height: int, width: int) -> dict[str, np.ndarray]:
-        if self._scratch is None or self._scratch["rgb"].shape[:2] != (height, width):
-            planes = {"rgb": 3, "slope": 3, "offset": 3, "luma3": 3, "luma": 1}
+        if self._scratch is None or self._scratch["work"].shape[:2] != (height, width):
+            planes = {"work": 3, "slope": 3, "offset": 3, "luma3": 3, "luma": 1}
             self._scratch = {
                 name: np.empty((height, width, channels) if channels > 1 else (height, width), np.float32)
                 for name, channels in planes.items()
@@ -130,11 +141,6 @@ class GammaTable:
             np.copyto(out, plane)
             return out
         return cv2.resize(plane, (out.shape[1], out.shape[0]), dst=out, interpolation=cv2.INTER_LINEAR)
-
-    def apply(self, rgb: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Look up every pixel and channel: H×W×3 uint8 in, H×W×3 uint8 out."""
-        index = (levels.astype(np.uint16) << 8) | rgb
-        return np.take(self.table, index)
 
 
 class CpuStage(Stage):
@@ -160,19 +166,19 @@ class CpuStage(Stage):
         keep_frame_buffers_in_heap()
         super().__init__(enhancer, device=torch.device(device), dtype=dtype)
         self.fast = fast and self.device.type == "cpu"
-        self.table: GammaTable | None = None
+        self.gamma_map: GammaMap | None = None
         self.configure(settings or enhancer.settings)
 
     def _configured(self, settings: RuntimeSettings) -> None:
-        if self.fast and (self.table is None or self.table.gain != settings.gain):
-            self.table = GammaTable(gain=settings.gain, eps=self.enhancer.eps)
+        if self.fast and (self.gamma_map is None or self.gamma_map.gain != settings.gain):
+            self.gamma_map = GammaMap(gain=settings.gain, eps=self.enhancer.eps)
 
     def submit(self, frame: Frame) -> Done:
         return Done(self._enhance(frame))
 
     @torch.inference_mode()
     def _enhance(self, frame: Frame) -> Frame:
-        if self.table is not None and frame.rgb.dtype == np.uint8:
+        if self.gamma_map is not None and frame.rgb.dtype == np.uint8:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -188,8 +194,8 @@ class CpuStage(Stage):
         return gamma, 1.0 if weight is None else float(weight)
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
-        assert self.table is not None
-        settings, timer = self.settings, self.timer
+        gamma_map, settings, timer = self.gamma_map, self.settings, self.timer
+        assert gamma_map is not None
         height, width = rgb.shape[:2]
         low_h, low_w = self.enhancer.low_resolution_size(height, width)
         same = (low_h, low_w) == (height, width)
@@ -214,13 +220,12 @@ class CpuStage(Stage):
             with step(timer, "noise reduction"):
                 sigma = weight * settings.denoise * (noise_level_8bit(rgb) if noise is None else noise)
                 if sigma > 0:
-                    rgb = cv2.bilateralFilter(rgb, 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+                    # in float32: rounding the filtered frame to 8 bits would show once the exponent expands it
+                    rgb = cv2.bilateralFilter(rgb.astype(np.float32), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         with step(timer, "upsample"):
             if settings.guide > 0.0:
-                levels = self.table.guided_levels(gamma, x, rgb, fraction=settings.guide)
+                gamma_full = gamma_map.guided(gamma, x, rgb, fraction=settings.guide)
             else:
-                levels = self.table.quantize(gamma)
-                if not same:
-                    levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+                gamma_full = gamma_map.upsampled(gamma, height, width)
         with step(timer, "apply"):
-            return self.table.apply(rgb, levels)
+            return gamma_map.apply(rgb, gamma_full)

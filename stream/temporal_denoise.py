@@ -46,7 +46,9 @@ class TemporalDenoiser:
         self._previous: np.ndarray | Tensor | None = None
 
     def filter_8bit(self, rgb: np.ndarray, *, noise: float, weight: float = 1.0) -> np.ndarray:
-        """Filter an H×W×3 uint8 frame whose noise level is ``noise`` 8-bit levels."""
+        """Filter an H×W×3 uint8 frame whose noise level is ``noise`` 8-bit levels: float32 in
+        8-bit units (not rounded: the exponent that follows expands dark levels), or ``rgb``
+        itself where it passes through."""
         strength = self.strength * weight
         if strength <= 0.0 or noise < MIN_NOISE_8BIT:
             self._previous = None
@@ -59,9 +61,9 @@ class TemporalDenoiser:
         history = cv2.subtract(previous, x)
         distance = cv2.blur(cv2.transform(cv2.absdiff(previous, x), _MEAN), (3, 3))
         keep = np.clip(distance * (-0.5 / noise) + 1.5, 0.0, 1.0) * strength
-        out = x + keep[..., None] * history
+        out = x + keep[..., None] * history  # a blend of two 8-bit values: in range
         self._previous = out
-        return cv2.convertScaleAbs(out)  # rounds; a blend of two 8-bit values stays in range
+        return out
 
     def __call__(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """Filter an N×3×H×W float batch in [0, 1] (one stream of frames: N is normally 1);

@@ -116,16 +116,18 @@ def test_shipped_default_has_the_guide_on():
     assert load_enhancer("default").guide == 0.5
 
 
-def test_guided_levels_stay_in_the_table_for_every_channel():
-    from sagc.stream.cpu_stage import GammaTable
+def test_guided_gamma_is_clamped_for_every_channel_on_the_8bit_path():
+    from sagc.stream.cpu_stage import GammaMap
 
     rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255
     gamma = (1.5 + 2.0 * log_luma(small)).expand(-1, 3, -1, -1)  # a steep curve: beyond [0, 1] both ways
-    for levels in (16, 256):
-        table = GammaTable(eps=1e-4, levels=levels)
-        out = table.guided_levels(gamma, small, rgb, fraction=0.5)
-        assert out.shape == rgb.shape and out.dtype == np.uint8
-        for channel in range(3):  # each channel clipped to the table's levels
-            assert out[..., channel].max() == levels - 1 and out[..., channel].min() == 0
-        assert np.array_equal(table.guided_levels(gamma, small, rgb, fraction=0.5), out)  # buffers reused
+    gamma_map = GammaMap(eps=1e-4)
+    out = gamma_map.guided(gamma, small, rgb, fraction=0.5)
+    assert out.shape == rgb.shape and out.dtype == np.float32
+    for channel in range(3):  # each channel clamped to [1e-3, 1]
+        assert out[..., channel].max() == 1.0 and out[..., channel].min() == np.float32(1e-3)
+    want = guided_gamma(gamma, small, torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255, fraction=0.5)
+    assert np.abs(out - want[0].permute(1, 2, 0).numpy()).max() < 1e-4  # the float path's guide
+    first = out.copy()
+    assert np.array_equal(gamma_map.guided(gamma, small, rgb, fraction=0.5), first)  # buffers reused

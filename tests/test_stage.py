@@ -1,4 +1,4 @@
-"""The enhance stage: the 8-bit CPU table path matches the float path within 0.1 dB."""
+"""The enhance stage: the 8-bit CPU path matches the float path (within 0.1 dB and 0.002 SSIM)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from sagc.core.synth import darken, sample_darken_params
-from sagc.eval.metrics import psnr
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
+from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage, GammaTable
+from sagc.stream.cpu_stage import CpuStage, GammaMap
 from sagc.stream.demo import street_scene
 from sagc.stream.frame import Frame
 
@@ -34,16 +34,53 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     assert float(psnr(_to_tensor(fast), _to_tensor(slow))) > 40
 
 
-def test_gamma_table_values():
-    table = GammaTable(eps=1e-4)
-    rgb = np.array([[[0, 64, 255]]], dtype=np.uint8)
-    levels = np.array([[[255, 128, 0]]], dtype=np.uint8)  # γ = 1, ~0.5, 0
-    out = table.apply(rgb, levels)
-    expected = [round(255 * 1e-4), round(255 * (64 / 255) ** (128 / 255)), 255]
-    assert out.tolist() == [[expected]]
+def test_gamma_map_values():
+    gamma_map = GammaMap(eps=1e-4)
+    x = np.array([[[0, 64, 255]]], dtype=np.uint8)
+    gamma = np.array([[[1.0, 0.5, 0.2]]], dtype=np.float32)
+    expected = [round(255 * 1e-4), round(255 * (64 / 255) ** 0.5), 255]
+    assert gamma_map.apply(x, gamma).tolist() == [[expected]]
+    filtered = np.array([[[2.25, 2.75, 3.5]]], dtype=np.float32)  # between levels: not rounded first
+    dark = gamma_map.apply(filtered, np.full((1, 1, 3), 0.3, np.float32))
+    assert dark.tolist() == [[[round(255 * (v / 255) ** 0.3) for v in (2.25, 2.75, 3.5)]]]
 
 
 def test_16bit_frames_use_the_float_path(weights):
     frame = Frame((np.random.default_rng(0).random((20, 30, 3)) * 9000).astype(np.uint16))
     out = CpuStage(load_enhancer(weights))(frame)
     assert out.rgb.dtype == np.uint16 and (out.rgb.astype(int) >= frame.rgb.astype(int) - 1).all()
+
+
+def _darkened(clean: np.ndarray, generator: torch.Generator, light: tuple[float, float]) -> np.ndarray:
+    params = sample_darken_params(generator, light=light)
+    dark = darken(_to_tensor((clean * 255).round().astype(np.uint8))[0], params, generator=generator)
+    return (dark.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("light", [DAY_LIGHT, NIGHT_LIGHT], ids=["dusk", "night"])
+def test_fast_path_quality_within_tolerance_with_the_default_settings(light):
+    """The default weights and run-time settings (noise reduction, exposure decision, guided
+    upsampling, and for video the temporal state): the 8-bit path within 0.1 dB PSNR and 0.002
+    SSIM of the float path, on stills and on a clip."""
+    size = (240, 136)
+    scenes = [street_scene(i, size=size, rate=30) for i in range(0, 48, 4)]
+    generator = torch.Generator().manual_seed(1)
+    stills = [_darkened(clean, generator, light) for clean in scenes]
+    clip_clean = [street_scene(i, size=size, rate=30) for i in range(24)]
+    clip = [_darkened(clean, torch.Generator().manual_seed(i), light) for i, clean in enumerate(clip_clean)]
+    scores = {}
+    for fast in (True, False):
+        stage = CpuStage(load_enhancer("default"), fast=fast)
+        stage.configure(stage.settings, temporal=False)
+        on_stills = [_scores(stage(Frame(d)).rgb, c) for d, c in zip(stills, scenes, strict=True)]
+        stage.configure(stage.settings)  # video: exposure tracking, temporal noise reduction
+        on_clip = [_scores(stage(Frame(d)).rgb, c) for d, c in zip(clip, clip_clean, strict=True)]
+        scores[fast] = np.mean(on_stills, axis=0), np.mean(on_clip, axis=0)
+    for fast_scores, float_scores in zip(scores[True], scores[False], strict=True):
+        assert abs(fast_scores[0] - float_scores[0]) <= 0.1, (fast_scores, float_scores)
+        assert abs(fast_scores[1] - float_scores[1]) <= 0.002, (fast_scores, float_scores)
+
+
+def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
+    y, reference = _to_tensor(out), torch.from_numpy(clean).permute(2, 0, 1)[None]
+    return float(psnr(y, reference)), float(ssim(y, reference))
