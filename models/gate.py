@@ -47,25 +47,34 @@ _LIFT_STEPS = 12  # bisection steps for the lift: 2^-12 of its range (4 stops / 
 _MAX_LIFT = 4.0  # stops
 
 
-def _quantile(values: Tensor, q: float) -> Tensor:
-    """The ``q`` quantile along the last dimension of an N×M tensor with linear interpolation (as
-    ``torch.quantile``), from a sort and tensor indices: exportable with a symbolic M, and free
-    of host round trips."""
+def _quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
+    """The ``qs`` quantiles along the last dimension of an N×M tensor with linear interpolation
+    (as ``torch.quantile``), from one sort and tensor indices: exportable with a symbolic M,
+    and free of host round trips."""
     ordered = values.sort(dim=-1).values
     last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
-    position = last.to(values.dtype) * q
-    below = position.floor().long()
-    above = torch.minimum(below + 1, last)
-    fraction = position - below.to(values.dtype)
-    low, high = ordered.gather(-1, below), ordered.gather(-1, above)
-    return (low + (high - low) * fraction)[:, 0]
+    out = []
+    for q in qs:
+        position = last.to(values.dtype) * q
+        below = position.floor().long()
+        above = torch.minimum(below + 1, last)
+        fraction = position - below.to(values.dtype)
+        low, high = ordered.gather(-1, below), ordered.gather(-1, above)
+        out.append((low + (high - low) * fraction)[:, 0])
+    return out
 
 
 def exposure_features(small: Tensor) -> Tensor:
     """N×3 features of an N×3×h×w low-resolution RGB frame in [0, 1]: :data:`FEATURES`."""
     values = luma(small.float()).flatten(1)
-    stats = torch.stack([values.mean(1), _quantile(values, 0.5), _quantile(values, 0.95)], dim=1)
+    stats = torch.stack([values.mean(1), *_quantiles(values, (0.5, 0.95))], dim=1)
     return torch.log2(stats.clamp(min=_LOG_FLOOR))
+
+
+def _may_branch(x: Tensor) -> bool:
+    """True where a decision on a tensor's value may leave the graph: on the CPU, outside
+    tracing and export (CUDA graphs and exported graphs keep one path)."""
+    return x.device.type == "cpu" and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -125,6 +134,8 @@ class ExposureGate:
         low = gamma.new_zeros(gamma.shape[0])
         high = torch.full_like(low, _MAX_LIFT)
         short = mean_luma(low) < target
+        if _may_branch(small) and not bool(short.any()):
+            return low  # nothing to lift: the bisection would find 0 everywhere
         for _ in range(_LIFT_STEPS):
             middle = 0.5 * (low + high)
             enough = mean_luma(middle) >= target
