@@ -26,6 +26,7 @@ from torch import Tensor
 
 __all__ = [
     "DEFAULT_STRENGTH",
+    "MIN_NOISE_LEVELS",
     "RADIUS",
     "SIGMA_SPACE",
     "bilateral_filter",
@@ -43,6 +44,8 @@ NOISE_SCALE = math.sqrt(math.pi / 2.0) / 6.0
 # the strength the shipped default weights use (chosen on Dark-CamVid-train; sagc/weights/default.md)
 DEFAULT_STRENGTH = 4.0
 _MIN_SIGMA = 1e-4  # in units of x: 0.03 of an 8-bit level
+MIN_NOISE_LEVELS = 0.5
+"""Frames with less noise than this many 8-bit levels are not filtered: clean footage costs nothing."""
 
 
 def window_offsets(radius: int, sigma_space: float) -> list[tuple[int, int, float]]:
@@ -124,15 +127,16 @@ def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None) ->
     """Bilateral filter of each image with colour σ = ``strength`` × its :func:`noise_level`
     (× its ``weight``, a tensor of N in [0, 1], when given).
 
-    ``strength`` 0 returns ``x``; a noiseless (e.g. flat) image, or one of weight 0, comes back
-    unchanged.
+    ``strength`` 0 returns ``x``; an image with less than :data:`MIN_NOISE_LEVELS` of noise, or
+    one of weight 0, comes back unchanged.
     """
     if strength < 0:
         raise ValueError(f"strength must be >= 0, got {strength}")
     if strength == 0:
         return x
-    # a noiseless image gets a σ far below one level: only equal neighbours count, it stays put
-    sigma = strength * noise_level(x).float()
+    # a clean image gets a σ far below one level: only equal neighbours count, it stays put
+    noise = noise_level(x).float()
+    sigma = torch.where(noise < MIN_NOISE_LEVELS / 255.0, 0.0, strength * noise)
     if weight is not None:
         sigma = sigma * weight.to(sigma)
     return bilateral_filter(x, sigma_color=sigma.clamp(min=_MIN_SIGMA))

@@ -14,7 +14,7 @@ import torch
 
 from sagc.core.colour import LUMA_WEIGHTS
 from sagc.models import Enhancer, RuntimeSettings
-from sagc.models.denoise import GREY_WEIGHTS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
+from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
 from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_luma
 
 from .frame import Frame, frame_to_tensor, tensor_to_pixels
@@ -218,8 +218,9 @@ class CpuStage(Stage):
                 rgb, noise = filtered, noise if filtered is rgb else None
         if settings.denoise:
             with step(timer, "noise reduction"):
-                sigma = weight * settings.denoise * (noise_level_8bit(rgb) if noise is None else noise)
-                if sigma > 0:
+                noise = noise_level_8bit(rgb) if noise is None else noise
+                sigma = weight * settings.denoise * noise
+                if sigma > 0 and noise >= MIN_NOISE_LEVELS:  # (models.denoise.reduce_noise's rule)
                     # in float32: rounding the filtered frame to 8 bits would show once the exponent expands it
                     rgb = cv2.bilateralFilter(rgb.astype(np.float32), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         with step(timer, "upsample"):

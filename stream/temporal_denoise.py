@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sagc.models.denoise import noise_level
+from sagc.models.denoise import MIN_NOISE_LEVELS, noise_level
 
 __all__ = ["MIN_NOISE_8BIT", "TemporalDenoiser"]
 
-MIN_NOISE_8BIT = 0.5  # levels: below this a frame is clean enough to pass through
+MIN_NOISE_8BIT = MIN_NOISE_LEVELS  # below this a frame is clean enough to pass through
 _MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
