@@ -1,4 +1,4 @@
-"""The CPU enhance stage: 8-bit frames through lookup tables and OpenCV, others in floating point."""
+"""The CPU enhance stage: 8-bit frames with OpenCV in float32 buffers, others through the enhancer in floating point."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ class GammaMap:
     def guided(self, gamma: torch.Tensor, small: torch.Tensor, x: np.ndarray, *, fraction: float) -> np.ndarray:
         """:func:`sagc.models.guide.guided_gamma` at ``x``'s size (H×W×3 float32): the curve
         coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
-        upsampled and applied to ``x``'s log luma with OpenCV."""
+        upsampled and applied to ``x``'s log luma with OpenCV. The result is a buffer the next
+        call reuses."""
         height, width = x.shape[:2]
         buffers = self._buffers(height, width)
         radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
@@ -147,9 +148,9 @@ class CpuStage(Stage):
     """The :class:`~sagc.stream.stage.Stage` on the CPU; one frame at a time, finished on submit.
 
     8-bit frames take the fast path: γ is estimated on an area-downscaled copy (OpenCV, straight
-    from uint8), upsampled as 8-bit levels and applied through a :class:`GammaTable`, so no
-    full-resolution float image is ever made, and a frame the exposure gate leaves alone is
-    returned as it is after the estimate; the noise reduction runs there with OpenCV (the
+    from uint8), brought to full resolution and applied by a :class:`GammaMap` in frame-sized
+    float32 buffers kept between frames, and a frame the exposure gate leaves alone is returned
+    as it is after the estimate; the noise reduction runs there with OpenCV in float32 (the
     noise estimate and filter ``models.denoise`` defines). Everything else (16-bit, another
     device, ``fast=False``) runs the :class:`~sagc.models.Enhancer` in floating point.
     """

@@ -2,7 +2,7 @@
 
 A :class:`StepTimer` is handed to the parts of a pipeline that can report their steps (the
 decoder's conversion to RGB, the CPU stage's downscale, estimate, noise reduction, upsampling
-and table gather, the encoder's conversion back); ``sagc bench`` prints the summary so the
+and exponent, the encoder's conversion back); ``sagc bench`` prints the summary so the
 bottleneck shows without a profiler. Without a timer the parts time nothing.
 """
 
