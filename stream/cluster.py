@@ -44,6 +44,7 @@ from sagc.stream.jobs import Job, compare_path
 from sagc.stream.manifest import Manifest, ManifestEntry
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import Decoding
+from sagc.stream.transcode import TruncatedInput, run_image_jobs, run_video_job
 
 __all__ = ["ArchiveSummary", "EnhanceWorker", "WorkerSetup", "connect", "import_ray", "run_archive"]
 
@@ -82,7 +83,6 @@ class EnhanceWorker:
     """Enhances one file per :meth:`run` call (the body of the Ray actor)."""
 
     def __init__(self, setup: WorkerSetup) -> None:
-        import cv2  # noqa: F401  - before PyAV (see sagc.stream)
         import torch
 
         from sagc.stream.stages import make_stage
@@ -119,16 +119,14 @@ class EnhanceWorker:
 
     def run(self, job: Job) -> ManifestEntry:
         """Enhance one file; every failure of the file itself is in the entry's ``error``."""
-        from sagc.stream.transcode import TruncatedInput, run_image_jobs, run_video_job
-
         self._frames = 0
         entry = ManifestEntry(job.source, str(job.output), worker=self.name)
         started = time.perf_counter()
         try:
             if job.kind == "video":
-                entry = replace(entry, **self._video(job, run_video_job))
+                entry = replace(entry, **self._video(job))
             else:
-                entry = replace(entry, **self._image(job, run_image_jobs))
+                entry = replace(entry, **self._image(job))
         except TruncatedInput as exc:
             entry = replace(entry, frames=exc.decoded, lost=exc.lost, error=str(exc))
         except SagcError as exc:
@@ -140,37 +138,30 @@ class EnhanceWorker:
     def _count(self, _frame: object) -> None:
         self._frames += 1
 
-    def _video(self, job: Job, run_video_job: Callable[..., object]) -> dict[str, object]:
+    def _shared(self) -> dict[str, object]:
+        """The options video and image jobs take alike."""
         setup = self.setup
+        return {
+            "compare": setup.compare,
+            "stop": self._stop,
+            "on_frame": self._count,
+            "overwrite": setup.overwrite,
+            "max_pixels": setup.max_pixels,
+        }
+
+    def _video(self, job: Job) -> dict[str, object]:
         self.stage.reset()
         result = run_video_job(
-            job,
-            self.stage,
-            settings=setup.encoder,
-            compare=setup.compare,
-            stop=self._stop,
-            on_frame=self._count,
-            decoding=setup.decoding,
-            overwrite=setup.overwrite,
-            max_pixels=setup.max_pixels,
+            job, self.stage, settings=self.setup.encoder, decoding=self.setup.decoding, **self._shared()
         )
         if result.interrupted:
             return {"frames": result.frames, "output": str(result.output), "error": INTERRUPTED}
         return {"frames": result.frames}
 
-    def _image(self, job: Job, run_image_jobs: Callable[..., tuple]) -> dict[str, object]:
-        setup = self.setup
+    def _image(self, job: Job) -> dict[str, object]:
         self.stage.configure(self.settings, temporal=False)  # stills: nothing carries over
         try:
-            result, failures = run_image_jobs(
-                [job],
-                self.stage,
-                compare=setup.compare,
-                stop=self._stop,
-                on_frame=self._count,
-                overwrite=setup.overwrite,
-                max_pixels=setup.max_pixels,
-            )
+            result, failures = run_image_jobs([job], self.stage, **self._shared())
         finally:
             self.stage.configure(self.settings)
         if failures:
