@@ -283,3 +283,20 @@ def test_cluster_options_refused_with_one_line(tmp_path: Path, extra: list[str],
     assert result.returncode == 1 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("sagc: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_compare_and_run_time_settings_hold_on_the_cluster(cluster: str, archive: Path, tmp_path: Path) -> None:
+    inputs = [str(archive / "street.mp4"), str(archive / "night" / "still.png")]
+    flags = ["--compare", "--denoise", "0", "--ev", "0.5", "-q", *LOSSLESS]
+    out, local = tmp_path / "ray", tmp_path / "local"
+    result = sagc("enhance", *inputs, "-o", str(out), "--ray", cluster, *flags)
+    assert result.returncode == 0, result.stderr
+    assert sagc("enhance", *inputs, "-o", f"{local}/", *flags).returncode == 0
+    assert np.array_equal(frames_of(out / "street.mp4"), frames_of(local / "street.mp4"))
+    assert np.array_equal(frames_of(out / "street_compare.mp4"), frames_of(local / "street_compare.mp4"))
+    assert frames_of(out / "street_compare.mp4").shape[2] == 2 * frames_of(out / "street.mp4").shape[2]
+    assert (out / "still_compare.png").read_bytes() == (local / "still_compare.png").read_bytes()
+    assert (out / "still.png").read_bytes() == (local / "still.png").read_bytes()
+    default = tmp_path / "default.mp4"
+    assert sagc("enhance", inputs[0], "-o", str(default), "-q", *LOSSLESS).returncode == 0
+    assert not np.array_equal(frames_of(out / "street.mp4"), frames_of(default))  # the settings took effect
