@@ -7,6 +7,7 @@ import ctypes.util
 import functools
 import logging
 import sys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -21,7 +22,15 @@ from .frame import Frame, frame_to_tensor, tensor_to_pixels
 from .stage import Done, Stage
 from .timing import step
 
-__all__ = ["CpuStage", "GammaMap", "noise_level_8bit"]
+__all__ = ["REUSE_CHANGE", "REUSE_FRAMES", "REUSE_NOISE", "CpuStage", "GammaMap", "noise_level_8bit"]
+
+# Video frames reuse the last estimate while the picture stays put: no 3×3 neighbourhood of the
+# low-resolution frame (1/8 scale: 24×24 pixels) changed by more than REUSE_CHANGE levels plus
+# REUSE_NOISE × the measured noise (what noise alone moves such a mean by, with margin), for at
+# most REUSE_FRAMES frames.
+REUSE_CHANGE = 1.5
+REUSE_NOISE = 0.5
+REUSE_FRAMES = 15
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +177,16 @@ class CpuStage(Stage):
         super().__init__(enhancer, device=torch.device(device), dtype=dtype)
         self.fast = fast and self.device.type == "cpu"
         self.gamma_map: GammaMap | None = None
+        self._last: _Estimate | None = None  # video: the last estimate, for frames that barely change
+        self._noise = 0.0  # the last frame's measured noise, 8-bit levels
         self.configure(settings or enhancer.settings)
 
+    def reset(self) -> None:
+        super().reset()
+        self._last, self._noise = None, 0.0
+
     def _configured(self, settings: RuntimeSettings) -> None:
+        self._last = None  # γ depends on the settings
         if self.fast and (self.gamma_map is None or self.gamma_map.gain != settings.gain):
             self.gamma_map = GammaMap(gain=settings.gain, eps=self.enhancer.eps)
 
@@ -202,10 +218,16 @@ class CpuStage(Stage):
         same = (low_h, low_w) == (height, width)
         with step(timer, "downscale"):
             small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
-        with step(timer, "estimate"):
-            x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-            x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-            gamma, weight = self._gamma(x)
+        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        reused = self._reusable(small)
+        if reused is not None:
+            gamma, weight = reused
+        else:
+            with step(timer, "estimate"):
+                gamma, weight = self._gamma(x)
+            if self.video_state.active:  # video: later frames that barely change may reuse it
+                self._last = _Estimate(small.copy() if same else small, gamma, weight)
         if weight == 0.0 and settings.gain == 1.0 and bool((gamma >= 1.0).all()):
             # the gate leaves the frame alone (γ = 1, no filtering): nothing at full resolution
             if self.temporal_denoiser is not None:
@@ -214,12 +236,12 @@ class CpuStage(Stage):
         noise = None  # the frame's noise in 8-bit levels, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):
-                noise = noise_level_8bit(rgb)
+                noise = self._noise = noise_level_8bit(rgb)
                 filtered = self.temporal_denoiser.filter_8bit(rgb, noise=noise, weight=weight)
                 rgb, noise = filtered, noise if filtered is rgb else None
         if settings.denoise:
             with step(timer, "noise reduction"):
-                noise = noise_level_8bit(rgb) if noise is None else noise
+                noise = self._noise = noise_level_8bit(rgb) if noise is None else noise
                 sigma = weight * settings.denoise * noise
                 if sigma > 0 and noise >= MIN_NOISE_LEVELS:  # (models.denoise.reduce_noise's rule)
                     # in float32: rounding the filtered frame to 8 bits would show once the exponent expands it
@@ -231,3 +253,26 @@ class CpuStage(Stage):
                 gamma_full = gamma_map.upsampled(gamma, height, width)
         with step(timer, "apply"):
             return gamma_map.apply(rgb, gamma_full)
+
+    def _reusable(self, small: np.ndarray) -> tuple[torch.Tensor, float] | None:
+        """The last estimate's γ and gate weight when this low-resolution frame is the same
+        picture (video only): no 3×3 neighbourhood of it moved by more than the noise explains
+        since that estimate, and it is at most :data:`REUSE_FRAMES` frames old."""
+        last = self._last
+        if last is None or last.age >= REUSE_FRAMES or last.small.shape != small.shape:
+            return None
+        change = float(cv2.blur(cv2.absdiff(small, last.small), (3, 3)).max())
+        if change > REUSE_CHANGE + REUSE_NOISE * self._noise:
+            return None
+        last.age += 1
+        return last.gamma, last.weight
+
+
+@dataclass
+class _Estimate:
+    """γ as estimated from the low-resolution frame ``small``, and the frames that reused it."""
+
+    small: np.ndarray
+    gamma: torch.Tensor
+    weight: float
+    age: int = 0

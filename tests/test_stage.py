@@ -84,3 +84,34 @@ def test_fast_path_quality_within_tolerance_with_the_default_settings(light):
 def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     y, reference = _to_tensor(out), torch.from_numpy(clean).permute(2, 0, 1)[None]
     return float(psnr(y, reference)), float(ssim(y, reference))
+
+
+def test_video_reuses_the_estimate_while_the_picture_stays_put():
+    """A still scene with fresh noise every frame is estimated once per REUSE_FRAMES + 1 frames;
+    a change re-estimates at once; stills and new settings never reuse."""
+    from sagc.stream.cpu_stage import REUSE_FRAMES
+
+    rng = np.random.default_rng(0)
+    base = (street_scene(0, size=(240, 136), rate=30) * 60).astype(np.float32)  # a dark street
+    noisy = [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(40)]
+    stage = CpuStage(load_enhancer("default"))
+    estimates = []
+    real = stage._gamma
+    stage._gamma = lambda x: estimates.append(1) or real(x)  # counts, then runs the real estimate
+    outputs = [stage(Frame(rgb)).rgb for rgb in noisy]
+    assert len(estimates) == -(-len(noisy) // (REUSE_FRAMES + 1))
+    reference = CpuStage(load_enhancer("default"))
+    fresh = [reference(Frame(rgb)).rgb for rgb in noisy]
+    assert all(float(psnr(_to_tensor(a), _to_tensor(b))) > 40 for a, b in zip(outputs, fresh, strict=True))
+    estimates.clear()
+    changed = noisy[0].copy()
+    changed[40:80, 60:120] = 200  # something lit up
+    stage(Frame(changed))
+    assert len(estimates) == 1
+    stage.configure(stage.settings.replace(ev=0.5))
+    stage(Frame(changed))
+    assert len(estimates) == 2  # γ depends on the settings
+    stage.configure(stage.settings, temporal=False)  # stills: each estimated
+    for rgb in noisy[:3]:
+        stage(Frame(rgb))
+    assert len(estimates) == 5
