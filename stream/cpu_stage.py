@@ -160,7 +160,8 @@ class CpuStage(Stage):
     from uint8), brought to full resolution and applied by a :class:`GammaMap` in frame-sized
     float32 buffers kept between frames, and a frame the exposure gate leaves alone is returned
     as it is after the estimate; the noise reduction runs there with OpenCV in float32 (the
-    noise estimate and filter ``models.denoise`` defines). Everything else (16-bit, another
+    noise estimate and filter ``models.denoise`` defines). In video a frame that barely differs
+    from the one last estimated reuses its γ (:data:`REUSE_CHANGE`). Everything else (16-bit, another
     device, ``fast=False``) runs the :class:`~sagc.models.Enhancer` in floating point.
     """
 
