@@ -21,7 +21,7 @@ from pathlib import Path
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
 from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path
-from sagc.stream.jobs import Job, compare_path, video_output_name
+from sagc.stream.jobs import Job, video_output_name, written_paths
 from sagc.stream.sources import is_lavfi, is_url
 
 __all__ = ["LIST_EXTENSIONS", "VIDEO_INPUT_EXTENSIONS", "plan_archive"]
@@ -118,6 +118,6 @@ def plan_archive(
     jobs = [job for spec in inputs for job in _jobs_for(spec, root, many=len(inputs) > 1)]
     if resume:
         jobs = [job for job in jobs if not job.output.exists()]
-    writes = [j.output for j in jobs] + ([compare_path(j.output) for j in jobs] if compare else [])
+    writes = [path for job in jobs for path in written_paths(job, compare=compare)]
     check_outputs(writes, [j.source for j in jobs], overwrite=overwrite)
     return jobs

@@ -40,7 +40,7 @@ from sagc.core.atomic import partial_paths
 from sagc.core.errors import SagcError, first_line
 from sagc.models import Enhancer
 from sagc.stream.frame import DEFAULT_MAX_PIXELS
-from sagc.stream.jobs import Job, compare_path
+from sagc.stream.jobs import Job, written_paths
 from sagc.stream.manifest import Manifest, ManifestEntry
 from sagc.stream.sinks import EncoderSettings
 from sagc.stream.sources import Decoding
@@ -269,7 +269,7 @@ class _Pool:
 
 
 def _remove_partials(job: Job, *, compare: bool) -> None:
-    for target in (job.output, compare_path(job.output)) if compare else (job.output,):
+    for target in written_paths(job, compare=compare):
         for partial in partial_paths(target):
             partial.unlink(missing_ok=True)
             log.info("removed %s left by a worker that died", partial)

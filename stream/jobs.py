@@ -19,7 +19,7 @@ from sagc.stream.images import IMAGE_EXTENSIONS, is_image_path, list_images
 from sagc.stream.sinks import VIDEO_EXTENSIONS, container_for
 from sagc.stream.sources import is_lavfi, is_url
 
-__all__ = ["Job", "compare_path", "plan_jobs", "video_output_name"]
+__all__ = ["Job", "compare_path", "plan_jobs", "video_output_name", "written_paths"]
 
 SUFFIX = "_enhanced"
 
@@ -36,6 +36,11 @@ class Job:
 def compare_path(output: Path) -> Path:
     """Where ``--compare`` puts the side-by-side for ``output``."""
     return output.with_name(f"{output.stem}_compare{output.suffix}")
+
+
+def written_paths(job: Job, *, compare: bool) -> list[Path]:
+    """The files ``job`` writes: its output, and with ``compare`` the side-by-side."""
+    return [job.output, compare_path(job.output)] if compare else [job.output]
 
 
 def video_output_name(stem: str, ext: str) -> str:
@@ -105,7 +110,7 @@ def plan_jobs(inputs: Sequence[str], output: str | None, *, overwrite: bool, com
         raise SagcError(f"-o must be a directory when several inputs are given, got file {output}")
     jobs = [job for spec in inputs for job in _jobs_for(spec, out, into_dir=into_dir, many=many)]
     sources = [j.source for j in jobs if not (is_url(j.source) or is_lavfi(j.source))]
-    writes = [j.output for j in jobs] + ([compare_path(j.output) for j in jobs] if compare else [])
+    writes = [path for job in jobs for path in written_paths(job, compare=compare)]
     check_outputs(writes, sources, overwrite=overwrite)
     for job in jobs:
         if job.kind == "video":

@@ -19,7 +19,7 @@ from sagc.core.atomic import publish, temporary_path
 from sagc.core.errors import SagcError
 from sagc.stream.frame import DEFAULT_MAX_PIXELS, Frame
 from sagc.stream.images import ImageSink, ImageSource
-from sagc.stream.jobs import Job, compare_path
+from sagc.stream.jobs import Job, compare_path, written_paths
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import Decoding, VideoSource
@@ -76,7 +76,7 @@ def run_video_job(
     replace one that exists at the output by then; a picture larger than ``max_pixels`` is
     refused before it is decoded.
     """
-    outputs = [job.output] + ([compare_path(job.output)] if compare else [])
+    outputs = written_paths(job, compare=compare)
     with VideoSource(job.source, decoding=decoding, max_pixels=max_pixels) as source:
         info = source.info
         if on_start is not None:
