@@ -28,6 +28,7 @@ from sagc.core.colour import luma
 
 __all__ = [
     "DEFAULT_GUIDE",
+    "GAMMA_FLOOR",
     "GUIDE_EPS",
     "LOG_FLOOR",
     "guide_coefficients",
@@ -40,6 +41,8 @@ DEFAULT_GUIDE = 0.5
 """Window radius / the low-resolution shorter side the default weights use (chosen on Dark-CamVid-train)."""
 GUIDE_EPS = 1e-3
 """Ridge on the variance of log luma in a window: flat windows keep their mean γ."""
+GAMMA_FLOOR = 1e-3
+"""γ is clamped here after the guided upsampling."""
 LOG_FLOOR = 1e-3
 """Luma is clamped here before the log (black pixels would otherwise dominate the fit)."""
 
@@ -92,7 +95,7 @@ def guide_coefficients(gamma: Tensor, guide: Tensor, *, radius: int, eps: float 
 
 
 def guided_gamma(
-    gamma: Tensor, small: Tensor, x: Tensor, *, fraction: float, eps: float = GUIDE_EPS, floor: float = 1e-3
+    gamma: Tensor, small: Tensor, x: Tensor, *, fraction: float, eps: float = GUIDE_EPS, floor: float = GAMMA_FLOOR
 ) -> Tensor:
     """γ at ``x``'s resolution from the low-resolution ``gamma`` estimated on ``small``.
 

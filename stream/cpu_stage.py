@@ -16,7 +16,7 @@ import torch
 from sagc.core.colour import LUMA_WEIGHTS
 from sagc.models import Enhancer, RuntimeSettings
 from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
-from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, log_luma
+from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR, guide_coefficients, guide_radius, log_luma
 
 from .frame import Frame, frame_to_tensor, tensor_to_pixels
 from .stage import Done, Stage
@@ -83,7 +83,7 @@ class GammaMap:
     vectorised log and exp cost less per pixel than a table gather.
     """
 
-    def __init__(self, *, gain: float = 1.0, eps: float, floor: float = 1e-3) -> None:
+    def __init__(self, *, gain: float = 1.0, eps: float, floor: float = GAMMA_FLOOR) -> None:
         self.gain = gain
         self.eps = eps
         self.floor = floor  # γ's lower clamp (as models.guide.guided_gamma)

@@ -26,9 +26,8 @@ from torch import Tensor
 
 from sagc.models.denoise import MIN_NOISE_LEVELS, noise_level
 
-__all__ = ["MIN_NOISE_8BIT", "TemporalDenoiser"]
+__all__ = ["TemporalDenoiser"]
 
-MIN_NOISE_8BIT = MIN_NOISE_LEVELS  # below this a frame is clean enough to pass through
 _MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
 
 
@@ -50,7 +49,7 @@ class TemporalDenoiser:
         8-bit units (not rounded: the exponent that follows expands dark levels), or ``rgb``
         itself where it passes through."""
         strength = self.strength * weight
-        if strength <= 0.0 or noise < MIN_NOISE_8BIT:
+        if strength <= 0.0 or noise < MIN_NOISE_LEVELS:  # clean enough to pass through
             self._previous = None
             return rgb
         x = rgb.astype(np.float32)
