@@ -21,6 +21,7 @@ def run_enhance_on_ray(args: argparse.Namespace) -> int:
         encoder_settings_from_args,
         enhancer_from_args,
         parse_device,
+        set_threads,
         stop_on_signals,
     )
     from sagc.stream.archive import plan_archive
@@ -29,8 +30,7 @@ def run_enhance_on_ray(args: argparse.Namespace) -> int:
 
     if args.demo:
         raise SagcError("--demo runs on this machine; drop --ray")
-    if args.threads < 1:
-        raise SagcError(f"--threads must be at least 1, got {args.threads}")
+    set_threads(args.threads)  # checks it; each worker uses the same count
     import_ray()
     manifest_path = Path(args.output or ".") / MANIFEST_NAME
     if manifest_path.exists() and not (args.resume or args.overwrite):

@@ -78,6 +78,11 @@ class WorkerSetup:
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 1
 
+    @property
+    def gpu(self) -> bool:
+        """Whether the workers run on CUDA (one per GPU instead of one per CPU slot)."""
+        return self.device.startswith("cuda")
+
 
 class EnhanceWorker:
     """Enhances one file per :meth:`run` call (the body of the Ray actor)."""
@@ -218,7 +223,7 @@ class ArchiveSummary:
 
 def _worker_count(ray: ModuleType, setup: WorkerSetup, jobs: int, workers: int | None) -> int:
     resources = ray.cluster_resources()
-    kind = "GPU" if setup.device.startswith("cuda") else "CPU"
+    kind = "GPU" if setup.gpu else "CPU"
     slots = int(resources.get(kind, 0))
     if slots < 1:
         raise SagcError(f"the Ray cluster has no {kind}s for --device {setup.device}; add nodes that have them")
@@ -234,9 +239,8 @@ class _Pool:
 
     def __init__(self, ray: ModuleType, setup: WorkerSetup, count: int) -> None:
         self.ray = ray
-        gpu = setup.device.startswith("cuda")
         self._actor = ray.remote(EnhanceWorker).options(
-            num_cpus=1, num_gpus=1 if gpu else 0, max_concurrency=3, max_restarts=0
+            num_cpus=1, num_gpus=1 if setup.gpu else 0, max_concurrency=3, max_restarts=0
         )
         self._setup = ray.put(setup)
         self.idle = [self._start() for _ in range(count)]
