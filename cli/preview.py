@@ -77,7 +77,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         check_outputs([args.record], source, overwrite=args.overwrite)
     spec = parse_live_source(args.source, size=args.size)
     stage = make_stage(enhancer_from_args(args, smooth=PREVIEW_SMOOTH), device=parse_device(args.device))
-    capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries)
+    capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries, planar=stage.planar)
     try:
         capture.wait_open()
     except BaseException:

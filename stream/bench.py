@@ -2,7 +2,8 @@
 and live-mode latency (the preview loop on the input paced at its frame rate).
 
 Everything is measured in one run on the same input so the ratios are meaningful on a noisy
-machine: end-to-end enhance vs. a pass-through transcode with the same encoder settings.
+machine: end-to-end enhance vs. a pass-through transcode with the same encoder settings (a
+plain transcode: 8-bit 4:2:0 frames go from the decoder to the encoder without RGB).
 Clocks are read after ``torch.cuda.synchronize()`` on CUDA; warm-up frames are excluded.
 """
 
@@ -174,11 +175,13 @@ def _transcode(
     folder: Path,
     decoding: Decoding,
     steps: StepTimer | None = None,
+    *,
+    planar: bool,
 ) -> tuple[float, dict[str, dict[str, float]], list[float]]:
-    """Decode → stage → encode ``frames`` frames through the threaded pipeline; ``steps`` (when
-    given) times the conversions to and from RGB."""
+    """Decode → stage → encode ``frames`` frames through the threaded pipeline (4:2:0 frames as
+    planes when ``planar``); ``steps`` (when given) times the conversions to and from RGB."""
     decode, enhance, stamps, latencies = _Timed(), _Timed(), {}, []
-    with VideoSource(spec, decoding=decoding) as source:
+    with VideoSource(spec, decoding=decoding, planar=planar) as source:
         source.timer = steps
         with EncoderSink(folder / "bench.mp4", source.info, settings=settings) as encoder:
             encoder.timer = steps
@@ -221,7 +224,7 @@ def run_bench(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     say("decode only")
-    with VideoSource(spec, decoding=decoding) as source:
+    with VideoSource(spec, decoding=decoding, planar=stage.planar) as source:
         info = source.info
         decoder = f"nvdec ({decoding.hardware})" if source.hardware else "cpu"
         started = time.perf_counter()
@@ -250,13 +253,16 @@ def run_bench(
     del decoded
     with tempfile.TemporaryDirectory(prefix="sagc-bench-") as tmp:
         say("pass-through transcode")
-        passthrough_fps, _, _ = _transcode(spec, frames, lambda f: f, settings, device, Path(tmp), decoding)
+        # a plain transcode: 4:2:0 frames go from the decoder to the encoder as they are
+        passthrough_fps, _, _ = _transcode(
+            spec, frames, lambda f: f, settings, device, Path(tmp), decoding, planar=True
+        )
         say("end-to-end enhance")
         steps = StepTimer()
         stage.timer = steps
         try:
             enhance_fps, stages, latencies = _transcode(
-                spec, frames, stage, settings, device, Path(tmp), decoding, steps
+                spec, frames, stage, settings, device, Path(tmp), decoding, steps, planar=stage.planar
             )
         finally:
             stage.timer = None
@@ -304,7 +310,7 @@ def _run_stage(stage: Stage, frames: list[Frame]) -> None:
 
 def _live_latency(spec: str, stage: Stage, frames: int) -> tuple[list[float], int]:
     """Preview mode on the input paced at its frame rate: arrival → shown latencies, drops."""
-    capture = LiveCapture(parse_live_source(spec), realtime=True)
+    capture = LiveCapture(parse_live_source(spec), realtime=True, planar=stage.planar)
     settings = stage.settings
     stage.configure(settings.replace(smooth=0.0))
     try:

@@ -16,13 +16,22 @@ import torch
 from sagc.core.colour import LUMA_WEIGHTS
 from sagc.models import Enhancer, RuntimeSettings
 from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOISE_SCALE, RADIUS, SIGMA_SPACE
-from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR, guide_coefficients, guide_radius, log_luma
+from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
-from .frame import Frame, frame_to_tensor, tensor_to_pixels
+from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from .planar import PlanarGammaMap, low_coefficients, planes_to_small_rgb, range_scales
 from .stage import Done, Stage
 from .timing import step
 
-__all__ = ["REUSE_CHANGE", "REUSE_FRAMES", "REUSE_NOISE", "CpuStage", "GammaMap", "noise_level_8bit"]
+__all__ = [
+    "REUSE_CHANGE",
+    "REUSE_FRAMES",
+    "REUSE_NOISE",
+    "CpuStage",
+    "GammaMap",
+    "noise_level_8bit",
+    "noise_level_plane",
+]
 
 # Video frames reuse the last estimate while the picture stays put: no 3×3 neighbourhood of the
 # low-resolution frame (1/8 scale: 24×24 pixels) changed by more than REUSE_CHANGE levels plus
@@ -31,6 +40,14 @@ __all__ = ["REUSE_CHANGE", "REUSE_FRAMES", "REUSE_NOISE", "CpuStage", "GammaMap"
 REUSE_CHANGE = 1.5
 REUSE_NOISE = 0.5
 REUSE_FRAMES = 15
+
+# The 4:2:0 path filters each plane on its own, where the RGB filter's range distance sums three
+# channels' differences: a luma step moves all three (3× its size), a chroma step about two
+# (2.1× under BT.601/709). Its colour sigmas are therefore fractions of the RGB filter's: chroma
+# 1/2.1, luma 0.4 (between the 1/3 an edge implies and the 1/2 noise favours; chosen on CamVid
+# train at dusk and night level by PSNR and SSIM against the RGB path).
+PLANAR_LUMA_SIGMA = 0.4
+PLANAR_CHROMA_SIGMA = 0.47
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +83,15 @@ _MASK = np.array(NOISE_MASK, dtype=np.float32)
 
 def noise_level_8bit(rgb: np.ndarray) -> float:
     """:func:`sagc.models.denoise.noise_level` of an H×W×3 uint8 image, in 8-bit levels, with OpenCV."""
-    if rgb.shape[0] < 3 or rgb.shape[1] < 3:
+    return noise_level_plane(cv2.transform(rgb.astype(np.float32), _GREY))
+
+
+def noise_level_plane(plane: np.ndarray) -> float:
+    """:func:`sagc.models.denoise.noise_level` of one H×W plane, in its own code values."""
+    if plane.shape[0] < 3 or plane.shape[1] < 3:
         return 0.0
-    grey = cv2.transform(rgb.astype(np.float32), _GREY)
-    response = cv2.filter2D(grey, -1, _MASK, borderType=cv2.BORDER_REFLECT_101)[1:-1, 1:-1]
+    response = cv2.filter2D(plane.astype(np.float32, copy=False), -1, _MASK, borderType=cv2.BORDER_REFLECT_101)
+    response = response[1:-1, 1:-1]
     return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
 
 
@@ -96,11 +118,11 @@ class GammaMap:
         call reuses."""
         height, width = x.shape[:2]
         buffers = self._buffers(height, width)
-        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
-        coefficients = guide_coefficients(gamma, log_luma(small.float()), radius=radius)
         slope, offset = (
-            self._full_size(c[0].permute(1, 2, 0).contiguous().numpy(), buffer)
-            for c, buffer in zip(coefficients, (buffers["slope"], buffers["offset"]), strict=True)
+            self._full_size(c, buffer)
+            for c, buffer in zip(
+                low_coefficients(gamma, small, fraction), (buffers["slope"], buffers["offset"]), strict=True
+            )
         )
         luma, luma3 = buffers["luma"], buffers["luma3"]
         cv2.transform(self._scaled(x), _LUMA, dst=luma)
@@ -177,7 +199,9 @@ class CpuStage(Stage):
         keep_frame_buffers_in_heap()
         super().__init__(enhancer, device=torch.device(device), dtype=dtype)
         self.fast = fast and self.device.type == "cpu"
+        self.planar = self.fast  # 8-bit 4:2:0 frames are enhanced in their planes
         self.gamma_map: GammaMap | None = None
+        self.planar_map: PlanarGammaMap | None = None
         self._last: _Estimate | None = None  # video: the last estimate, for frames that barely change
         self._noise = 0.0  # the last frame's measured noise, 8-bit levels
         self.configure(settings or enhancer.settings)
@@ -196,7 +220,9 @@ class CpuStage(Stage):
 
     @torch.inference_mode()
     def _enhance(self, frame: Frame) -> Frame:
-        if self.gamma_map is not None and frame.rgb.dtype == np.uint8:
+        if self.gamma_map is not None and frame.planes is not None:
+            return frame.with_planes(self._fast_planar(frame.planes))
+        if self.gamma_map is not None and frame.eight_bit:
             return frame.with_pixels(self._fast(frame.rgb))
         x = frame_to_tensor(frame, device=self.device, dtype=self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -211,6 +237,26 @@ class CpuStage(Stage):
             gamma = self.smoother(gamma, small)
         return gamma, 1.0 if weight is None else float(weight)
 
+    def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        """The gain-adjusted low-resolution frame as a tensor, γ and the gate's weight for an
+        h×w×3 uint8 low-resolution RGB frame (``full_size``: the frame itself); None when the
+        gate leaves the frame alone (γ = 1, no filtering: nothing to do at full resolution)."""
+        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        reused = self._reusable(small)
+        if reused is not None:
+            gamma, weight = reused
+        else:
+            with step(self.timer, "estimate"):
+                gamma, weight = self._gamma(x)
+            if self.video_state.active:  # video: later frames that barely change may reuse it
+                self._last = _Estimate(small.copy() if full_size else small, gamma, weight)
+        if weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all()):
+            if self.temporal_denoiser is not None:
+                self.temporal_denoiser.reset()
+            return None
+        return x, gamma, weight
+
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
         gamma_map, settings, timer = self.gamma_map, self.settings, self.timer
         assert gamma_map is not None
@@ -219,21 +265,10 @@ class CpuStage(Stage):
         same = (low_h, low_w) == (height, width)
         with step(timer, "downscale"):
             small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        reused = self._reusable(small)
-        if reused is not None:
-            gamma, weight = reused
-        else:
-            with step(timer, "estimate"):
-                gamma, weight = self._gamma(x)
-            if self.video_state.active:  # video: later frames that barely change may reuse it
-                self._last = _Estimate(small.copy() if same else small, gamma, weight)
-        if weight == 0.0 and settings.gain == 1.0 and bool((gamma >= 1.0).all()):
-            # the gate leaves the frame alone (γ = 1, no filtering): nothing at full resolution
-            if self.temporal_denoiser is not None:
-                self.temporal_denoiser.reset()
+        estimate = self._estimate(small, full_size=same)
+        if estimate is None:
             return rgb
+        x, gamma, weight = estimate
         noise = None  # the frame's noise in 8-bit levels, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):
@@ -254,6 +289,54 @@ class CpuStage(Stage):
                 gamma_full = gamma_map.upsampled(gamma, height, width)
         with step(timer, "apply"):
             return gamma_map.apply(rgb, gamma_full)
+
+    def _fast_planar(self, planes: YuvPlanes) -> YuvPlanes:
+        """:meth:`_fast` on 4:2:0 planes (:mod:`sagc.stream.planar`): the noise is measured on
+        luma, the filters run per plane, and nothing at full resolution is converted to RGB."""
+        settings, timer = self.settings, self.timer
+        if self.planar_map is None or self.planar_map.gain != settings.gain:
+            self.planar_map = PlanarGammaMap(gain=settings.gain, eps=self.enhancer.eps)
+        y, u, v = planes.split()
+        _, luma_span, chroma_span = range_scales(planes.color_range)
+        low = self.enhancer.low_resolution_size(planes.height, planes.width)
+        with step(timer, "downscale"):
+            small = planes_to_small_rgb(y, u, v, low, matrix=planes.matrix, color_range=planes.color_range)
+        estimate = self._estimate(small, full_size=False)
+        if estimate is None:
+            return planes
+        x, gamma, weight = estimate
+        filtered: tuple[np.ndarray, ...] = (y, u, v)
+        noise = None  # luma noise in code values, measured once for both filters
+        if self.temporal_denoiser is not None:
+            with step(timer, "temporal noise reduction"):
+                noise = noise_level_plane(y)
+                self._noise = noise * 255.0 / luma_span
+                filtered = self.temporal_denoiser.filter_planes(
+                    filtered, noise=self._noise, matrix=planes.matrix, color_range=planes.color_range, weight=weight
+                )
+                noise = noise if filtered[0] is y else None
+        if settings.denoise:
+            with step(timer, "noise reduction"):
+                noise = noise_level_plane(np.asarray(filtered[0])) if noise is None else noise
+                self._noise = noise * 255.0 / luma_span
+                sigma = weight * settings.denoise * noise
+                if sigma > 0 and self._noise >= MIN_NOISE_LEVELS:
+                    filtered = (
+                        cv2.bilateralFilter(
+                            filtered[0].astype(np.float32), 2 * RADIUS + 1, sigma * PLANAR_LUMA_SIGMA, SIGMA_SPACE
+                        ),
+                        *(
+                            cv2.bilateralFilter(
+                                plane.astype(np.float32),
+                                RADIUS + 1,
+                                sigma * PLANAR_CHROMA_SIGMA * chroma_span / luma_span,
+                                SIGMA_SPACE / 2,
+                            )
+                            for plane in filtered[1:]
+                        ),
+                    )
+        with step(timer, "apply"):
+            return self.planar_map.apply(planes, filtered, gamma, x, fraction=settings.guide)
 
     def _reusable(self, small: np.ndarray) -> tuple[torch.Tensor, float] | None:
         """The last estimate's γ and gate weight when this low-resolution frame is the same

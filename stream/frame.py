@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import av
 import numpy as np
 import torch
 
@@ -13,6 +14,7 @@ from sagc.core.errors import SagcError
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Frame",
+    "YuvPlanes",
     "check_pixels",
     "frame_to_tensor",
     "pixels_to_tensor",
@@ -33,42 +35,129 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
         )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class YuvPlanes:
+    """An 8-bit 4:2:0 picture as the decoder holds it: one I420 buffer (the Y plane, then U, then
+    V, each at half width and height) and the matrix and range that turn it into RGB.
+
+    ``matrix`` is swscale's name (:func:`sagc.stream.colour.swscale_colorspace`), ``color_range``
+    an AVColorRange (1 limited, 2 full). Width and height are even.
+    """
+
+    i420: np.ndarray  # (H·3/2)×W uint8, C-contiguous
+    width: int
+    height: int
+    matrix: str
+    color_range: int
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2 or self.width <= 0 or self.height <= 0:
+            raise ValueError(f"4:2:0 planes need an even width and height, got {self.width}x{self.height}")
+        if self.i420.dtype != np.uint8 or self.i420.shape != (self.height * 3 // 2, self.width):
+            raise ValueError(
+                f"YuvPlanes.i420 must be {self.height * 3 // 2}x{self.width} uint8, "
+                f"got {self.i420.shape}/{self.i420.dtype}"
+            )
+        if not self.i420.flags.c_contiguous:
+            raise ValueError("YuvPlanes.i420 must be C-contiguous")
+
+    @classmethod
+    def empty_like(cls, other: YuvPlanes) -> YuvPlanes:
+        """Planes of ``other``'s size and colour, contents undefined."""
+        return cls(np.empty_like(other.i420), other.width, other.height, other.matrix, other.color_range)
+
+    def split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Views of the Y (H×W), U and V (H/2×W/2) planes."""
+        flat = self.i420.reshape(-1)
+        area = self.width * self.height
+        quarter = area // 4
+        half = (self.height // 2, self.width // 2)
+        return (
+            flat[:area].reshape(self.height, self.width),
+            flat[area : area + quarter].reshape(half),
+            flat[area + quarter :].reshape(half),
+        )
+
+    def to_rgb(self) -> np.ndarray:
+        """H×W×3 uint8 RGB, converted by swscale exactly as the decoder's own frames are."""
+        picture = av.VideoFrame.from_ndarray(self.i420, format="yuv420p")
+        return picture.to_ndarray(format="rgb24", src_colorspace=self.matrix, src_color_range=self.color_range)
+
+
 class Frame:
     """One picture: H×W×3 RGB pixels (uint8, or uint16 for >8-bit sources) and its timing.
+
+    A decoded 8-bit 4:2:0 frame may instead carry its :class:`YuvPlanes` (``planes``); its
+    ``rgb`` is then converted on first use and kept, so a stage and an encoder that work in
+    4:2:0 never pay for RGB, and everything else sees the same pixels as before.
 
     ``pts`` and ``time_base`` are copied from the decoder and never invented by a stage;
     ``alpha`` (H×W, same dtype) rides along untouched for RGBA images; ``channels`` is the
     layout the source had (1 grey, 3 RGB, 4 RGBA) so a sink can write the same layout back.
     """
 
-    rgb: np.ndarray
-    pts: int | None = None
-    time_base: Fraction | None = None
-    index: int = 0
-    alpha: np.ndarray | None = None
-    channels: int = 3
+    __slots__ = ("_rgb", "alpha", "channels", "index", "planes", "pts", "time_base")
 
-    def __post_init__(self) -> None:
-        if self.rgb.ndim != 3 or self.rgb.shape[2] != 3:
-            raise ValueError(f"Frame.rgb must be H×W×3, got shape {self.rgb.shape}")
-        if self.rgb.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"Frame.rgb must be uint8 or uint16, got {self.rgb.dtype}")
-        if self.alpha is not None and self.alpha.shape != self.rgb.shape[:2]:
-            raise ValueError(f"Frame.alpha must be H×W {self.rgb.shape[:2]}, got shape {self.alpha.shape}")
+    def __init__(
+        self,
+        rgb: np.ndarray | None = None,
+        pts: int | None = None,
+        time_base: Fraction | None = None,
+        index: int = 0,
+        alpha: np.ndarray | None = None,
+        channels: int = 3,
+        *,
+        planes: YuvPlanes | None = None,
+    ) -> None:
+        if rgb is None and planes is None:
+            raise ValueError("a Frame needs its RGB pixels or its 4:2:0 planes")
+        if rgb is not None:
+            if rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(f"Frame.rgb must be H×W×3, got shape {rgb.shape}")
+            if rgb.dtype not in (np.uint8, np.uint16):
+                raise ValueError(f"Frame.rgb must be uint8 or uint16, got {rgb.dtype}")
+        shape = rgb.shape[:2] if rgb is not None else (planes.height, planes.width)  # type: ignore[union-attr]
+        if planes is not None and (planes.height, planes.width) != shape:
+            raise ValueError(f"Frame planes are {planes.width}x{planes.height}, its RGB {shape[1]}x{shape[0]}")
+        if alpha is not None and alpha.shape != shape:
+            raise ValueError(f"Frame.alpha must be H×W {shape}, got shape {alpha.shape}")
+        self._rgb = rgb
+        self.planes = planes
+        self.pts = pts
+        self.time_base = time_base
+        self.index = index
+        self.alpha = alpha
+        self.channels = channels
+
+    def __repr__(self) -> str:
+        kind = "rgb" if self._rgb is not None else "planes"
+        return f"Frame({self.width}x{self.height} {kind}, pts={self.pts}, index={self.index})"
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The H×W×3 pixels (converted from :attr:`planes` on first use)."""
+        if self._rgb is None:
+            assert self.planes is not None
+            self._rgb = self.planes.to_rgb()
+        return self._rgb
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return int(self._rgb.shape[0]) if self._rgb is not None else self.planes.height  # type: ignore[union-attr]
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return int(self._rgb.shape[1]) if self._rgb is not None else self.planes.width  # type: ignore[union-attr]
 
     @property
     def max_value(self) -> int:
         """Largest code value of the pixel type (255 or 65535)."""
-        return int(np.iinfo(self.rgb.dtype).max)
+        return 255 if self._rgb is None else int(np.iinfo(self._rgb.dtype).max)
+
+    @property
+    def eight_bit(self) -> bool:
+        """True for 8-bit pixels (RGB or planes)."""
+        return self._rgb is None or self._rgb.dtype == np.uint8
 
     @property
     def time(self) -> float | None:
@@ -80,6 +169,10 @@ class Frame:
     def with_pixels(self, rgb: np.ndarray) -> Frame:
         """A frame with new pixels and this frame's timing, alpha and layout."""
         return Frame(rgb, self.pts, self.time_base, self.index, self.alpha, self.channels)
+
+    def with_planes(self, planes: YuvPlanes) -> Frame:
+        """A frame with new 4:2:0 planes and this frame's timing and layout."""
+        return Frame(None, self.pts, self.time_base, self.index, self.alpha, self.channels, planes=planes)
 
 
 def side_by_side(left: Frame, right: Frame) -> Frame:

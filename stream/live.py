@@ -157,7 +157,8 @@ class LiveCapture:
 
     ``realtime`` paces files and lavfi graphs at their timestamps (cameras and network streams
     pace themselves); an unpaced file delivers every frame. Network sources reconnect up to
-    ``retries`` times with backoff ``backoff · 2^k`` seconds (at most 8 s). Owns its thread:
+    ``retries`` times with backoff ``backoff · 2^k`` seconds (at most 8 s). ``planar`` hands
+    8-bit 4:2:0 frames on as their planes (for a stage that works in them). Owns its thread:
     use as a context manager or call :meth:`close`.
     """
 
@@ -168,8 +169,10 @@ class LiveCapture:
         realtime: bool = True,
         retries: int = 10,
         backoff: float = 0.5,
+        planar: bool = False,
     ) -> None:
         self.spec = spec
+        self.planar = planar
         self.realtime = realtime or spec.kind == "lavfi"
         self.retries, self.backoff = retries, backoff
         self.reconnects = 0
@@ -209,7 +212,9 @@ class LiveCapture:
             raise
 
     def _open(self) -> VideoSource:
-        return VideoSource(self.spec.target, input_format=self.spec.input_format, options=dict(self.spec.options))
+        return VideoSource(
+            self.spec.target, input_format=self.spec.input_format, options=dict(self.spec.options), planar=self.planar
+        )
 
     def _run(self) -> None:
         attempt = 0

@@ -14,7 +14,7 @@ import numpy as np
 from sagc.core.errors import SagcError
 
 from .colour import effective_range, plain_pix_fmt, swscale_colorspace
-from .frame import Frame
+from .frame import Frame, YuvPlanes
 from .sources import VideoInfo
 from .timing import StepTimer, step
 
@@ -215,15 +215,25 @@ class EncoderSink:
         """Encode one frame at its own pts."""
         if frame.width != self.width or frame.height != self.height:
             raise ValueError(f"frame is {frame.width}x{frame.height}, encoder expects {self.width}x{self.height}")
-        fmt = "rgb48le" if frame.rgb.dtype == np.uint16 else "rgb24"
-        with step(self.timer, "convert from RGB"):
-            picture = av.VideoFrame.from_ndarray(frame.rgb, format=fmt)
-            picture = picture.reformat(format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range)
+        planes = frame.planes
+        if planes is not None and self._takes(planes):  # already in the encoder's layout and colour
+            picture = av.VideoFrame.from_ndarray(planes.i420, format="yuv420p")
+        else:
+            fmt = "rgb48le" if frame.rgb.dtype == np.uint16 else "rgb24"
+            with step(self.timer, "convert from RGB"):
+                picture = av.VideoFrame.from_ndarray(frame.rgb, format=fmt)
+                picture = picture.reformat(
+                    format=self.pix_fmt, dst_colorspace=self._matrix, dst_color_range=self._range
+                )
         picture.pts = frame.pts
         picture.time_base = frame.time_base
         for packet in self._stream.encode(picture):
             self._container.mux(packet)
         self.frames_written += 1
+
+    def _takes(self, planes: YuvPlanes) -> bool:
+        """True when ``planes`` can be encoded as they are: 4:2:0 8-bit out, same matrix and range."""
+        return self.pix_fmt == "yuv420p" and planes.matrix == self._matrix and planes.color_range == self._range
 
     def write_packet(self, packet: av.Packet) -> None:
         """Copy one demuxed audio/subtitle packet, if its stream is carried."""

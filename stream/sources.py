@@ -20,7 +20,7 @@ from av.codec.hwaccel import HWAccel, hwdevices_available
 from sagc.core.errors import SagcError
 
 from .colour import effective_range, swscale_colorspace
-from .frame import DEFAULT_MAX_PIXELS, Frame, check_pixels
+from .frame import DEFAULT_MAX_PIXELS, Frame, YuvPlanes, check_pixels
 from .timing import StepTimer, step
 
 __all__ = ["DECODERS", "LAVFI_PREFIX", "Decoding", "VideoInfo", "VideoSource", "is_url", "is_lavfi"]
@@ -37,6 +37,7 @@ LAVFI_PREFIX = "lavfi:"
 _URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 PASSTHROUGH_TYPES = ("audio", "subtitle")
 # the pixel layout a hardware decoder downloads into, and the software one it stands for
+_PLANAR_FORMATS = ("yuv420p", "yuvj420p")  # decoded layouts a planar source hands on as YuvPlanes
 _HW_DOWNLOAD_FORMATS = {"nv12": "yuv420p", "p010le": "yuv420p10le", "p016le": "yuv420p16le", "nv16": "yuv422p"}
 
 
@@ -155,10 +156,14 @@ class VideoSource:
         options: dict[str, str] | None = None,
         decoding: Decoding = Decoding(),
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        planar: bool = False,
     ) -> None:
         """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``);
-        a stream whose pictures have more than ``max_pixels`` is refused before decoding."""
+        a stream whose pictures have more than ``max_pixels`` is refused before decoding.
+        ``planar`` yields 8-bit 4:2:0 pictures of even size as their planes
+        (:class:`~sagc.stream.frame.YuvPlanes`, RGB converted only where it is read)."""
         self.spec = spec
+        self.planar = planar
         self.max_pixels = max_pixels
         self.timer: StepTimer | None = None  # set to time the conversion to RGB (sagc bench)
         self._container = self._open(spec, input_format, options, decoding)
@@ -269,10 +274,16 @@ class VideoSource:
             self._hw_layout = _HW_DOWNLOAD_FORMATS.get(downloaded) if self.hardware else None
         if self._hw_layout is not None:  # nv12 → yuv420p is a lossless copy; from there the RGB
             frame = frame.reformat(format=self._hw_layout)  # is the CPU decoder's, bit for bit
-        with step(self.timer, "convert to RGB"):
-            rgb = frame.to_ndarray(format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range)
         pts = frame.pts if frame.pts is not None else frame.dts
-        out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
+        if self.planar and frame.format.name in _PLANAR_FORMATS and not (frame.width % 2 or frame.height % 2):
+            planes = YuvPlanes(frame.to_ndarray(), frame.width, frame.height, self._matrix, self._range)
+            out = Frame(None, pts, self._first_info.time_base, self.decoded, planes=planes)
+        else:
+            with step(self.timer, "convert to RGB"):
+                rgb = frame.to_ndarray(
+                    format=self._rgb_format, src_colorspace=self._matrix, src_color_range=self._range
+                )
+            out = Frame(rgb, pts, self._first_info.time_base, self.decoded)
         if out.time is not None:
             if self._first_time is None:
                 self._first_time = out.time

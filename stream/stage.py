@@ -51,6 +51,7 @@ class Stage(ABC):
     """Enhance frames with ``enhancer`` on ``device``; the settings live in the enhancer."""
 
     slots: int = 1  # frames that may be in flight at once
+    planar: bool = False  # enhances 8-bit 4:2:0 frames in their planes (Frame.planes) without RGB
     timer: StepTimer | None = None  # set to time the implementation's steps (sagc bench)
 
     def __init__(self, enhancer: Enhancer, *, device: torch.device, dtype: torch.dtype) -> None:

@@ -26,6 +26,8 @@ from torch import Tensor
 
 from sagc.models.denoise import MIN_NOISE_LEVELS, noise_level
 
+from .planar import ycc_to_rgb_levels
+
 __all__ = ["TemporalDenoiser"]
 
 _MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
@@ -42,7 +44,7 @@ class TemporalDenoiser:
 
     def reset(self) -> None:
         """Forget the history (the next frame passes through and starts it again)."""
-        self._previous: np.ndarray | Tensor | None = None
+        self._previous: np.ndarray | Tensor | tuple[np.ndarray, ...] | None = None
 
     def filter_8bit(self, rgb: np.ndarray, *, noise: float, weight: float = 1.0) -> np.ndarray:
         """Filter an H×W×3 uint8 frame whose noise level is ``noise`` 8-bit levels: float32 in
@@ -61,6 +63,42 @@ class TemporalDenoiser:
         distance = cv2.blur(cv2.transform(cv2.absdiff(previous, x), _MEAN), (3, 3))
         keep = np.clip(distance * (-0.5 / noise) + 1.5, 0.0, 1.0) * strength
         out = x + keep[..., None] * history  # a blend of two 8-bit values: in range
+        self._previous = out
+        return out
+
+    def filter_planes(
+        self,
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        *,
+        noise: float,
+        matrix: str,
+        color_range: int,
+        weight: float = 1.0,
+    ) -> tuple[np.ndarray, ...]:
+        """Filter 8-bit 4:2:0 planes (Y, U, V as uint8, ``matrix`` and ``color_range`` as in
+        :class:`~sagc.stream.frame.YuvPlanes`) whose noise is ``noise`` 8-bit RGB levels. The
+        distance is :meth:`filter_8bit`'s, the mean RGB difference, made from the luma
+        difference and the chroma differences brought to full resolution; chroma blends with
+        the weight area-averaged to its size. Returns float32 planes, or ``planes`` themselves
+        where they pass through."""
+        strength = self.strength * weight
+        if strength <= 0.0 or noise < MIN_NOISE_LEVELS:
+            self._previous = None
+            return planes
+        current = tuple(plane.astype(np.float32) for plane in planes)
+        previous = self._previous
+        self._previous = current
+        if not isinstance(previous, tuple) or any(p.shape != c.shape for p, c in zip(previous, current, strict=True)):
+            return planes
+        history = [cv2.subtract(before, x) for before, x in zip(previous, current, strict=True)]
+        size = history[0].shape[1], history[0].shape[0]
+        chroma = (cv2.resize(h, size, interpolation=cv2.INTER_LINEAR) for h in history[1:])
+        difference = cv2.transform(cv2.merge([history[0], *chroma]), ycc_to_rgb_levels(matrix, color_range))
+        distance = cv2.blur(cv2.transform(np.abs(difference, out=difference), _MEAN), (3, 3))
+        keep = np.clip(distance * (-0.5 / noise) + 1.5, 0.0, 1.0) * strength
+        half = history[1].shape[1], history[1].shape[0]
+        keeps = (keep, cv2.resize(keep, half, interpolation=cv2.INTER_AREA))
+        out = tuple(x + keeps[min(i, 1)] * h for i, (x, h) in enumerate(zip(current, history, strict=True)))
         self._previous = out
         return out
 

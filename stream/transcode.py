@@ -23,6 +23,7 @@ from sagc.stream.jobs import Job, compare_path, written_paths
 from sagc.stream.pipeline import PipelineResult, run_pipeline
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import Decoding, VideoSource
+from sagc.stream.stage import Stage
 from sagc.stream.threaded import run_pipeline_threaded
 
 __all__ = ["JobResult", "TruncatedInput", "run_video_job", "run_image_jobs"]
@@ -68,7 +69,9 @@ def run_video_job(
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
 
     ``concurrent`` runs decode, enhance and encode in their own threads; the output is the
-    same as the sequential pipeline's. ``decoding`` may put the decoder on NVDEC.
+    same as the sequential pipeline's. ``decoding`` may put the decoder on NVDEC. A
+    :class:`~sagc.stream.stage.Stage` that works in 4:2:0 (:attr:`~sagc.stream.stage.Stage.planar`)
+    gets 8-bit 4:2:0 frames as their planes, and an encoder of the same layout takes them as they are.
 
     Raises :class:`TruncatedInput` after writing the readable part when the input was truncated
     or corrupt, and (leaving no file) when the output cannot be written. On ``stop`` returns
@@ -77,7 +80,8 @@ def run_video_job(
     refused before it is decoded.
     """
     outputs = written_paths(job, compare=compare)
-    with VideoSource(job.source, decoding=decoding, max_pixels=max_pixels) as source:
+    planar = isinstance(stage, Stage) and stage.planar
+    with VideoSource(job.source, decoding=decoding, max_pixels=max_pixels, planar=planar) as source:
         info = source.info
         if on_start is not None:
             on_start(info.expected_frames)

@@ -1,0 +1,254 @@
+"""``x ** γ`` on 8-bit 4:2:0 planes, without converting the full-resolution frame to RGB.
+
+γ is estimated per RGB channel. In 4:2:0 the full-resolution plane is luma, so:
+
+- **luma** (full resolution) gets one exponent, the luma-weighted mean of the three channels'
+  (the guided curve's coefficients are linear, so they are mixed at low resolution before
+  upsampling): ``y' = y ** (Kr γr + Kg γg + Kb γb)``, exact for grey and close for colours;
+- **chroma** (half resolution, as stored) is computed exactly at its own resolution: the 2×2
+  mean of luma and the chroma pair make RGB there, each channel is raised to its own γ, and the
+  chroma of that result is written back.
+
+Everything runs in float32 with OpenCV in buffers kept between frames of one size; luma and
+chroma are normalised by the matrix and range the planes carry (limited: Y 16–235, C 16–240).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+
+from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR, guide_radius, log_luma
+
+from .frame import YuvPlanes
+from .guide_cv import guide_coefficients_cv
+
+_MAX_CORRECTION = 1.0  # the luma correction is held within e^±1 (far beyond what colour explains)
+
+__all__ = [
+    "LUMA_BY_MATRIX",
+    "PlanarGammaMap",
+    "low_coefficients",
+    "luma_weights",
+    "planes_to_small_rgb",
+    "range_scales",
+    "ycc_to_rgb_levels",
+]
+
+LUMA_BY_MATRIX = {
+    "itu601": (0.299, 0.587, 0.114),
+    "itu709": (0.2126, 0.7152, 0.0722),
+    "fcc": (0.30, 0.59, 0.11),
+    "smpte240m": (0.212, 0.701, 0.087),
+    "bt2020": (0.2627, 0.6780, 0.0593),
+}
+"""Luma weights (Kr, Kg, Kb) of each swscale matrix name."""
+
+
+def luma_weights(matrix: str) -> tuple[float, float, float]:
+    """(Kr, Kg, Kb) of a swscale matrix (BT.601 for names it does not know, as swscale)."""
+    return LUMA_BY_MATRIX.get(matrix, LUMA_BY_MATRIX["itu601"])
+
+
+def range_scales(color_range: int) -> tuple[float, float, float]:
+    """(luma black, luma span, chroma span) in code values: limited 16/219/224, full 0/255/255."""
+    return (0.0, 255.0, 255.0) if color_range == 2 else (16.0, 219.0, 224.0)
+
+
+def _ycc_to_rgb(matrix: str, color_range: int) -> np.ndarray:
+    """3×4 affine map from (Y, Cb, Cr) code values to RGB in [0, 1] (for ``cv2.transform``)."""
+    kr, kg, kb = luma_weights(matrix)
+    black, luma_span, chroma_span = range_scales(color_range)
+    rgb_from_ycc = np.array(
+        [
+            [1.0, 0.0, 2.0 * (1.0 - kr)],
+            [1.0, -2.0 * kb * (1.0 - kb) / kg, -2.0 * kr * (1.0 - kr) / kg],
+            [1.0, 2.0 * (1.0 - kb), 0.0],
+        ]
+    )
+    scale = np.diag([1.0 / luma_span, 1.0 / chroma_span, 1.0 / chroma_span])
+    linear = rgb_from_ycc @ scale
+    offset = -linear @ np.array([black, 128.0, 128.0])
+    return np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
+
+
+def low_coefficients(gamma: torch.Tensor, small: torch.Tensor, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The guided upsampling's curve (:mod:`sagc.models.guide`) at the low resolution: slope and
+    offset (each h×w×3 float32) of γ (1×3×h×w) against the log luma of ``small`` (the
+    gain-adjusted low-resolution RGB γ was estimated from), window ``fraction``."""
+    radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+    guide = log_luma(small.float())[0, 0].numpy()
+    return guide_coefficients_cv(gamma[0].permute(1, 2, 0).float().numpy(), guide, radius=radius)
+
+
+def ycc_to_rgb_levels(matrix: str, color_range: int) -> np.ndarray:
+    """3×3 map from (Y, Cb, Cr) code-value differences to RGB differences in 8-bit levels."""
+    return np.ascontiguousarray(_ycc_to_rgb(matrix, color_range)[:, :3] * 255.0)
+
+
+def _rgb_to_ycc(matrix: str, color_range: int) -> np.ndarray:
+    """3×4 affine map from RGB in [0, 1] to (Y, Cb, Cr) code values (the inverse of :func:`_ycc_to_rgb`)."""
+    forward = _ycc_to_rgb(matrix, color_range).astype(np.float64)
+    linear = np.linalg.inv(forward[:, :3])
+    offset = -linear @ forward[:, 3]
+    return np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
+
+
+def planes_to_small_rgb(
+    y: np.ndarray, u: np.ndarray, v: np.ndarray, size: tuple[int, int], *, matrix: str, color_range: int
+) -> np.ndarray:
+    """The low-resolution frame γ is estimated from, h×w×3 uint8 RGB at ``size`` (height,
+    width): RGB at chroma resolution (2×2 mean of luma), clipped to [0, 1] as 8-bit RGB is,
+    then area-averaged. (Averaging the planes before converting would skip that clipping, and
+    noisy dark frames, whose chroma noise leaves the RGB range, would come out darker than the
+    RGB the estimator learned from.)"""
+    height, width = size
+    half = u.shape[1], u.shape[0]
+    luma = cv2.resize(y.astype(np.float32, copy=False), half, interpolation=cv2.INTER_AREA)  # unrounded
+    ycc = cv2.merge([luma, u.astype(np.float32), v.astype(np.float32)])
+    rgb = cv2.transform(ycc, _ycc_to_rgb(matrix, color_range), dst=ycc)
+    cv2.max(cv2.min(rgb, (1.0,) * 4, dst=rgb), (0.0,) * 4, dst=rgb)
+    small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.convertScaleAbs(small, alpha=255.0)  # rounds
+
+
+class PlanarGammaMap:
+    """Apply a low-resolution γ map to 4:2:0 planes (module docstring); buffers are kept
+    between frames of one size and colour."""
+
+    def __init__(self, *, gain: float = 1.0, eps: float, floor: float = GAMMA_FLOOR) -> None:
+        self.gain = gain
+        self.eps = eps
+        self.floor = floor
+        self._key: tuple[int, int, str, int] | None = None
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def apply(
+        self,
+        planes: YuvPlanes,
+        filtered: tuple[np.ndarray, np.ndarray, np.ndarray],
+        gamma: torch.Tensor,
+        small: torch.Tensor,
+        *,
+        fraction: float,
+    ) -> YuvPlanes:
+        """Raise ``filtered`` (the Y, U, V planes of ``planes`` after noise reduction: uint8 or
+        float32 code values) to γ (1×3×h×w, per RGB channel), guided by log luma with window
+        ``fraction`` (0: bilinear), fitted on ``small`` (the gain-adjusted low-resolution RGB
+        γ was estimated from). Returns new planes of ``planes``' size and colour."""
+        y, u, v = filtered
+        self._prepare(planes)
+        scratch = self._scratch
+        kr, kg, kb = luma_weights(planes.matrix)
+        black, luma_span, chroma_span = range_scales(planes.color_range)
+        if fraction > 0.0:
+            slope, offset = low_coefficients(gamma, small, fraction)
+        else:
+            slope, offset = None, gamma[0].permute(1, 2, 0).float().contiguous().numpy()
+        out = YuvPlanes.empty_like(planes)
+        out_y, out_u, out_v = out.split()
+        mix = np.array([[kr, kg, kb]], dtype=np.float32)
+        log_eps = math.log(self.eps)
+
+        # chroma: exact at its own resolution, from the 2×2 mean of luma
+        half_h, half_w = u.shape
+        luma_half = scratch["luma_half"]
+        source = y if y.dtype == np.float32 else y.astype(np.float32)
+        cv2.resize(source, (half_w, half_h), dst=luma_half, interpolation=cv2.INTER_AREA)
+        ycc = cv2.merge(
+            [luma_half, u.astype(np.float32, copy=False), v.astype(np.float32, copy=False)], dst=scratch["ycc"]
+        )
+        rgb = cv2.transform(ycc, self._to_rgb, dst=scratch["rgb"])
+        if self.gain != 1.0:
+            cv2.multiply(rgb, (self.gain,) * 4, dst=rgb)
+        cv2.min(rgb, (1.0,) * 4, dst=rgb)
+        log_half = scratch["log_half"]
+        self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half)
+        gamma_rgb = self._exponent(
+            slope, offset, cv2.merge([log_half] * 3, dst=scratch["guide3"]), scratch["gamma3"], scratch["guide_rgb"]
+        )
+        cv2.max(rgb, (self.eps,) * 4, dst=rgb)
+        cv2.log(rgb, dst=rgb)
+        cv2.multiply(rgb, gamma_rgb, dst=rgb)
+        cv2.exp(rgb, dst=rgb)
+        cv2.transform(rgb, self._to_ycc, dst=ycc)
+        luma_out, chroma_u, chroma_v = cv2.split(ycc)
+        cv2.convertScaleAbs(chroma_u, dst=out_u)
+        cv2.convertScaleAbs(chroma_v, dst=out_v)
+
+        # the luma of three exponents is not the exponent of luma (for colours it is darker):
+        # the log ratio of the exact luma above to the one-exponent luma, per chroma sample
+        correction = cv2.multiply(cv2.transform(gamma_rgb, mix), cv2.max(log_half, log_eps))
+        cv2.max(cv2.add(luma_out, -black), self.eps * luma_span, dst=luma_out)
+        cv2.log(cv2.multiply(luma_out, 1.0 / luma_span, dst=luma_out), dst=luma_out)
+        cv2.subtract(luma_out, correction, dst=correction)
+        np.clip(correction, -_MAX_CORRECTION, _MAX_CORRECTION, out=correction)
+
+        # luma: one exponent, the luma-weighted mean of the channels', and the correction
+        log_y = scratch["log_y"]
+        self._log_normalised(y, 1.0 / luma_span, -black / luma_span, log_y)
+        exponent = self._exponent(
+            None if slope is None else cv2.transform(slope, mix),
+            cv2.transform(offset, mix),
+            log_y,
+            scratch["gamma_y"],
+            scratch["guide_y"],
+        )
+        cv2.max(log_y, log_eps, dst=log_y)
+        cv2.multiply(log_y, exponent, dst=log_y)
+        cv2.add(log_y, cv2.resize(correction, (planes.width, planes.height), dst=exponent), dst=log_y)
+        cv2.exp(log_y, dst=log_y)
+        cv2.convertScaleAbs(log_y, dst=out_y, alpha=luma_span, beta=black)
+        return out
+
+    def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
+        """``log(max(min(gain · (plane · alpha + beta), 1), tiny))`` into ``out`` (float32)."""
+        np.multiply(plane, np.float32(alpha * self.gain), out=out, dtype=np.float32)
+        cv2.add(out, beta * self.gain, dst=out)
+        cv2.min(out, 1.0, dst=out)
+        cv2.max(out, min(self.eps, LOG_FLOOR), dst=out)
+        cv2.log(out, dst=out)
+
+    def _exponent(
+        self,
+        slope: np.ndarray | None,
+        offset: np.ndarray,
+        log_plane: np.ndarray,
+        out: np.ndarray,
+        guide: np.ndarray,
+    ) -> np.ndarray:
+        """γ at ``log_plane``'s size: ``slope · max(log, log LOG_FLOOR) + offset`` (upsampled
+        coefficients), or ``offset`` bilinearly when there is no slope; clamped to [floor, 1]."""
+        size = (log_plane.shape[1], log_plane.shape[0])
+        cv2.resize(offset, size, dst=out, interpolation=cv2.INTER_LINEAR)
+        if slope is not None:
+            cv2.max(log_plane, (math.log(LOG_FLOOR),) * 4, dst=guide)
+            cv2.multiply(guide, cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR), dst=guide)
+            cv2.add(out, guide, dst=out)
+        cv2.max(out, (self.floor,) * 4, dst=out)
+        return cv2.min(out, (1.0,) * 4, dst=out)
+
+    def _prepare(self, planes: YuvPlanes) -> None:
+        key = (planes.width, planes.height, planes.matrix, planes.color_range)
+        if key == self._key:
+            return
+        self._key = key
+        self._to_rgb = _ycc_to_rgb(planes.matrix, planes.color_range)
+        self._to_ycc = _rgb_to_ycc(planes.matrix, planes.color_range)
+        full, half = (planes.height, planes.width), (planes.height // 2, planes.width // 2)
+        shapes = {
+            "log_y": full,
+            "gamma_y": full,
+            "guide_y": full,
+            "luma_half": half,
+            "log_half": half,
+            "ycc": (*half, 3),
+            "rgb": (*half, 3),
+            "guide3": (*half, 3),
+            "gamma3": (*half, 3),
+            "guide_rgb": (*half, 3),
+        }
+        self._scratch = {name: np.empty(shape, np.float32) for name, shape in shapes.items()}

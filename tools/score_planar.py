@@ -1,0 +1,122 @@
+"""Score the 4:2:0 path against the RGB paths on the same 4:2:0 input.
+
+    python tools/score_planar.py default --camvid-val $DATA/camvid/val/images \
+        --clips $DATA/video/seattlestreet1.mp4
+
+Every dark input is first stored as 8-bit 4:2:0 (BT.601, limited range: what a video decoder
+hands over), then enhanced three ways and stored as 4:2:0 again, as ``sagc enhance`` writes video
+(conversions between RGB and 4:2:0 with swscale's accurate rounding, so they add no bias):
+
+- ``float``: the reference path (``CpuStage(fast=False)``, RGB in floating point);
+- ``rgb``: the 8-bit fast path on RGB (the frame converted to RGB and back);
+- ``planar``: the 8-bit fast path on the planes (:mod:`sagc.stream.planar`).
+
+Prints one Markdown row per set: PSNR / SSIM of each against the clean original. Images
+(Dark-CamVid-val and Night-CamVid-val: CamVid val darkened with seed 0 at dusk and night level)
+are enhanced as stills; clips (darkened with seed 0, the first ``--frames`` frames) as video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable
+
+import av
+import numpy as np
+import torch
+from av.video.reformatter import Interpolation
+from tqdm import tqdm
+
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+from sagc.eval.datasets import video_frames
+from sagc.eval.metrics import psnr, ssim
+from sagc.models import load_enhancer
+from sagc.stream.cpu_stage import CpuStage
+from sagc.stream.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from sagc.stream.images import list_images
+from sagc.train.data import load_rgb
+
+log = logging.getLogger("score_planar")
+PATHS = ("float", "rgb", "planar")
+
+
+# swscale's default RGB↔YUV conversions round down (a round trip loses about one level of luma);
+# these flags make both directions unbiased, so the comparison is between the enhancers alone
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def to_planes(rgb: np.ndarray) -> YuvPlanes:
+    """8-bit RGB → 4:2:0 planes as an encoder stores them (BT.601, limited range)."""
+    picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    picture = picture.reformat(format="yuv420p", dst_colorspace="itu601", dst_color_range=1, interpolation=ACCURATE)
+    return YuvPlanes(picture.to_ndarray(), rgb.shape[1], rgb.shape[0], "itu601", 1)
+
+
+def to_rgb(planes: YuvPlanes) -> np.ndarray:
+    """4:2:0 planes → 8-bit RGB, unbiased."""
+    picture = av.VideoFrame.from_ndarray(planes.i420, format="yuv420p")
+    return picture.to_ndarray(
+        format="rgb24", src_colorspace=planes.matrix, src_color_range=planes.color_range, interpolation=ACCURATE
+    )
+
+
+def stored(frame: Frame) -> np.ndarray:
+    """What a 4:2:0 file holds of ``frame``, back as RGB."""
+    return to_rgb(frame.planes if frame.planes is not None else to_planes(frame.rgb))
+
+
+def make_stages(weights: str, *, video: bool) -> dict[str, CpuStage]:
+    stages = {name: CpuStage(load_enhancer(weights), fast=name != "float") for name in PATHS}
+    for stage in stages.values():
+        stage.configure(stage.settings, temporal=video)
+    return stages
+
+
+def score(stages: dict[str, CpuStage], pairs: Iterable[tuple[np.ndarray, np.ndarray]], what: str) -> str:
+    scores: dict[str, list[tuple[float, float]]] = {name: [] for name in PATHS}
+    for stage in stages.values():
+        stage.reset()
+    for dark, clean in tqdm(pairs, desc=what, leave=False):
+        planes = to_planes(dark)
+        reference = frame_to_tensor(Frame(clean))
+        for name, stage in stages.items():
+            frame = Frame(planes=planes) if name == "planar" else Frame(to_rgb(planes))
+            y = frame_to_tensor(Frame(stored(stage(frame))))
+            scores[name].append((float(psnr(y, reference)), float(ssim(y, reference))))
+    cells = [f"{np.mean([p for p, _ in s]):.3f} / {np.mean([q for _, q in s]):.4f}" for s in scores.values()]
+    count = len(scores["planar"])
+    return f"| {what} | {count} | " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("weights", nargs="?", default="default")
+    parser.add_argument("--camvid-val", help="folder of CamVid val images")
+    parser.add_argument("--clips", nargs="*", default=[], help="daylight clips to darken (dusk and night)")
+    parser.add_argument("--frames", type=int, default=150)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(1)
+    log.info("| set | images | float PSNR / SSIM | rgb | planar |")
+    log.info("|---|---|---|---|---|")
+    if args.camvid_val:
+        clean = [load_rgb(p) for p in list_images(args.camvid_val)]
+        stills = make_stages(args.weights, video=False)
+        for light, name in ((DAY_LIGHT, "Dark-CamVid-val"), (NIGHT_LIGHT, "Night-CamVid-val")):
+            dark = darken_sequence(clean, seed=0, light=light)
+            pairs = (
+                (tensor_to_pixels(d[None], dtype=np.uint8), tensor_to_pixels(c[None], dtype=np.uint8))
+                for d, c in zip(dark, clean, strict=True)
+            )
+            log.info(score(stills, pairs, name))
+    video = make_stages(args.weights, video=True)
+    for path in args.clips:
+        for light, level in ((DAY_LIGHT, "dusk"), (NIGHT_LIGHT, "night")):
+            frames = video_frames(path, darken_seed=0, max_frames=args.frames, light=light)
+            pairs = ((dark.rgb, clean.rgb) for dark, clean in frames)
+            log.info(score(video, pairs, f"{path.rsplit('/', 1)[-1]} at {level}"))
+
+
+if __name__ == "__main__":
+    main()
