@@ -335,8 +335,7 @@ class CpuStage(Stage):
                             for plane in filtered[1:]
                         ),
                     )
-        with step(timer, "apply"):
-            return self.planar_map.apply(planes, filtered, gamma, x, fraction=settings.guide)
+        return self.planar_map.apply(planes, filtered, gamma, x, fraction=settings.guide, timer=timer)
 
     def _reusable(self, small: np.ndarray) -> tuple[torch.Tensor, float] | None:
         """The last estimate's γ and gate weight when this low-resolution frame is the same

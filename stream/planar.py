@@ -25,6 +25,7 @@ from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR, guide_radius, log_luma
 
 from .frame import YuvPlanes
 from .guide_cv import guide_coefficients_cv
+from .timing import StepTimer, step
 
 _MAX_CORRECTION = 1.0  # the luma correction is held within e^±1 (far beyond what colour explains)
 
@@ -125,6 +126,7 @@ class PlanarGammaMap:
         self.floor = floor
         self._key: tuple[int, int, str, int] | None = None
         self._scratch: dict[str, np.ndarray] = {}
+        self._tables: dict[tuple[float, float, float], np.ndarray] = {}
 
     def apply(
         self,
@@ -134,30 +136,53 @@ class PlanarGammaMap:
         small: torch.Tensor,
         *,
         fraction: float,
+        timer: StepTimer | None = None,
     ) -> YuvPlanes:
         """Raise ``filtered`` (the Y, U, V planes of ``planes`` after noise reduction: uint8 or
         float32 code values) to γ (1×3×h×w, per RGB channel), guided by log luma with window
         ``fraction`` (0: bilinear), fitted on ``small`` (the gain-adjusted low-resolution RGB
-        γ was estimated from). Returns new planes of ``planes``' size and colour."""
-        y, u, v = filtered
+        γ was estimated from). Returns new planes of ``planes``' size and colour. ``timer``
+        times the steps ``chroma`` (everything at chroma resolution), ``upsample`` (luma's γ at
+        full resolution) and ``apply`` (luma's exponent)."""
         self._prepare(planes)
-        scratch = self._scratch
-        kr, kg, kb = luma_weights(planes.matrix)
-        black, luma_span, chroma_span = range_scales(planes.color_range)
-        if fraction > 0.0:
-            slope, offset = low_coefficients(gamma, small, fraction)
-        else:
-            slope, offset = None, gamma[0].permute(1, 2, 0).float().contiguous().numpy()
         out = YuvPlanes.empty_like(planes)
         out_y, out_u, out_v = out.split()
-        mix = np.array([[kr, kg, kb]], dtype=np.float32)
-        log_eps = math.log(self.eps)
+        with step(timer, "chroma"):
+            if fraction > 0.0:
+                slope, offset = low_coefficients(gamma, small, fraction)
+            else:
+                slope, offset = None, gamma[0].permute(1, 2, 0).float().contiguous().numpy()
+            correction = self._chroma(planes, filtered, slope, offset, out_u, out_v)
+        with step(timer, "upsample"):
+            log_y, exponent = self._luma_gamma(planes, filtered[0], slope, offset)
+        with step(timer, "apply"):
+            black, luma_span, _ = range_scales(planes.color_range)
+            cv2.multiply(log_y, exponent, dst=log_y)
+            cv2.add(log_y, cv2.resize(correction, (planes.width, planes.height), dst=exponent), dst=log_y)
+            cv2.exp(log_y, dst=log_y)
+            cv2.convertScaleAbs(log_y, dst=out_y, alpha=luma_span, beta=black)
+        return out
 
-        # chroma: exact at its own resolution, from the 2×2 mean of luma
-        half_h, half_w = u.shape
+    def _chroma(
+        self,
+        planes: YuvPlanes,
+        filtered: tuple[np.ndarray, np.ndarray, np.ndarray],
+        slope: np.ndarray | None,
+        offset: np.ndarray,
+        out_u: np.ndarray,
+        out_v: np.ndarray,
+    ) -> np.ndarray:
+        """Chroma, exact at its own resolution (RGB from the 2×2 mean of luma and the chroma
+        pair, each channel to its γ, the chroma of that written to ``out_u``/``out_v``); returns
+        the luma correction at that resolution: the log ratio of the exact luma there to the
+        one-exponent luma (the luma of three exponents is not the exponent of luma)."""
+        y, u, v = filtered
+        scratch = self._scratch
+        black, luma_span, _ = range_scales(planes.color_range)
+        log_eps = math.log(self.eps)
         luma_half = scratch["luma_half"]
         source = y if y.dtype == np.float32 else y.astype(np.float32)
-        cv2.resize(source, (half_w, half_h), dst=luma_half, interpolation=cv2.INTER_AREA)
+        cv2.resize(source, (u.shape[1], u.shape[0]), dst=luma_half, interpolation=cv2.INTER_AREA)
         ycc = cv2.merge(
             [luma_half, u.astype(np.float32, copy=False), v.astype(np.float32, copy=False)], dst=scratch["ycc"]
         )
@@ -167,9 +192,8 @@ class PlanarGammaMap:
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
         log_half = scratch["log_half"]
         self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half)
-        gamma_rgb = self._exponent(
-            slope, offset, cv2.merge([log_half] * 3, dst=scratch["guide3"]), scratch["gamma3"], scratch["guide_rgb"]
-        )
+        guide_half = cv2.max(log_half, math.log(LOG_FLOOR))
+        gamma_rgb = self._exponent(slope, offset, cv2.merge([guide_half] * 3, dst=scratch["guide3"]), scratch["gamma3"])
         cv2.max(rgb, (self.eps,) * 4, dst=rgb)
         cv2.log(rgb, dst=rgb)
         cv2.multiply(rgb, gamma_rgb, dst=rgb)
@@ -178,31 +202,29 @@ class PlanarGammaMap:
         luma_out, chroma_u, chroma_v = cv2.split(ycc)
         cv2.convertScaleAbs(chroma_u, dst=out_u)
         cv2.convertScaleAbs(chroma_v, dst=out_v)
-
-        # the luma of three exponents is not the exponent of luma (for colours it is darker):
-        # the log ratio of the exact luma above to the one-exponent luma, per chroma sample
-        correction = cv2.multiply(cv2.transform(gamma_rgb, mix), cv2.max(log_half, log_eps))
+        correction = cv2.multiply(cv2.transform(gamma_rgb, self._mix), cv2.max(log_half, log_eps))
         cv2.max(cv2.add(luma_out, -black), self.eps * luma_span, dst=luma_out)
         cv2.log(cv2.multiply(luma_out, 1.0 / luma_span, dst=luma_out), dst=luma_out)
         cv2.subtract(luma_out, correction, dst=correction)
-        np.clip(correction, -_MAX_CORRECTION, _MAX_CORRECTION, out=correction)
+        return np.clip(correction, -_MAX_CORRECTION, _MAX_CORRECTION, out=correction)
 
-        # luma: one exponent, the luma-weighted mean of the channels', and the correction
-        log_y = scratch["log_y"]
-        self._log_normalised(y, 1.0 / luma_span, -black / luma_span, log_y)
-        exponent = self._exponent(
-            None if slope is None else cv2.transform(slope, mix),
-            cv2.transform(offset, mix),
-            log_y,
-            scratch["gamma_y"],
-            scratch["guide_y"],
-        )
-        cv2.max(log_y, log_eps, dst=log_y)
-        cv2.multiply(log_y, exponent, dst=log_y)
-        cv2.add(log_y, cv2.resize(correction, (planes.width, planes.height), dst=exponent), dst=log_y)
-        cv2.exp(log_y, dst=log_y)
-        cv2.convertScaleAbs(log_y, dst=out_y, alpha=luma_span, beta=black)
-        return out
+    def _luma_gamma(
+        self, planes: YuvPlanes, y: np.ndarray, slope: np.ndarray | None, offset: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Luma's log (clamped at eps) and its one exponent, the luma-weighted mean of the
+        channels' γ, at full resolution (buffers the next frame reuses)."""
+        scratch = self._scratch
+        black, luma_span, _ = range_scales(planes.color_range)
+        log_y, guide_y = scratch["log_y"], scratch["guide_y"]
+        if y.dtype == np.uint8:  # the logs of 256 levels, looked up
+            cv2.LUT(y, self._log_table(black, luma_span, self.eps), dst=log_y)
+            cv2.LUT(y, self._log_table(black, luma_span, LOG_FLOOR), dst=guide_y)
+        else:
+            self._log_normalised(y, 1.0 / luma_span, -black / luma_span, log_y)
+            cv2.max(log_y, math.log(LOG_FLOOR), dst=guide_y)
+            cv2.max(log_y, math.log(self.eps), dst=log_y)
+        mixed_slope = None if slope is None else cv2.transform(slope, self._mix)
+        return log_y, self._exponent(mixed_slope, cv2.transform(offset, self._mix), guide_y, scratch["gamma_y"])
 
     def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
         """``log(max(min(gain · (plane · alpha + beta), 1), tiny))`` into ``out`` (float32)."""
@@ -212,24 +234,25 @@ class PlanarGammaMap:
         cv2.max(out, min(self.eps, LOG_FLOOR), dst=out)
         cv2.log(out, dst=out)
 
-    def _exponent(
-        self,
-        slope: np.ndarray | None,
-        offset: np.ndarray,
-        log_plane: np.ndarray,
-        out: np.ndarray,
-        guide: np.ndarray,
-    ) -> np.ndarray:
-        """γ at ``log_plane``'s size: ``slope · max(log, log LOG_FLOOR) + offset`` (upsampled
-        coefficients), or ``offset`` bilinearly when there is no slope; clamped to [floor, 1]."""
-        size = (log_plane.shape[1], log_plane.shape[0])
+    def _exponent(self, slope: np.ndarray | None, offset: np.ndarray, guide: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """γ at ``guide``'s size: ``slope · guide + offset`` (coefficients upsampled; ``guide``
+        the log luma clamped at log LOG_FLOOR, overwritten), or ``offset`` bilinearly when there
+        is no slope; clamped to [floor, 1]."""
+        size = (guide.shape[1], guide.shape[0])
         cv2.resize(offset, size, dst=out, interpolation=cv2.INTER_LINEAR)
         if slope is not None:
-            cv2.max(log_plane, (math.log(LOG_FLOOR),) * 4, dst=guide)
             cv2.multiply(guide, cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR), dst=guide)
             cv2.add(out, guide, dst=out)
         cv2.max(out, (self.floor,) * 4, dst=out)
         return cv2.min(out, (1.0,) * 4, dst=out)
+
+    def _log_table(self, black: float, span: float, floor: float) -> np.ndarray:
+        """``log(max(min(gain · (v − black) / span, 1), floor))`` for the 256 code values v."""
+        key = (black, span, floor)
+        if key not in self._tables:
+            levels = (np.arange(256, dtype=np.float64) - black) / span * self.gain
+            self._tables[key] = np.log(np.clip(levels, floor, 1.0)).astype(np.float32).reshape(1, 256)
+        return self._tables[key]
 
     def _prepare(self, planes: YuvPlanes) -> None:
         key = (planes.width, planes.height, planes.matrix, planes.color_range)
@@ -238,6 +261,7 @@ class PlanarGammaMap:
         self._key = key
         self._to_rgb = _ycc_to_rgb(planes.matrix, planes.color_range)
         self._to_ycc = _rgb_to_ycc(planes.matrix, planes.color_range)
+        self._mix = np.array([luma_weights(planes.matrix)], dtype=np.float32)
         full, half = (planes.height, planes.width), (planes.height // 2, planes.width // 2)
         shapes = {
             "log_y": full,
@@ -249,6 +273,5 @@ class PlanarGammaMap:
             "rgb": (*half, 3),
             "guide3": (*half, 3),
             "gamma3": (*half, 3),
-            "guide_rgb": (*half, 3),
         }
         self._scratch = {name: np.empty(shape, np.float32) for name, shape in shapes.items()}
