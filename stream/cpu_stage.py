@@ -19,7 +19,7 @@ from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOIS
 from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
-from .planar import PlanarGammaMap, low_coefficients, planes_to_small_rgb, range_scales
+from .planar import Curve, PlanarGammaMap, planes_to_small_rgb, range_scales
 from .stage import Done, Stage
 from .timing import step
 
@@ -111,30 +111,22 @@ class GammaMap:
         self.floor = floor  # γ's lower clamp (as models.guide.guided_gamma)
         self._scratch: dict[str, np.ndarray] | None = None
 
-    def guided(self, gamma: torch.Tensor, small: torch.Tensor, x: np.ndarray, *, fraction: float) -> np.ndarray:
-        """:func:`sagc.models.guide.guided_gamma` at ``x``'s size (H×W×3 float32): the curve
-        coefficients are fitted on the low-resolution (gain-adjusted) ``small`` in torch, then
-        upsampled and applied to ``x``'s log luma with OpenCV. The result is a buffer the next
-        call reuses."""
+    def full_size(self, curve: Curve, x: np.ndarray) -> np.ndarray:
+        """γ at ``x``'s size (H×W×3 float32), clamped to [floor, 1]: the curve's coefficients
+        upsampled and applied to ``x``'s own log luma (:func:`sagc.models.guide.guided_gamma`),
+        or γ bilinearly where the curve has no slope. The result is a buffer the next call reuses."""
         height, width = x.shape[:2]
         buffers = self._buffers(height, width)
-        slope, offset = (
-            self._full_size(c, buffer)
-            for c, buffer in zip(
-                low_coefficients(gamma, small, fraction), (buffers["slope"], buffers["offset"]), strict=True
-            )
-        )
+        offset = self._full_size(curve.offset, buffers["offset"])
+        if curve.slope is None:
+            return self._clamped(offset)
+        slope = self._full_size(curve.slope, buffers["slope"])
         luma, luma3 = buffers["luma"], buffers["luma3"]
         cv2.transform(self._scaled(x), _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
         cv2.merge([luma, luma, luma], dst=luma3)
         out = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
         return self._clamped(out)
-
-    def upsampled(self, gamma: torch.Tensor, height: int, width: int) -> np.ndarray:
-        """γ (1×3×h×w) bilinearly at ``height`` × ``width``, H×W×3 float32."""
-        plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
-        return self._clamped(self._full_size(plane, self._buffers(height, width)["slope"]))
 
     def apply(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         """``x`` (H×W×3 uint8, or float32 in 8-bit units) to the power of ``gamma`` (H×W×3
@@ -237,25 +229,27 @@ class CpuStage(Stage):
             gamma = self.smoother(gamma, small)
         return gamma, 1.0 if weight is None else float(weight)
 
-    def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[torch.Tensor, torch.Tensor, float] | None:
-        """The gain-adjusted low-resolution frame as a tensor, γ and the gate's weight for an
-        h×w×3 uint8 low-resolution RGB frame (``full_size``: the frame itself); None when the
-        gate leaves the frame alone (γ = 1, no filtering: nothing to do at full resolution)."""
-        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-        reused = self._reusable(small)
-        if reused is not None:
-            gamma, weight = reused
-        else:
+    def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
+        """γ's :class:`~sagc.stream.planar.Curve` and the gate's weight for an h×w×3 uint8
+        low-resolution RGB frame (``full_size``: the frame itself); None when the gate leaves
+        the frame alone (γ = 1, no filtering: nothing to do at full resolution). In video a
+        frame that barely differs from the last estimated one reuses its curve."""
+        last = self._reusable(small)
+        if last is None:
+            x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+            x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             with step(self.timer, "estimate"):
                 gamma, weight = self._gamma(x)
+                alone = weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all())
+                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide)
+            last = _Estimate(small.copy() if full_size else small, curve, weight)
             if self.video_state.active:  # video: later frames that barely change may reuse it
-                self._last = _Estimate(small.copy() if full_size else small, gamma, weight)
-        if weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all()):
+                self._last = last
+        if last.curve is None:
             if self.temporal_denoiser is not None:
                 self.temporal_denoiser.reset()
             return None
-        return x, gamma, weight
+        return last.curve, last.weight
 
     def _fast(self, rgb: np.ndarray) -> np.ndarray:
         gamma_map, settings, timer = self.gamma_map, self.settings, self.timer
@@ -268,7 +262,7 @@ class CpuStage(Stage):
         estimate = self._estimate(small, full_size=same)
         if estimate is None:
             return rgb
-        x, gamma, weight = estimate
+        curve, weight = estimate
         noise = None  # the frame's noise in 8-bit levels, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):
@@ -283,10 +277,7 @@ class CpuStage(Stage):
                     # in float32: rounding the filtered frame to 8 bits would show once the exponent expands it
                     rgb = cv2.bilateralFilter(rgb.astype(np.float32), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
         with step(timer, "upsample"):
-            if settings.guide > 0.0:
-                gamma_full = gamma_map.guided(gamma, x, rgb, fraction=settings.guide)
-            else:
-                gamma_full = gamma_map.upsampled(gamma, height, width)
+            gamma_full = gamma_map.full_size(curve, rgb)
         with step(timer, "apply"):
             return gamma_map.apply(rgb, gamma_full)
 
@@ -304,7 +295,7 @@ class CpuStage(Stage):
         estimate = self._estimate(small, full_size=False)
         if estimate is None:
             return planes
-        x, gamma, weight = estimate
+        curve, weight = estimate
         filtered: tuple[np.ndarray, ...] = (y, u, v)
         noise = None  # luma noise in code values, measured once for both filters
         if self.temporal_denoiser is not None:
@@ -335,12 +326,12 @@ class CpuStage(Stage):
                             for plane in filtered[1:]
                         ),
                     )
-        return self.planar_map.apply(planes, filtered, gamma, x, fraction=settings.guide, timer=timer)
+        return self.planar_map.apply(planes, filtered, curve, timer=timer)
 
-    def _reusable(self, small: np.ndarray) -> tuple[torch.Tensor, float] | None:
-        """The last estimate's γ and gate weight when this low-resolution frame is the same
-        picture (video only): no 3×3 neighbourhood of it moved by more than the noise explains
-        since that estimate, and it is at most :data:`REUSE_FRAMES` frames old."""
+    def _reusable(self, small: np.ndarray) -> _Estimate | None:
+        """The last estimate when this low-resolution frame is the same picture (video only):
+        no 3×3 neighbourhood of it moved by more than the noise explains since that estimate,
+        and it is at most :data:`REUSE_FRAMES` frames old."""
         last = self._last
         if last is None or last.age >= REUSE_FRAMES or last.small.shape != small.shape:
             return None
@@ -348,14 +339,15 @@ class CpuStage(Stage):
         if change > REUSE_CHANGE + REUSE_NOISE * self._noise:
             return None
         last.age += 1
-        return last.gamma, last.weight
+        return last
 
 
 @dataclass
 class _Estimate:
-    """γ as estimated from the low-resolution frame ``small``, and the frames that reused it."""
+    """γ's curve as estimated from the low-resolution frame ``small`` (None: the gate left it
+    alone), the gate's weight, and the frames that reused it."""
 
     small: np.ndarray
-    gamma: torch.Tensor
+    curve: Curve | None
     weight: float
     age: int = 0

@@ -16,6 +16,7 @@ chroma are normalised by the matrix and range the planes carry (limited: Y 16–
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ _MAX_CORRECTION = 1.0  # the luma correction is held within e^±1 (far beyond wh
 __all__ = [
     "LUMA_BY_MATRIX",
     "PlanarGammaMap",
-    "low_coefficients",
+    "Curve",
     "luma_weights",
     "planes_to_small_rgb",
     "range_scales",
@@ -76,13 +77,25 @@ def _ycc_to_rgb(matrix: str, color_range: int) -> np.ndarray:
     return np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
 
 
-def low_coefficients(gamma: torch.Tensor, small: torch.Tensor, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """The guided upsampling's curve (:mod:`sagc.models.guide`) at the low resolution: slope and
-    offset (each h×w×3 float32) of γ (1×3×h×w) against the log luma of ``small`` (the
-    gain-adjusted low-resolution RGB γ was estimated from), window ``fraction``."""
-    radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
-    guide = log_luma(small.float())[0, 0].numpy()
-    return guide_coefficients_cv(gamma[0].permute(1, 2, 0).float().numpy(), guide, radius=radius)
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """γ at the low resolution as the 8-bit paths bring it to full resolution: per channel
+    ``γ = slope · log luma + offset`` (the guided upsampling's window-averaged fit,
+    :mod:`sagc.models.guide`), or, with no slope, γ itself (bilinear). Arrays are h×w×3 float32."""
+
+    slope: np.ndarray | None
+    offset: np.ndarray
+
+    @classmethod
+    def fit(cls, gamma: torch.Tensor, small: torch.Tensor, *, fraction: float) -> Curve:
+        """The curve of γ (1×3×h×w) against the log luma of ``small`` (the gain-adjusted
+        low-resolution RGB γ was estimated from) in windows of ``fraction`` (0: γ itself)."""
+        plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
+        if fraction <= 0.0:
+            return cls(None, plane)
+        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+        guide = log_luma(small.float())[0, 0].numpy()
+        return cls(*guide_coefficients_cv(plane, guide, radius=radius))
 
 
 def ycc_to_rgb_levels(matrix: str, color_range: int) -> np.ndarray:
@@ -132,26 +145,20 @@ class PlanarGammaMap:
         self,
         planes: YuvPlanes,
         filtered: tuple[np.ndarray, np.ndarray, np.ndarray],
-        gamma: torch.Tensor,
-        small: torch.Tensor,
+        curve: Curve,
         *,
-        fraction: float,
         timer: StepTimer | None = None,
     ) -> YuvPlanes:
         """Raise ``filtered`` (the Y, U, V planes of ``planes`` after noise reduction: uint8 or
-        float32 code values) to γ (1×3×h×w, per RGB channel), guided by log luma with window
-        ``fraction`` (0: bilinear), fitted on ``small`` (the gain-adjusted low-resolution RGB
-        γ was estimated from). Returns new planes of ``planes``' size and colour. ``timer``
+        float32 code values) to γ per RGB channel as ``curve`` gives it. Returns new planes of
+        ``planes``' size and colour. ``timer``
         times the steps ``chroma`` (everything at chroma resolution), ``upsample`` (luma's γ at
         full resolution) and ``apply`` (luma's exponent)."""
         self._prepare(planes)
         out = YuvPlanes.empty_like(planes)
         out_y, out_u, out_v = out.split()
+        slope, offset = curve.slope, curve.offset
         with step(timer, "chroma"):
-            if fraction > 0.0:
-                slope, offset = low_coefficients(gamma, small, fraction)
-            else:
-                slope, offset = None, gamma[0].permute(1, 2, 0).float().contiguous().numpy()
             correction = self._chroma(planes, filtered, slope, offset, out_u, out_v)
         with step(timer, "upsample"):
             log_y, exponent = self._luma_gamma(planes, filtered[0], slope, offset)

@@ -118,16 +118,18 @@ def test_shipped_default_has_the_guide_on():
 
 def test_guided_gamma_is_clamped_for_every_channel_on_the_8bit_path():
     from sagc.stream.cpu_stage import GammaMap
+    from sagc.stream.planar import Curve
 
     rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255
     gamma = (1.5 + 2.0 * log_luma(small)).expand(-1, 3, -1, -1)  # a steep curve: beyond [0, 1] both ways
     gamma_map = GammaMap(eps=1e-4)
-    out = gamma_map.guided(gamma, small, rgb, fraction=0.5)
+    curve = Curve.fit(gamma, small, fraction=0.5)
+    out = gamma_map.full_size(curve, rgb)
     assert out.shape == rgb.shape and out.dtype == np.float32
     for channel in range(3):  # each channel clamped to [1e-3, 1]
         assert out[..., channel].max() == 1.0 and out[..., channel].min() == np.float32(1e-3)
     want = guided_gamma(gamma, small, torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255, fraction=0.5)
     assert np.abs(out - want[0].permute(1, 2, 0).numpy()).max() < 1e-4  # the float path's guide
     first = out.copy()
-    assert np.array_equal(gamma_map.guided(gamma, small, rgb, fraction=0.5), first)  # buffers reused
+    assert np.array_equal(gamma_map.full_size(curve, rgb), first)  # buffers reused

@@ -18,7 +18,7 @@ from sagc.stream.cpu_stage import CpuStage, noise_level_plane
 from sagc.stream.demo import street_scene
 from sagc.stream.frame import Frame, YuvPlanes
 from sagc.stream.jobs import Job
-from sagc.stream.planar import PlanarGammaMap
+from sagc.stream.planar import Curve, PlanarGammaMap
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import VideoSource
 from sagc.stream.temporal_denoise import TemporalDenoiser
@@ -109,7 +109,7 @@ def test_planar_exponent_of_grey_is_the_exponent_of_luma():
     for color_range, (black, span) in ((1, (16, 219)), (2, (0, 255))):
         planes = _to_planes(grey, color_range=color_range)
         gamma = torch.full((1, 3, 6, 8), 0.45)
-        out = PlanarGammaMap(eps=1e-4).apply(planes, planes.split(), gamma, torch.zeros(1, 3, 6, 8), fraction=0.0)
+        out = PlanarGammaMap(eps=1e-4).apply(planes, planes.split(), Curve.fit(gamma, gamma, fraction=0.0))
         y_in, u_in, v_in = (p.astype(np.float64) for p in planes.split())
         y_out, u_out, v_out = (p.astype(np.float64) for p in out.split())
         expected = black + span * np.clip((y_in - black) / span, 1e-4, 1.0) ** 0.45
@@ -127,7 +127,7 @@ def test_planar_exponent_of_colours_matches_the_rgb_exponent(matrix):
     rgb = np.repeat(np.repeat(patches, 8, axis=0), 8, axis=1)  # 48×64, 8×8 patches
     planes = _to_planes(rgb, matrix=matrix)
     gamma = torch.tensor([0.35, 0.55, 0.8]).view(1, 3, 1, 1).expand(1, 3, 6, 8).contiguous()
-    out = PlanarGammaMap(eps=1e-4).apply(planes, planes.split(), gamma, torch.zeros(1, 3, 6, 8), fraction=0.0)
+    out = PlanarGammaMap(eps=1e-4).apply(planes, planes.split(), Curve.fit(gamma, gamma, fraction=0.0))
     # the oracle: the BT.601/709 equations per pixel (chroma of its 2×2 block), in float64
     y, u, v = (p.astype(np.float64) for p in planes.split())
     cb, cr = ((np.repeat(np.repeat(c, 2, axis=0), 2, axis=1) - 128) / 224 for c in (u, v))
