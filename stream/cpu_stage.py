@@ -20,15 +20,21 @@ from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from .planar import Curve, PlanarGammaMap, planes_to_small_rgb, range_scales
+from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
 from .timing import step
 
 __all__ = [
+    "PLANAR_CHROMA_SIGMA",
+    "PLANAR_LUMA_SIGMA",
     "REUSE_CHANGE",
     "REUSE_FRAMES",
+    "REUSE_HISTOGRAM",
+    "REUSE_MOVING_FRAMES",
     "REUSE_NOISE",
     "CpuStage",
     "GammaMap",
+    "histogram_distance_8bit",
     "noise_level_8bit",
     "noise_level_plane",
 ]
@@ -36,10 +42,17 @@ __all__ = [
 # Video frames reuse the last estimate while the picture stays put: no 3×3 neighbourhood of the
 # low-resolution frame (1/8 scale: 24×24 pixels) changed by more than REUSE_CHANGE levels plus
 # REUSE_NOISE × the measured noise (what noise alone moves such a mean by, with margin), for at
-# most REUSE_FRAMES frames.
+# most REUSE_FRAMES frames. A moving picture whose luma histogram (32 bins) moved by at most
+# REUSE_HISTOGRAM (half the L1 distance, the scene-cut test's measure; a cut is over 0.35) reuses
+# it for at most REUSE_MOVING_FRAMES frames: γ's curve follows each frame's own luma, so it
+# carries over while the light does. Chosen on darkened pans over CamVid train (40 frames each):
+# estimating every third frame moved PSNR/SSIM by +0.02 dB/−0.0011 at dusk and −0.035 dB/−0.0009
+# at night against estimating every frame.
 REUSE_CHANGE = 1.5
 REUSE_NOISE = 0.5
 REUSE_FRAMES = 15
+REUSE_HISTOGRAM = 0.1
+REUSE_MOVING_FRAMES = 2
 
 # The 4:2:0 path filters each plane on its own, where the RGB filter's range distance sums three
 # channels' differences: a luma step moves all three (3× its size), a chroma step about two
@@ -329,17 +342,34 @@ class CpuStage(Stage):
         return self.planar_map.apply(planes, filtered, curve, timer=timer)
 
     def _reusable(self, small: np.ndarray) -> _Estimate | None:
-        """The last estimate when this low-resolution frame is the same picture (video only):
-        no 3×3 neighbourhood of it moved by more than the noise explains since that estimate,
-        and it is at most :data:`REUSE_FRAMES` frames old."""
+        """The last estimate, when this low-resolution frame may reuse it (video only): the same
+        picture (no 3×3 neighbourhood moved by more than the noise explains) for up to
+        :data:`REUSE_FRAMES` frames, or the same light (luma histogram within
+        :data:`REUSE_HISTOGRAM`) for up to :data:`REUSE_MOVING_FRAMES`."""
         last = self._last
         if last is None or last.age >= REUSE_FRAMES or last.small.shape != small.shape:
             return None
         change = float(cv2.blur(cv2.absdiff(small, last.small), (3, 3)).max())
-        if change > REUSE_CHANGE + REUSE_NOISE * self._noise:
+        still = change <= REUSE_CHANGE + REUSE_NOISE * self._noise
+        if not still and (
+            last.age >= REUSE_MOVING_FRAMES or histogram_distance_8bit(small, last.small) > REUSE_HISTOGRAM
+        ):
             return None
         last.age += 1
         return last
+
+
+def histogram_distance_8bit(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`sagc.stream.smoothing.histogram_distance` of two h×w×3 uint8 RGB frames, with OpenCV."""
+    hists = [_luma_histogram(x) for x in (a, b)]
+    return 0.5 * float(np.abs(hists[0] - hists[1]).sum())
+
+
+def _luma_histogram(rgb: np.ndarray) -> np.ndarray:
+    """The 32-bin luma histogram of [0, 1] (as ``torch.histc``: 1.0 in the last bin), normalised."""
+    luma = cv2.transform(rgb.astype(np.float32), _LUMA * np.float32(HISTOGRAM_BINS / 255.0))
+    bins = np.minimum(luma.astype(np.int64), HISTOGRAM_BINS - 1).ravel()
+    return np.bincount(bins, minlength=HISTOGRAM_BINS) / max(1, bins.size)
 
 
 @dataclass

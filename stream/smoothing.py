@@ -13,14 +13,14 @@ from torch import Tensor
 
 from sagc.core.colour import luma
 
-__all__ = ["ExposureTracker", "GammaSmoother", "histogram_distance"]
+__all__ = ["HISTOGRAM_BINS", "ExposureTracker", "GammaSmoother", "histogram_distance"]
 
-_BINS = 32
+HISTOGRAM_BINS = 32
 
 
 def _histogram(thumbnail: Tensor) -> Tensor:
     values = luma(thumbnail).flatten().float().clamp(0, 1)
-    hist = torch.histc(values, bins=_BINS, min=0.0, max=1.0)
+    hist = torch.histc(values, bins=HISTOGRAM_BINS, min=0.0, max=1.0)
     return hist / hist.sum().clamp(min=1)
 
 

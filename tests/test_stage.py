@@ -86,6 +86,29 @@ def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return float(psnr(y, reference)), float(ssim(y, reference))
 
 
+def test_video_reuses_the_curve_while_the_light_holds():
+    """A pan over a dark street is estimated every REUSE_MOVING_FRAMES + 1 frames; a frame whose
+    light changed re-estimates at once; the outputs stay close to estimating every frame."""
+    from sagc.stream.cpu_stage import REUSE_MOVING_FRAMES
+
+    scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
+    pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(10)]  # estimated at 0, 3, 6, 9
+    stage = CpuStage(load_enhancer("default"))
+    estimates = []
+    real = stage._gamma
+    stage._gamma = lambda x: estimates.append(1) or real(x)  # counts, then runs the real estimate
+    outputs = [stage(Frame(rgb)).rgb for rgb in pan]
+    assert len(estimates) == -(-len(pan) // (REUSE_MOVING_FRAMES + 1))
+    every = CpuStage(load_enhancer("default"))
+    every.configure(every.settings, temporal=False)  # each frame estimated
+    fresh = [every(Frame(rgb)).rgb for rgb in pan]
+    assert np.mean([float(psnr(_to_tensor(a), _to_tensor(b))) for a, b in zip(outputs, fresh, strict=True)]) > 35
+    estimates.clear()
+    stage(Frame(pan[-1]))  # the same light: reused
+    stage(Frame((pan[-1] * 0.5).astype(np.uint8)))  # the light halved: estimated again
+    assert len(estimates) == 1
+
+
 def test_video_reuses_the_estimate_while_the_picture_stays_put():
     """A still scene with fresh noise every frame is estimated once per REUSE_FRAMES + 1 frames;
     a change re-estimates at once; stills and new settings never reuse."""
