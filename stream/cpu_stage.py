@@ -19,7 +19,7 @@ from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOIS
 from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
-from .planar import Curve, PlanarGammaMap, planes_to_small_rgb, range_scales
+from .planar import Curve, PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
 from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
 from .timing import step
@@ -103,7 +103,8 @@ def noise_level_plane(plane: np.ndarray) -> float:
     """:func:`sagc.models.denoise.noise_level` of one H×W plane, in its own code values."""
     if plane.shape[0] < 3 or plane.shape[1] < 3:
         return 0.0
-    response = cv2.filter2D(plane.astype(np.float32, copy=False), -1, _MASK, borderType=cv2.BORDER_REFLECT_101)
+    depth = cv2.CV_16S if plane.dtype == np.uint8 else cv2.CV_32F  # (8-bit: exact in 16 bits, |response| ≤ 4080)
+    response = cv2.filter2D(plane, depth, _MASK, borderType=cv2.BORDER_REFLECT_101)
     response = response[1:-1, 1:-1]
     return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
 
@@ -304,7 +305,8 @@ class CpuStage(Stage):
         _, luma_span, chroma_span = range_scales(planes.color_range)
         low = self.enhancer.low_resolution_size(planes.height, planes.width)
         with step(timer, "downscale"):
-            small = planes_to_small_rgb(y, u, v, low, matrix=planes.matrix, color_range=planes.color_range)
+            luma_half = half_luma(y)
+            small = planes_to_small_rgb(luma_half, u, v, low, matrix=planes.matrix, color_range=planes.color_range)
         estimate = self._estimate(small, full_size=False)
         if estimate is None:
             return planes
@@ -339,7 +341,8 @@ class CpuStage(Stage):
                             for plane in filtered[1:]
                         ),
                     )
-        return self.planar_map.apply(planes, filtered, curve, timer=timer)
+        shared = luma_half if filtered[0] is y else None  # the planes as decoded: their luma there is known
+        return self.planar_map.apply(planes, filtered, curve, luma_half=shared, timer=timer)
 
     def _reusable(self, small: np.ndarray) -> _Estimate | None:
         """The last estimate, when this low-resolution frame may reuse it (video only): the same

@@ -34,6 +34,7 @@ __all__ = [
     "LUMA_BY_MATRIX",
     "PlanarGammaMap",
     "Curve",
+    "half_luma",
     "luma_weights",
     "planes_to_small_rgb",
     "range_scales",
@@ -111,17 +112,22 @@ def _rgb_to_ycc(matrix: str, color_range: int) -> np.ndarray:
     return np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
 
 
+def half_luma(y: np.ndarray) -> np.ndarray:
+    """The 2×2 mean of a luma plane (uint8 or float32), float32 and unrounded: luma at chroma
+    resolution."""
+    half = y.shape[1] // 2, y.shape[0] // 2
+    return cv2.resize(y.astype(np.float32, copy=False), half, interpolation=cv2.INTER_AREA)
+
+
 def planes_to_small_rgb(
-    y: np.ndarray, u: np.ndarray, v: np.ndarray, size: tuple[int, int], *, matrix: str, color_range: int
+    luma: np.ndarray, u: np.ndarray, v: np.ndarray, size: tuple[int, int], *, matrix: str, color_range: int
 ) -> np.ndarray:
     """The low-resolution frame γ is estimated from, h×w×3 uint8 RGB at ``size`` (height,
-    width): RGB at chroma resolution (2×2 mean of luma), clipped to [0, 1] as 8-bit RGB is,
-    then area-averaged. (Averaging the planes before converting would skip that clipping, and
-    noisy dark frames, whose chroma noise leaves the RGB range, would come out darker than the
-    RGB the estimator learned from.)"""
+    width): RGB at chroma resolution (``luma`` is :func:`half_luma`), clipped to [0, 1] as
+    8-bit RGB is, then area-averaged. (Averaging the planes before converting would skip that
+    clipping, and noisy dark frames, whose chroma noise leaves the RGB range, would come out
+    darker than the RGB the estimator learned from.)"""
     height, width = size
-    half = u.shape[1], u.shape[0]
-    luma = cv2.resize(y.astype(np.float32, copy=False), half, interpolation=cv2.INTER_AREA)  # unrounded
     ycc = cv2.merge([luma, u.astype(np.float32), v.astype(np.float32)])
     rgb = cv2.transform(ycc, _ycc_to_rgb(matrix, color_range), dst=ycc)
     cv2.max(cv2.min(rgb, (1.0,) * 4, dst=rgb), (0.0,) * 4, dst=rgb)
@@ -147,11 +153,13 @@ class PlanarGammaMap:
         filtered: tuple[np.ndarray, np.ndarray, np.ndarray],
         curve: Curve,
         *,
+        luma_half: np.ndarray | None = None,
         timer: StepTimer | None = None,
     ) -> YuvPlanes:
         """Raise ``filtered`` (the Y, U, V planes of ``planes`` after noise reduction: uint8 or
         float32 code values) to γ per RGB channel as ``curve`` gives it. Returns new planes of
-        ``planes``' size and colour. ``timer``
+        ``planes``' size and colour. ``luma_half`` is :func:`half_luma` of ``filtered``'s luma
+        where the caller has it. ``timer``
         times the steps ``chroma`` (everything at chroma resolution), ``upsample`` (luma's γ at
         full resolution) and ``apply`` (luma's exponent)."""
         self._prepare(planes)
@@ -159,7 +167,9 @@ class PlanarGammaMap:
         out_y, out_u, out_v = out.split()
         slope, offset = curve.slope, curve.offset
         with step(timer, "chroma"):
-            correction = self._chroma(planes, filtered, slope, offset, out_u, out_v)
+            if luma_half is None:
+                luma_half = half_luma(filtered[0])
+            correction = self._chroma(planes, luma_half, filtered[1:], slope, offset, out_u, out_v)
         with step(timer, "upsample"):
             log_y, exponent = self._luma_gamma(planes, filtered[0], slope, offset)
         with step(timer, "apply"):
@@ -173,23 +183,21 @@ class PlanarGammaMap:
     def _chroma(
         self,
         planes: YuvPlanes,
-        filtered: tuple[np.ndarray, np.ndarray, np.ndarray],
+        luma_half: np.ndarray,
+        chroma: tuple[np.ndarray, np.ndarray],
         slope: np.ndarray | None,
         offset: np.ndarray,
         out_u: np.ndarray,
         out_v: np.ndarray,
     ) -> np.ndarray:
-        """Chroma, exact at its own resolution (RGB from the 2×2 mean of luma and the chroma
-        pair, each channel to its γ, the chroma of that written to ``out_u``/``out_v``); returns
-        the luma correction at that resolution: the log ratio of the exact luma there to the
+        """Chroma, exact at its own resolution (RGB from luma there and the chroma pair, each
+        channel to its γ, the chroma of that written to ``out_u``/``out_v``); returns the luma
+        correction at that resolution: the log ratio of the exact luma there to the
         one-exponent luma (the luma of three exponents is not the exponent of luma)."""
-        y, u, v = filtered
+        u, v = chroma
         scratch = self._scratch
         black, luma_span, _ = range_scales(planes.color_range)
         log_eps = math.log(self.eps)
-        luma_half = scratch["luma_half"]
-        source = y if y.dtype == np.float32 else y.astype(np.float32)
-        cv2.resize(source, (u.shape[1], u.shape[0]), dst=luma_half, interpolation=cv2.INTER_AREA)
         ycc = cv2.merge(
             [luma_half, u.astype(np.float32, copy=False), v.astype(np.float32, copy=False)], dst=scratch["ycc"]
         )
@@ -274,7 +282,6 @@ class PlanarGammaMap:
             "log_y": full,
             "gamma_y": full,
             "guide_y": full,
-            "luma_half": half,
             "log_half": half,
             "ycc": (*half, 3),
             "rgb": (*half, 3),
