@@ -28,6 +28,8 @@ setup(
         "torchvision==0.29.1",
         "av>=14",
         "numpy>=1.24",
+        "onnx>=1.16",
+        "onnxruntime>=1.17",
         "opencv-python>=4.8",
         "pillow>=9",
         "tqdm>=4.60",

@@ -137,7 +137,8 @@ def stop_on_signals() -> Iterator[Stopper]:
 
 
 def set_threads(count: int) -> None:
-    """``--threads``: torch threads for the model on the CPU."""
+    """``--threads``: threads for the model on the CPU (torch's, and the stage's ONNX Runtime
+    estimator takes the same count)."""
     if count < 1:
         raise SagcError(f"--threads must be at least 1, got {count}")
     torch.set_num_threads(count)
@@ -149,12 +150,12 @@ def add_device_option(parser: argparse.ArgumentParser, *, what: str = "the model
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    """``--threads``: torch threads on the CPU (see :func:`set_threads`)."""
+    """``--threads``: threads for the model on the CPU (see :func:`set_threads`)."""
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch threads for the model on CPU (default 1: decoding and encoding run beside it)",
+        help="threads for the model on CPU (default 1: decoding and encoding run beside it)",
     )
 
 

@@ -183,14 +183,21 @@ class Enhancer(nn.Module):
         """γ map at the low estimation resolution for a gain-adjusted input ``x`` (gated)."""
         return self.gamma(x if self.scale == 1.0 else self.downscale(x))[0]
 
-    def gamma(self, small: Tensor, *, exposure: ExposureFilter | None = None) -> tuple[Tensor, Tensor | None]:
+    def gamma(
+        self,
+        small: Tensor,
+        *,
+        exposure: ExposureFilter | None = None,
+        estimator: Callable[[Tensor], Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
         """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
         of the gate (None without one); with the gate, γ is already lifted to its target and
         scaled by that weight, and then compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the
         output's log halves per stop up; never darker than the input). ``exposure(weight, stops,
         small)`` (e.g. a :class:`~sagc.stream.smoothing.ExposureTracker`) may filter the gate's
-        per-image weight and lift over time before they are applied."""
-        gamma = self.estimator(small)
+        per-image weight and lift over time before they are applied. ``estimator`` runs the
+        network in place of :attr:`estimator` (the same network on another runtime)."""
+        gamma = (estimator or self.estimator)(small)
         weight = None
         if self.gate is not None:
             weight, stops = self.gate(small), self.gate.lift(small, gamma)

@@ -7,6 +7,7 @@ import ctypes.util
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,7 @@ from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOIS
 from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from .ort_estimator import OrtEstimator
 from .planar import Curve, PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
 from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
@@ -208,6 +210,8 @@ class CpuStage(Stage):
         self.planar = self.fast  # 8-bit 4:2:0 frames are enhanced in their planes
         self.gamma_map: GammaMap | None = None
         self.planar_map: PlanarGammaMap | None = None
+        # the 8-bit paths run the network on ONNX Runtime (the float path keeps the module)
+        self._runtime = OrtEstimator(self.enhancer.estimator, threads=torch.get_num_threads()) if self.fast else None
         self._last: _Estimate | None = None  # video: the last estimate, for frames that barely change
         self._noise = 0.0  # the last frame's measured noise, 8-bit levels
         self.configure(settings or enhancer.settings)
@@ -235,12 +239,15 @@ class CpuStage(Stage):
         y = self.enhancer(x, **self.video_state.hooks())
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
-    def _gamma(self, small: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """γ (the exposure decision and γ smoothed over time where the stage keeps that state) and
-        the gate's weight (1 without one)."""
-        gamma, weight = self.enhancer.gamma(small, exposure=self.exposure)
+    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float]:
+        """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
+        ``frames`` after the last estimate) and the gate's weight (1 without one)."""
+        exposure = self.exposure
+        if exposure is not None and frames > 1:
+            exposure = functools.partial(exposure, frames=frames)
+        gamma, weight = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
         if self.smoother is not None:
-            gamma = self.smoother(gamma, small)
+            gamma = self.smoother(gamma, small, frames=frames)
         return gamma, 1.0 if weight is None else float(weight)
 
     def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
@@ -252,8 +259,9 @@ class CpuStage(Stage):
         if last is None:
             x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+            frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
             with step(self.timer, "estimate"):
-                gamma, weight = self._gamma(x)
+                gamma, weight = self._gamma(x, frames=frames)
                 alone = weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all())
                 curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide)
             last = _Estimate(small.copy() if full_size else small, curve, weight)
@@ -343,6 +351,11 @@ class CpuStage(Stage):
                     )
         shared = luma_half if filtered[0] is y else None  # the planes as decoded: their luma there is known
         return self.planar_map.apply(planes, filtered, curve, luma_half=shared, timer=timer)
+
+    def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
+        if self._runtime is None:
+            return super().estimator_runner(x)
+        return lambda: self._runtime(x)  # type: ignore[misc]
 
     def _reusable(self, small: np.ndarray) -> _Estimate | None:
         """The last estimate, when this low-resolution frame may reuse it (video only): the same

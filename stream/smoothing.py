@@ -42,6 +42,7 @@ class _SceneFollower:
     def reset(self) -> None:
         """Forget the past (the next frame's estimate is used as it is)."""
         self._state = None
+        self._held = None  # the last input, which frames that reused it held
         self._thumbnail: Tensor | None = None
 
     def _continuing(self, thumbnail: Tensor, *, fresh: bool) -> Tensor | None:
@@ -69,19 +70,24 @@ class GammaSmoother(_SceneFollower):
         self.motion = motion
         super().__init__(alpha, "smoothing", cut_threshold)
 
-    def __call__(self, gamma: Tensor, thumbnail: Tensor) -> Tensor:
-        """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w)."""
+    def __call__(self, gamma: Tensor, thumbnail: Tensor, *, frames: int = 1) -> Tensor:
+        """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w).
+        ``frames`` > 1: the frames between the last call and this one held the last γ (a stage
+        that reuses an estimate), and the state moved towards it on each."""
         if self.alpha == 0.0:
             return gamma
         previous = self._continuing(thumbnail, fresh=self._state is None or self._state.shape != gamma.shape)
         if previous is None:
-            self._state = gamma
+            self._state = self._held = gamma
             return gamma
+        held = self.alpha ** (frames - 1)
+        state = held * self._state + (1 - held) * self._held
         weight: Tensor | float = self.alpha
         if self.motion > 0:
             change = (luma(thumbnail) - luma(previous)).abs()
             weight = self.alpha * torch.exp(-change / self.motion)
-        self._state = weight * self._state + (1 - weight) * gamma
+        self._state = weight * state + (1 - weight) * gamma
+        self._held = gamma
         return self._state
 
 
@@ -99,12 +105,18 @@ class ExposureTracker(_SceneFollower):
     def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
         super().__init__(alpha, "exposure", cut_threshold)
 
-    def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor) -> tuple[Tensor, Tensor]:
-        """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``."""
+    def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor, *, frames: int = 1) -> tuple[Tensor, Tensor]:
+        """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``.
+        ``frames`` > 1: the frames between the last call and this one held the last decision
+        (a stage that reuses an estimate), and the state moved towards it on each, so the
+        decision follows a change in the same time either way."""
         state = self._state
         if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
-            self._state = weight, stops
+            self._state = self._held = weight, stops
             return self._state
+        held = self.alpha ** (frames - 1)
+        state = tuple(held * s + (1 - held) * h for s, h in zip(state, self._held, strict=True))
         a = self.alpha
         self._state = a * state[0] + (1 - a) * weight, a * state[1] + (1 - a) * stops
+        self._held = weight, stops
         return self._state

@@ -31,6 +31,20 @@ def test_moving_average_of_weight_and_lift():
         ExposureTracker(1.0)
 
 
+def test_frames_that_held_the_last_decision_count():
+    """A stage that reuses an estimate for two frames says so: one call with ``frames=3`` moves
+    the decision as two calls holding the last input and one with the new."""
+    step_by_step, skipping = ExposureTracker(0.9), ExposureTracker(0.9)
+    for tracker in (step_by_step, skipping):
+        tracker(torch.tensor([1.0]), torch.tensor([2.0]), _thumb(0.05))
+        tracker(torch.tensor([0.6]), torch.tensor([1.0]), _thumb(0.05))
+    for _ in range(2):
+        step_by_step(torch.tensor([0.6]), torch.tensor([1.0]), _thumb(0.05))
+    expected = step_by_step(torch.tensor([0.2]), torch.tensor([0.5]), _thumb(0.05))
+    got = skipping(torch.tensor([0.2]), torch.tensor([0.5]), _thumb(0.05), frames=3)
+    assert torch.allclose(torch.stack(got), torch.stack(expected))
+
+
 def _night(patch: bool = False) -> Frame:
     rng = np.random.default_rng(0)
     rgb = np.clip(10 + rng.normal(0, 2, (64, 96, 3)), 0, 255)

@@ -96,7 +96,7 @@ def test_video_reuses_the_curve_while_the_light_holds():
     stage = CpuStage(load_enhancer("default"))
     estimates = []
     real = stage._gamma
-    stage._gamma = lambda x: estimates.append(1) or real(x)  # counts, then runs the real estimate
+    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
     outputs = [stage(Frame(rgb)).rgb for rgb in pan]
     assert len(estimates) == -(-len(pan) // (REUSE_MOVING_FRAMES + 1))
     every = CpuStage(load_enhancer("default"))
@@ -120,7 +120,7 @@ def test_video_reuses_the_estimate_while_the_picture_stays_put():
     stage = CpuStage(load_enhancer("default"))
     estimates = []
     real = stage._gamma
-    stage._gamma = lambda x: estimates.append(1) or real(x)  # counts, then runs the real estimate
+    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
     outputs = [stage(Frame(rgb)).rgb for rgb in noisy]
     assert len(estimates) == -(-len(noisy) // (REUSE_FRAMES + 1))
     reference = CpuStage(load_enhancer("default"))
