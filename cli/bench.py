@@ -81,6 +81,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
     ]
     rows += [(f"{name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.stage_ms.items()]
     rows += [(f"  step {name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.step_ms.items()]
+    rows += [
+        (f"  step {name} ms p50/p95, stage alone", f"{v['p50']:.2f} / {v['p95']:.2f}")
+        for name, v in result.stage_step_ms.items()
+    ]
     rows.append(("pipeline latency ms p50/p95", f"{result.latency_ms['p50']:.2f} / {result.latency_ms['p95']:.2f}"))
     live = result.live_latency_ms
     rows.append(("live latency ms p50/p95", f"{live['p50']:.2f} / {live['p95']:.2f} ({result.live_dropped} dropped)"))

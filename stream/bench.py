@@ -80,6 +80,8 @@ class BenchResult:
     # where an end-to-end frame's milliseconds go, step by step (conversions, and on the CPU the
     # stage's downscale, estimate, noise reduction, upsample and apply)
     step_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the same steps in the enhance-stage run (the stage alone, no decoder or encoder beside it)
+    stage_step_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
     live_latency_ms: dict[str, float] = field(default_factory=dict)
     live_frames: int = 0
@@ -245,10 +247,16 @@ def run_bench(
     say("enhance stage and estimator")
     _run_stage(stage, decoded[:_WARMUP])
     _sync(device)
-    started = time.perf_counter()
-    _run_stage(stage, decoded[_WARMUP:])
-    _sync(device)
-    stage_fps = max(1, len(decoded) - _WARMUP) / (time.perf_counter() - started)
+    alone = StepTimer()
+    stage.timer = alone
+    try:
+        started = time.perf_counter()
+        _run_stage(stage, decoded[_WARMUP:])
+        _sync(device)
+        stage_fps = max(1, len(decoded) - _WARMUP) / (time.perf_counter() - started)
+    finally:
+        stage.timer = None
+    stage.reset()  # the end-to-end run starts the clip afresh
     estimator_fps = _estimator_fps(stage, info.height, info.width)
     del decoded
     with tempfile.TemporaryDirectory(prefix="sagc-bench-") as tmp:
@@ -286,6 +294,7 @@ def run_bench(
         ratio_enhance_to_passthrough=round(enhance_fps / passthrough_fps, 3),
         stage_ms=stages,
         step_ms=steps.summary(skip=_WARMUP),
+        stage_step_ms=alone.summary(),
         settings=stage.settings.as_dict(),
         latency_ms=percentiles(latencies),
         live_latency_ms=percentiles(live_latencies),

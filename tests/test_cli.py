@@ -325,7 +325,9 @@ def test_bench_json_has_every_field(tmp_path, weights):
     steps = ("downscale", "estimate", "noise reduction", "chroma", "upsample", "apply")
     assert set(figures["step_ms"]) == set(steps)
     assert all(figures["step_ms"][name]["p95"] >= figures["step_ms"][name]["p50"] > 0 for name in steps)
+    assert set(figures["stage_step_ms"]) == set(steps)  # the same steps with nothing beside the stage
     assert "step noise reduction ms p50/p95" in result.stdout
+    assert "step chroma ms p50/p95, stage alone" in result.stdout
     assert figures["latency_ms"]["p95"] >= figures["latency_ms"]["p50"] > 0
     assert figures["live_latency_ms"]["p95"] >= figures["live_latency_ms"]["p50"] > 0
     assert figures["live_frames"] > 0 and figures["live_dropped"] >= 0
