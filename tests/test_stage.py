@@ -109,6 +109,20 @@ def test_video_reuses_the_curve_while_the_light_holds():
     assert len(estimates) == 1
 
 
+def test_a_fading_light_is_estimated_on_every_frame():
+    """A still dark scene whose light falls 1 % a frame moves each thumbnail pixel by under a
+    level (the still test alone would reuse it), but its mean by more than REUSE_MEAN."""
+    base = street_scene(0, size=(240, 136), rate=30) * 60
+    fade = [np.clip(base * 0.99**k, 0, 255).round().astype(np.uint8) for k in range(8)]
+    stage = CpuStage(load_enhancer("default"))
+    estimates = []
+    real = stage._gamma
+    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
+    for rgb in fade:
+        stage(Frame(rgb))
+    assert len(estimates) == len(fade)
+
+
 def test_video_reuses_the_estimate_while_the_picture_stays_put():
     """A still scene with fresh noise every frame is estimated once per REUSE_FRAMES + 1 frames;
     a change re-estimates at once; stills and new settings never reuse."""
