@@ -20,8 +20,9 @@ from sagc.models.denoise import GREY_WEIGHTS, MIN_NOISE_LEVELS, NOISE_MASK, NOIS
 from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from .guide_cv import Curve
 from .ort_estimator import OrtEstimator
-from .planar import Curve, PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
+from .planar import PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
 from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
 from .timing import step

@@ -1,19 +1,23 @@
-""":func:`sagc.models.guide.guide_coefficients` with OpenCV, for the CPU 8-bit paths.
+"""The guided upsampling's curve (:mod:`sagc.models.guide`) with OpenCV, for the CPU 8-bit paths.
 
-The same fit (window means over windows that shrink at the borders, ridge ``eps``) on H×W×C
-float32 arrays: box sums from ``cv2.boxFilter`` with zero borders, divided by each window's
-pixel count. At the low estimation resolution this costs a few hundred microseconds less than
-the torch version's cumulative sums and gathers, once per frame.
+:func:`guide_coefficients_cv` is :func:`sagc.models.guide.guide_coefficients`: the same fit
+(window means over windows that shrink at the borders, ridge ``eps``) on H×W×C float32 arrays,
+box sums from ``cv2.boxFilter`` with zero borders divided by each window's pixel count; at the
+low estimation resolution it costs a few hundred microseconds less than the torch version's
+cumulative sums and gathers. :class:`Curve` holds its result for a frame.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+import torch
 
-from sagc.models.guide import GUIDE_EPS
+from sagc.models.guide import GUIDE_EPS, guide_radius, log_luma
 
-__all__ = ["guide_coefficients_cv"]
+__all__ = ["Curve", "guide_coefficients_cv"]
 
 
 def _counts(height: int, width: int, radius: int) -> np.ndarray:
@@ -45,3 +49,24 @@ def guide_coefficients_cv(
     a = cov / (var + eps)
     b = mean_p - a * mean_i
     return _mean(a, radius, counts), _mean(b, radius, counts)
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """γ at the low resolution as the 8-bit paths bring it to full resolution: per channel
+    ``γ = slope · log luma + offset`` (the guided upsampling's window-averaged fit,
+    :mod:`sagc.models.guide`), or, with no slope, γ itself (bilinear). Arrays are h×w×3 float32."""
+
+    slope: np.ndarray | None
+    offset: np.ndarray
+
+    @classmethod
+    def fit(cls, gamma: torch.Tensor, small: torch.Tensor, *, fraction: float) -> Curve:
+        """The curve of γ (1×3×h×w) against the log luma of ``small`` (the gain-adjusted
+        low-resolution RGB γ was estimated from) in windows of ``fraction`` (0: γ itself)."""
+        plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
+        if fraction <= 0.0:
+            return cls(None, plane)
+        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
+        guide = log_luma(small.float())[0, 0].numpy()
+        return cls(*guide_coefficients_cv(plane, guide, radius=radius))

@@ -4,42 +4,43 @@
 
 - **luma** (full resolution) gets one exponent, the luma-weighted mean of the three channels'
   (the guided curve's coefficients are linear, so they are mixed at low resolution before
-  upsampling): ``y' = y ** (Kr γr + Kg γg + Kb γb)``, exact for grey and close for colours;
+  upsampling): ``y' = y ** (Kr γr + Kg γg + Kb γb)``, exact for grey, times a correction for
+  colour (the luma of three exponents is not the exponent of luma) computed where chroma is;
 - **chroma** (half resolution, as stored) is computed exactly at its own resolution: the 2×2
   mean of luma and the chroma pair make RGB there, each channel is raised to its own γ, and the
-  chroma of that result is written back.
+  chroma of that result is written back; its luma against the one-exponent luma gives the
+  correction.
 
 Everything runs in float32 with OpenCV in buffers kept between frames of one size; luma and
 chroma are normalised by the matrix and range the planes carry (limited: Y 16–235, C 16–240).
+The noise filters and the thumbnail γ is estimated from are the stage's
+(:class:`~sagc.stream.cpu_stage.CpuStage`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
-from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR, guide_radius, log_luma
+from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import YuvPlanes
-from .guide_cv import guide_coefficients_cv
+from .guide_cv import Curve
 from .timing import StepTimer, step
-
-_MAX_CORRECTION = 1.0  # the luma correction is held within e^±1 (far beyond what colour explains)
 
 __all__ = [
     "LUMA_BY_MATRIX",
     "PlanarGammaMap",
-    "Curve",
     "half_luma",
     "luma_weights",
     "planes_to_small_rgb",
     "range_scales",
     "ycc_to_rgb_levels",
 ]
+
+_MAX_CORRECTION = 1.0  # the luma correction is held within e^±1 (far beyond what colour explains)
 
 LUMA_BY_MATRIX = {
     "itu601": (0.299, 0.587, 0.114),
@@ -76,27 +77,6 @@ def _ycc_to_rgb(matrix: str, color_range: int) -> np.ndarray:
     linear = rgb_from_ycc @ scale
     offset = -linear @ np.array([black, 128.0, 128.0])
     return np.concatenate([linear, offset[:, None]], axis=1).astype(np.float32)
-
-
-@dataclass(frozen=True, slots=True)
-class Curve:
-    """γ at the low resolution as the 8-bit paths bring it to full resolution: per channel
-    ``γ = slope · log luma + offset`` (the guided upsampling's window-averaged fit,
-    :mod:`sagc.models.guide`), or, with no slope, γ itself (bilinear). Arrays are h×w×3 float32."""
-
-    slope: np.ndarray | None
-    offset: np.ndarray
-
-    @classmethod
-    def fit(cls, gamma: torch.Tensor, small: torch.Tensor, *, fraction: float) -> Curve:
-        """The curve of γ (1×3×h×w) against the log luma of ``small`` (the gain-adjusted
-        low-resolution RGB γ was estimated from) in windows of ``fraction`` (0: γ itself)."""
-        plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
-        if fraction <= 0.0:
-            return cls(None, plane)
-        radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
-        guide = log_luma(small.float())[0, 0].numpy()
-        return cls(*guide_coefficients_cv(plane, guide, radius=radius))
 
 
 def ycc_to_rgb_levels(matrix: str, color_range: int) -> np.ndarray:

@@ -118,7 +118,7 @@ def test_shipped_default_has_the_guide_on():
 
 def test_guided_gamma_is_clamped_for_every_channel_on_the_8bit_path():
     from sagc.stream.cpu_stage import GammaMap
-    from sagc.stream.planar import Curve
+    from sagc.stream.guide_cv import Curve
 
     rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255

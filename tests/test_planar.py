@@ -17,8 +17,9 @@ from sagc.models import load_enhancer
 from sagc.stream.cpu_stage import CpuStage, noise_level_plane
 from sagc.stream.demo import street_scene
 from sagc.stream.frame import Frame, YuvPlanes
+from sagc.stream.guide_cv import Curve
 from sagc.stream.jobs import Job
-from sagc.stream.planar import Curve, PlanarGammaMap
+from sagc.stream.planar import PlanarGammaMap
 from sagc.stream.sinks import EncoderSettings, EncoderSink
 from sagc.stream.sources import VideoSource
 from sagc.stream.temporal_denoise import TemporalDenoiser
