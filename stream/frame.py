@@ -8,10 +8,12 @@ from fractions import Fraction
 import av
 import numpy as np
 import torch
+from av.video.reformatter import Interpolation
 
 from sagc.core.errors import SagcError
 
 __all__ = [
+    "ACCURATE_SCALING",
     "DEFAULT_MAX_PIXELS",
     "Frame",
     "YuvPlanes",
@@ -21,6 +23,9 @@ __all__ = [
     "side_by_side",
     "tensor_to_pixels",
 ]
+
+ACCURATE_SCALING = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+"""swscale flags for unbiased conversions between RGB and 4:2:0."""
 
 # the largest picture decoded by default: DCI 8K (8192×4320) and anything smaller
 DEFAULT_MAX_PIXELS = 8192 * 4320
@@ -78,10 +83,26 @@ class YuvPlanes:
             flat[area + quarter :].reshape(half),
         )
 
-    def to_rgb(self) -> np.ndarray:
-        """H×W×3 uint8 RGB, converted by swscale exactly as the decoder's own frames are."""
+    @classmethod
+    def from_rgb(cls, rgb: np.ndarray, *, matrix: str = "itu601", color_range: int = 1) -> YuvPlanes:
+        """H×W×3 uint8 RGB (even size) as 4:2:0 planes, converted by swscale with accurate
+        rounding (its default rounds luma down by about half a level)."""
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        picture = picture.reformat(
+            format="yuv420p", dst_colorspace=matrix, dst_color_range=color_range, interpolation=ACCURATE_SCALING
+        )
+        return cls(picture.to_ndarray(), rgb.shape[1], rgb.shape[0], matrix, color_range)
+
+    def to_rgb(self, *, accurate: bool = False) -> np.ndarray:
+        """H×W×3 uint8 RGB, converted by swscale exactly as the decoder's own frames are, or
+        with accurate rounding (``accurate``)."""
         picture = av.VideoFrame.from_ndarray(self.i420, format="yuv420p")
-        return picture.to_ndarray(format="rgb24", src_colorspace=self.matrix, src_color_range=self.color_range)
+        return picture.to_ndarray(
+            format="rgb24",
+            src_colorspace=self.matrix,
+            src_color_range=self.color_range,
+            interpolation=ACCURATE_SCALING if accurate else None,
+        )
 
 
 class Frame:

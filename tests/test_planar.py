@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-import av
 import numpy as np
 import pytest
 import torch
-from av.video.reformatter import Interpolation
 
 from sagc.cli import main
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
@@ -27,23 +25,13 @@ from sagc.stream.transcode import run_video_job
 
 from .conftest import FFMPEG, make_clip, needs_ffmpeg
 
-# unbiased conversions for the comparisons (swscale's default rounds down)
-ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
-
 
 def _to_planes(rgb: np.ndarray, *, matrix: str = "itu601", color_range: int = 1) -> YuvPlanes:
-    picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    picture = picture.reformat(
-        format="yuv420p", dst_colorspace=matrix, dst_color_range=color_range, interpolation=ACCURATE
-    )
-    return YuvPlanes(picture.to_ndarray(), rgb.shape[1], rgb.shape[0], matrix, color_range)
+    return YuvPlanes.from_rgb(rgb, matrix=matrix, color_range=color_range)  # unbiased: the comparisons' own
 
 
 def _to_rgb(planes: YuvPlanes) -> np.ndarray:
-    picture = av.VideoFrame.from_ndarray(planes.i420, format="yuv420p")
-    return picture.to_ndarray(
-        format="rgb24", src_colorspace=planes.matrix, src_color_range=planes.color_range, interpolation=ACCURATE
-    )
+    return planes.to_rgb(accurate=True)
 
 
 def _frames(spec: str, **options: object) -> list[Frame]:

@@ -22,10 +22,8 @@ import argparse
 import logging
 from collections.abc import Iterable
 
-import av
 import numpy as np
 import torch
-from av.video.reformatter import Interpolation
 from tqdm import tqdm
 
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
@@ -41,24 +39,14 @@ log = logging.getLogger("score_planar")
 PATHS = ("float", "rgb", "planar")
 
 
-# swscale's default RGB↔YUV conversions round down (a round trip loses about one level of luma);
-# these flags make both directions unbiased, so the comparison is between the enhancers alone
-ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
-
-
 def to_planes(rgb: np.ndarray) -> YuvPlanes:
-    """8-bit RGB → 4:2:0 planes as an encoder stores them (BT.601, limited range)."""
-    picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    picture = picture.reformat(format="yuv420p", dst_colorspace="itu601", dst_color_range=1, interpolation=ACCURATE)
-    return YuvPlanes(picture.to_ndarray(), rgb.shape[1], rgb.shape[0], "itu601", 1)
+    """8-bit RGB → 4:2:0 planes as an encoder stores them (BT.601, limited range), unbiased."""
+    return YuvPlanes.from_rgb(rgb)
 
 
 def to_rgb(planes: YuvPlanes) -> np.ndarray:
     """4:2:0 planes → 8-bit RGB, unbiased."""
-    picture = av.VideoFrame.from_ndarray(planes.i420, format="yuv420p")
-    return picture.to_ndarray(
-        format="rgb24", src_colorspace=planes.matrix, src_color_range=planes.color_range, interpolation=ACCURATE
-    )
+    return planes.to_rgb(accurate=True)
 
 
 def stored(frame: Frame) -> np.ndarray:
