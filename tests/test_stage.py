@@ -86,6 +86,14 @@ def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return float(psnr(y, reference)), float(ssim(y, reference))
 
 
+def _count_estimates(stage: CpuStage) -> list[int]:
+    """A list that grows by one on every estimate the stage runs (the real estimate still runs)."""
+    estimates: list[int] = []
+    real = stage._gamma
+    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)
+    return estimates
+
+
 def test_video_reuses_the_curve_while_the_light_holds():
     """A pan over a dark street is estimated every REUSE_MOVING_FRAMES + 1 frames; a frame whose
     light changed re-estimates at once; the outputs stay close to estimating every frame."""
@@ -94,9 +102,7 @@ def test_video_reuses_the_curve_while_the_light_holds():
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
     pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(10)]  # estimated at 0, 3, 6, 9
     stage = CpuStage(load_enhancer("default"))
-    estimates = []
-    real = stage._gamma
-    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
+    estimates = _count_estimates(stage)
     outputs = [stage(Frame(rgb)).rgb for rgb in pan]
     assert len(estimates) == -(-len(pan) // (REUSE_MOVING_FRAMES + 1))
     every = CpuStage(load_enhancer("default"))
@@ -115,9 +121,7 @@ def test_a_fading_light_is_estimated_on_every_frame():
     base = street_scene(0, size=(240, 136), rate=30) * 60
     fade = [np.clip(base * 0.99**k, 0, 255).round().astype(np.uint8) for k in range(8)]
     stage = CpuStage(load_enhancer("default"))
-    estimates = []
-    real = stage._gamma
-    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
+    estimates = _count_estimates(stage)
     for rgb in fade:
         stage(Frame(rgb))
     assert len(estimates) == len(fade)
@@ -132,9 +136,7 @@ def test_video_reuses_the_estimate_while_the_picture_stays_put():
     base = (street_scene(0, size=(240, 136), rate=30) * 60).astype(np.float32)  # a dark street
     noisy = [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(40)]
     stage = CpuStage(load_enhancer("default"))
-    estimates = []
-    real = stage._gamma
-    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)  # counts, then runs the real estimate
+    estimates = _count_estimates(stage)
     outputs = [stage(Frame(rgb)).rgb for rgb in noisy]
     assert len(estimates) == -(-len(noisy) // (REUSE_FRAMES + 1))
     reference = CpuStage(load_enhancer("default"))
