@@ -233,6 +233,7 @@ class CpuStage(Stage):
         self._last = None  # γ depends on the settings
         if self.fast and (self.gamma_map is None or self.gamma_map.gain != settings.gain):
             self.gamma_map = GammaMap(gain=settings.gain, eps=self.enhancer.eps)
+            self.planar_map = PlanarGammaMap(gain=settings.gain, eps=self.enhancer.eps)
 
     def submit(self, frame: Frame) -> Done:
         return Done(self._enhance(frame))
@@ -260,7 +261,7 @@ class CpuStage(Stage):
         return gamma, 1.0 if weight is None else float(weight)
 
     def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
-        """γ's :class:`~sagc.stream.planar.Curve` and the gate's weight for an h×w×3 uint8
+        """γ's :class:`~sagc.stream.guide_cv.Curve` and the gate's weight for an h×w×3 uint8
         low-resolution RGB frame (``full_size``: the frame itself); None when the gate leaves
         the frame alone (γ = 1, no filtering: nothing to do at full resolution). In video a
         frame that barely differs from the last estimated one reuses its curve."""
@@ -315,9 +316,8 @@ class CpuStage(Stage):
     def _fast_planar(self, planes: YuvPlanes) -> YuvPlanes:
         """:meth:`_fast` on 4:2:0 planes (:mod:`sagc.stream.planar`): the noise is measured on
         luma, the filters run per plane, and nothing at full resolution is converted to RGB."""
-        settings, timer = self.settings, self.timer
-        if self.planar_map is None or self.planar_map.gain != settings.gain:
-            self.planar_map = PlanarGammaMap(gain=settings.gain, eps=self.enhancer.eps)
+        settings, timer, planar_map = self.settings, self.timer, self.planar_map
+        assert planar_map is not None
         y, u, v = planes.split()
         _, luma_span, chroma_span = range_scales(planes.color_range)
         low = self.enhancer.low_resolution_size(planes.height, planes.width)
@@ -359,7 +359,7 @@ class CpuStage(Stage):
                         ),
                     )
         shared = luma_half if filtered[0] is y else None  # the planes as decoded: their luma there is known
-        return self.planar_map.apply(planes, filtered, curve, luma_half=shared, timer=timer)
+        return planar_map.apply(planes, filtered, curve, luma_half=shared, timer=timer)
 
     def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
         if self._runtime is None:
