@@ -36,7 +36,7 @@ def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
     if width * height > max_pixels:
         raise SagcError(
             f"{what} is {width}x{height} ({width * height:,} pixels), more than the limit of {max_pixels:,}; "
-            "pass --max-pixels N to allow it (sagc enhance needs about 120–170 bytes of memory per pixel)"
+            "pass --max-pixels N to allow it (sagc enhance needs about 60–170 bytes of memory per pixel)"
         )
 
 
