@@ -51,7 +51,7 @@ setup(
         ],
         "train": ["pyyaml>=6", "tensorboard>=2.12", "scipy>=1.10"],
         "eval": ["lpips>=0.1.4", "scipy>=1.10", "matplotlib>=3.7"],
-        "export": ["onnx>=1.16", "onnxscript>=0.2"],
+        "export": ["onnxscript>=0.2"],
         "ray": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["sagc=sagc.cli:run"]},
