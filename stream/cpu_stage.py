@@ -25,6 +25,7 @@ from .ort_estimator import OrtEstimator
 from .planar import PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
 from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
+from .thumbnail import block_means
 from .timing import step
 
 __all__ = [
@@ -249,6 +250,12 @@ class CpuStage(Stage):
         y = self.enhancer(x, **self.video_state.hooks())
         return frame.with_pixels(tensor_to_pixels(y, dtype=frame.rgb.dtype))
 
+    def _block(self) -> int:
+        """The estimate's scale when it is a whole number (blocks averaged as the float path
+        does), else 0."""
+        scale = self.enhancer.scale
+        return int(scale) if scale == int(scale) else 0
+
     def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
         ``frames`` after the last estimate) and the gate's weight (1 without one)."""
@@ -290,7 +297,13 @@ class CpuStage(Stage):
         low_h, low_w = self.enhancer.low_resolution_size(height, width)
         same = (low_h, low_w) == (height, width)
         with step(timer, "downscale"):
-            small = rgb if same else cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
+            factor = self._block()
+            if same:
+                small = rgb
+            elif factor:  # the float path's blocks
+                small = block_means(rgb, factor)
+            else:
+                small = cv2.resize(rgb, (low_w, low_h), interpolation=cv2.INTER_AREA)
         estimate = self._estimate(small, full_size=same)
         if estimate is None:
             return rgb
@@ -323,7 +336,11 @@ class CpuStage(Stage):
         low = self.enhancer.low_resolution_size(planes.height, planes.width)
         with step(timer, "downscale"):
             luma_half = half_luma(y)
-            small = planes_to_small_rgb(luma_half, u, v, low, matrix=planes.matrix, color_range=planes.color_range)
+            factor = self._block()
+            half_factor = factor // 2 if factor % 2 == 0 else 0  # blocks at chroma resolution, where whole
+            small = planes_to_small_rgb(
+                luma_half, u, v, low, matrix=planes.matrix, color_range=planes.color_range, factor=half_factor
+            )
         estimate = self._estimate(small, full_size=False)
         if estimate is None:
             return planes

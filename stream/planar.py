@@ -28,6 +28,7 @@ from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 
 from .frame import YuvPlanes
 from .guide_cv import Curve
+from .thumbnail import block_means
 from .timing import StepTimer, step
 
 __all__ = [
@@ -100,18 +101,30 @@ def half_luma(y: np.ndarray) -> np.ndarray:
 
 
 def planes_to_small_rgb(
-    luma: np.ndarray, u: np.ndarray, v: np.ndarray, size: tuple[int, int], *, matrix: str, color_range: int
+    luma: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    size: tuple[int, int],
+    *,
+    matrix: str,
+    color_range: int,
+    factor: int = 0,
 ) -> np.ndarray:
     """The low-resolution frame γ is estimated from, h×w×3 uint8 RGB at ``size`` (height,
     width): RGB at chroma resolution (``luma`` is :func:`half_luma`), clipped to [0, 1] as
-    8-bit RGB is, then area-averaged. (Averaging the planes before converting would skip that
-    clipping, and noisy dark frames, whose chroma noise leaves the RGB range, would come out
-    darker than the RGB the estimator learned from.)"""
+    8-bit RGB is, then averaged over ``factor`` × ``factor`` blocks there (the float path's
+    blocks, :func:`~sagc.stream.thumbnail.block_means`), or area-resampled to ``size`` when
+    ``factor`` is 0. (Averaging the planes before converting would skip that clipping, and
+    noisy dark frames, whose chroma noise leaves the RGB range, would come out darker than the
+    RGB the estimator learned from.)"""
     height, width = size
     ycc = cv2.merge([luma, u.astype(np.float32), v.astype(np.float32)])
     rgb = cv2.transform(ycc, _ycc_to_rgb(matrix, color_range), dst=ycc)
     cv2.max(cv2.min(rgb, (1.0,) * 4, dst=rgb), (0.0,) * 4, dst=rgb)
-    small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    if factor:
+        small = block_means(rgb, factor)
+    else:
+        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
     return cv2.convertScaleAbs(small, alpha=255.0)  # rounds
 
 

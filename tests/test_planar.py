@@ -184,6 +184,19 @@ def test_planar_path_quality_within_tolerance_with_the_default_settings(light):
         assert planar_scores[1] >= float_scores[1] - 0.002, (planar_scores, float_scores)
 
 
+def test_a_size_that_is_not_a_multiple_of_the_scale_is_estimated_as_the_float_path_does():
+    """320×180 at scale 8: the last row of the thumbnail's blocks holds 4 rows; averaged as the
+    float path's avg_pool, a frame on the gate's ramp gets the float path's decision."""
+    clean = street_scene(10, size=(320, 180), rate=30)  # float RGB in [0, 1]
+    planes = _to_planes(_darkened(clean, torch.Generator().manual_seed(0), DAY_LIGHT))
+    fast, slow = CpuStage(load_enhancer("default")), CpuStage(load_enhancer("default"), fast=False)
+    for stage in (fast, slow):
+        stage.configure(stage.settings, temporal=False)
+    planar = _scores(_to_rgb(fast(Frame(planes=planes)).planes), clean)
+    reference = _scores(_to_rgb(_to_planes(slow(Frame(_to_rgb(planes))).rgb)), clean)
+    assert planar[0] >= reference[0] - 0.1 and planar[1] >= reference[1] - 0.002, (planar, reference)
+
+
 def test_daylight_planes_pass_through_untouched():
     bright = (street_scene(0, size=(160, 96), rate=30) * 255).round().astype(np.uint8)
     planes = _to_planes(bright)

@@ -18,7 +18,7 @@ def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
 
 
-@pytest.mark.parametrize("scale,gain", [(1.0, 1.0), (4.0, 1.0), (3.0, 1.5)])
+@pytest.mark.parametrize("scale,gain", [(1.0, 1.0), (4.0, 1.0), (3.0, 1.5), (8.0, 1.0)])
 def test_fast_path_matches_float_path(weights, scale, gain):
     clean = (street_scene(10, size=(321, 181), rate=30) * 255).round().astype(np.uint8)
     g = torch.Generator().manual_seed(0)
@@ -32,6 +32,21 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     gap = float(psnr(_to_tensor(fast), reference) - psnr(_to_tensor(slow), reference))
     assert abs(gap) <= 0.1
     assert float(psnr(_to_tensor(fast), _to_tensor(slow))) > 40
+
+
+@pytest.mark.parametrize(
+    "shape,factor", [((181, 321, 3), 8), ((180, 320), 8), ((17, 9, 3), 4), ((16, 16), 4), ((3, 3), 2)]
+)
+def test_block_means_average_the_float_paths_blocks(shape, factor):
+    from sagc.stream.thumbnail import block_means
+
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    tensor = torch.from_numpy(image)
+    tensor = tensor[None, None] if image.ndim == 2 else tensor.permute(2, 0, 1)[None]
+    want = torch.nn.functional.avg_pool2d(tensor, factor, factor, ceil_mode=True)  # Enhancer.downscale's
+    want = want[0, 0] if image.ndim == 2 else want[0].permute(1, 2, 0)
+    got = block_means(image, factor)
+    assert got.shape == tuple(want.shape) and np.abs(got - want.numpy()).max() < 1e-6
 
 
 def test_gamma_map_values():
