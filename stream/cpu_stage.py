@@ -22,7 +22,7 @@ from sagc.models.guide import GAMMA_FLOOR, LOG_FLOOR
 from .frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from .guide_cv import Curve
 from .ort_estimator import OrtEstimator
-from .planar import PlanarGammaMap, half_luma, planes_to_small_rgb, range_scales
+from .planar import PlanarGammaMap, half_luma, half_rgb, range_scales, small_rgb
 from .smoothing import HISTOGRAM_BINS
 from .stage import Done, Stage
 from .thumbnail import block_means
@@ -336,11 +336,10 @@ class CpuStage(Stage):
         low = self.enhancer.low_resolution_size(planes.height, planes.width)
         with step(timer, "downscale"):
             luma_half = half_luma(y)
+            rgb_half = half_rgb(luma_half, u, v, matrix=planes.matrix, color_range=planes.color_range)
             factor = self._block()
             half_factor = factor // 2 if factor % 2 == 0 else 0  # blocks at chroma resolution, where whole
-            small = planes_to_small_rgb(
-                luma_half, u, v, low, matrix=planes.matrix, color_range=planes.color_range, factor=half_factor
-            )
+            small = small_rgb(rgb_half, low, factor=half_factor)
         estimate = self._estimate(small, full_size=False)
         if estimate is None:
             return planes
@@ -375,8 +374,9 @@ class CpuStage(Stage):
                             for plane in filtered[1:]
                         ),
                     )
-        shared = luma_half if filtered[0] is y else None  # the planes as decoded: their luma there is known
-        return planar_map.apply(planes, filtered, curve, luma_half=shared, timer=timer)
+        if filtered[0] is not y:  # filtered: its luma and RGB at chroma resolution are made afresh
+            luma_half = rgb_half = None
+        return planar_map.apply(planes, filtered, curve, luma_half=luma_half, rgb_half=rgb_half, timer=timer)
 
     def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
         if self._runtime is None:

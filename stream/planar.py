@@ -35,8 +35,9 @@ __all__ = [
     "LUMA_BY_MATRIX",
     "PlanarGammaMap",
     "half_luma",
+    "half_rgb",
     "luma_weights",
-    "planes_to_small_rgb",
+    "small_rgb",
     "range_scales",
     "ycc_to_rgb_levels",
 ]
@@ -100,31 +101,28 @@ def half_luma(y: np.ndarray) -> np.ndarray:
     return cv2.resize(y.astype(np.float32, copy=False), half, interpolation=cv2.INTER_AREA)
 
 
-def planes_to_small_rgb(
-    luma: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    size: tuple[int, int],
-    *,
-    matrix: str,
-    color_range: int,
-    factor: int = 0,
+def half_rgb(
+    luma: np.ndarray, u: np.ndarray, v: np.ndarray, *, matrix: str, color_range: int, out: np.ndarray | None = None
 ) -> np.ndarray:
+    """RGB at chroma resolution from :func:`half_luma` and the chroma pair: h/2×w/2×3 float32
+    in [0, 1] units, not clipped (colours outside the RGB range keep their excess)."""
+    ycc = cv2.merge([luma, u.astype(np.float32, copy=False), v.astype(np.float32, copy=False)], dst=out)
+    return cv2.transform(ycc, _ycc_to_rgb(matrix, color_range), dst=ycc)
+
+
+def small_rgb(rgb: np.ndarray, size: tuple[int, int], *, factor: int = 0) -> np.ndarray:
     """The low-resolution frame γ is estimated from, h×w×3 uint8 RGB at ``size`` (height,
-    width): RGB at chroma resolution (``luma`` is :func:`half_luma`), clipped to [0, 1] as
-    8-bit RGB is, then averaged over ``factor`` × ``factor`` blocks there (the float path's
-    blocks, :func:`~sagc.stream.thumbnail.block_means`), or area-resampled to ``size`` when
-    ``factor`` is 0. (Averaging the planes before converting would skip that clipping, and
-    noisy dark frames, whose chroma noise leaves the RGB range, would come out darker than the
-    RGB the estimator learned from.)"""
-    height, width = size
-    ycc = cv2.merge([luma, u.astype(np.float32), v.astype(np.float32)])
-    rgb = cv2.transform(ycc, _ycc_to_rgb(matrix, color_range), dst=ycc)
-    cv2.max(cv2.min(rgb, (1.0,) * 4, dst=rgb), (0.0,) * 4, dst=rgb)
+    width), from :func:`half_rgb` (left as it is): clipped to [0, 1] as 8-bit RGB is, then
+    averaged over ``factor`` × ``factor`` blocks (the float path's blocks,
+    :func:`~sagc.stream.thumbnail.block_means`), or area-resampled to ``size`` when ``factor``
+    is 0. (Averaging the planes before converting would skip that clipping, and noisy dark
+    frames, whose chroma noise leaves the RGB range, would come out darker than the RGB the
+    estimator learned from.)"""
+    clipped = np.clip(rgb, 0.0, 1.0)
     if factor:
-        small = block_means(rgb, factor)
+        small = block_means(clipped, factor)
     else:
-        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(clipped, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     return cv2.convertScaleAbs(small, alpha=255.0)  # rounds
 
 
@@ -147,13 +145,14 @@ class PlanarGammaMap:
         curve: Curve,
         *,
         luma_half: np.ndarray | None = None,
+        rgb_half: np.ndarray | None = None,
         timer: StepTimer | None = None,
     ) -> YuvPlanes:
         """Raise ``filtered`` (the Y, U, V planes of ``planes`` after noise reduction: uint8 or
         float32 code values) to γ per RGB channel as ``curve`` gives it. Returns new planes of
-        ``planes``' size and colour. ``luma_half`` is :func:`half_luma` of ``filtered``'s luma
-        where the caller has it. ``timer``
-        times the steps ``chroma`` (everything at chroma resolution), ``upsample`` (luma's γ at
+        ``planes``' size and colour. ``luma_half`` and ``rgb_half`` are :func:`half_luma` and
+        :func:`half_rgb` of ``filtered`` where the caller has them (``rgb_half`` is overwritten).
+        ``timer`` times the steps ``chroma`` (everything at chroma resolution), ``upsample`` (luma's γ at
         full resolution) and ``apply`` (luma's exponent)."""
         self._prepare(planes)
         out = YuvPlanes.empty_like(planes)
@@ -162,7 +161,12 @@ class PlanarGammaMap:
         with step(timer, "chroma"):
             if luma_half is None:
                 luma_half = half_luma(filtered[0])
-            correction = self._chroma(planes, luma_half, filtered[1:], slope, offset, out_u, out_v)
+            if rgb_half is None:
+                u, v = filtered[1:]
+                rgb_half = half_rgb(
+                    luma_half, u, v, matrix=planes.matrix, color_range=planes.color_range, out=self._scratch["rgb"]
+                )
+            correction = self._chroma(planes, luma_half, rgb_half, slope, offset, out_u, out_v)
         with step(timer, "upsample"):
             log_y, exponent = self._luma_gamma(planes, filtered[0], slope, offset)
         with step(timer, "apply"):
@@ -177,24 +181,20 @@ class PlanarGammaMap:
         self,
         planes: YuvPlanes,
         luma_half: np.ndarray,
-        chroma: tuple[np.ndarray, np.ndarray],
+        rgb: np.ndarray,
         slope: np.ndarray | None,
         offset: np.ndarray,
         out_u: np.ndarray,
         out_v: np.ndarray,
     ) -> np.ndarray:
-        """Chroma, exact at its own resolution (RGB from luma there and the chroma pair, each
-        channel to its γ, the chroma of that written to ``out_u``/``out_v``); returns the luma
-        correction at that resolution: the log ratio of the exact luma there to the
-        one-exponent luma (the luma of three exponents is not the exponent of luma)."""
-        u, v = chroma
+        """Chroma, exact at its own resolution (``rgb``, :func:`half_rgb`, each channel to its γ
+        in place, the chroma of that written to ``out_u``/``out_v``); returns the luma correction
+        at that resolution: the log ratio of the exact luma there to the one-exponent luma (the
+        luma of three exponents is not the exponent of luma)."""
         scratch = self._scratch
         black, luma_span, _ = range_scales(planes.color_range)
         log_eps = math.log(self.eps)
-        ycc = cv2.merge(
-            [luma_half, u.astype(np.float32, copy=False), v.astype(np.float32, copy=False)], dst=scratch["ycc"]
-        )
-        rgb = cv2.transform(ycc, self._to_rgb, dst=scratch["rgb"])
+        ycc = scratch["ycc"]
         if self.gain != 1.0:
             cv2.multiply(rgb, (self.gain,) * 4, dst=rgb)
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
@@ -267,7 +267,6 @@ class PlanarGammaMap:
         if key == self._key:
             return
         self._key = key
-        self._to_rgb = _ycc_to_rgb(planes.matrix, planes.color_range)
         self._to_ycc = _rgb_to_ycc(planes.matrix, planes.color_range)
         self._mix = np.array([luma_weights(planes.matrix)], dtype=np.float32)
         full, half = (planes.height, planes.width), (planes.height // 2, planes.width // 2)
