@@ -196,13 +196,15 @@ class GammaMap:
 class CpuStage(Stage):
     """The :class:`~sagc.stream.stage.Stage` on the CPU; one frame at a time, finished on submit.
 
-    8-bit frames take the fast path: γ is estimated on an area-downscaled copy (OpenCV, straight
-    from uint8), brought to full resolution and applied by a :class:`GammaMap` in frame-sized
-    float32 buffers kept between frames, and a frame the exposure gate leaves alone is returned
-    as it is after the estimate; the noise reduction runs there with OpenCV in float32 (the
-    noise estimate and filter ``models.denoise`` defines). In video a frame that barely differs
-    from the one last estimated reuses its γ (:data:`REUSE_CHANGE`). Everything else (16-bit, another
-    device, ``fast=False``) runs the :class:`~sagc.models.Enhancer` in floating point.
+    8-bit frames take the fast path: γ is estimated (on ONNX Runtime) from a thumbnail averaged
+    over the float path's blocks, brought to full resolution and applied with OpenCV in float32
+    buffers kept between frames, by a :class:`GammaMap` on RGB or a
+    :class:`~sagc.stream.planar.PlanarGammaMap` on 4:2:0 planes; a frame the exposure gate
+    leaves alone is returned as it is after the estimate; the noise reduction runs there in
+    float32 (the noise estimate and filter ``models.denoise`` defines). In video a frame reuses
+    the last estimate while the light holds (:data:`REUSE_MEAN` and the rules beside it).
+    Everything else (16-bit, another device, ``fast=False``) runs the
+    :class:`~sagc.models.Enhancer` in floating point.
     """
 
     def __init__(
@@ -281,7 +283,7 @@ class CpuStage(Stage):
                 gamma, weight = self._gamma(x, frames=frames)
                 alone = weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all())
                 curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide)
-            last = _Estimate(small.copy() if full_size else small, curve, weight, float(small.mean()))
+            last = _Estimate(small.copy() if full_size else small, curve, weight)
             if self.video_state.active:  # video: later frames that barely change may reuse it
                 self._last = last
         if last.curve is None:
@@ -398,7 +400,8 @@ class CpuStage(Stage):
         change = float(cv2.blur(cv2.absdiff(small, last.small), (3, 3)).max())
         still = change <= REUSE_CHANGE + REUSE_NOISE * self._noise
         if not still and (
-            last.age >= REUSE_MOVING_FRAMES or histogram_distance_8bit(small, last.small) > REUSE_HISTOGRAM
+            last.age >= REUSE_MOVING_FRAMES
+            or _histogram_distance(_luma_histogram(small), last.histogram) > REUSE_HISTOGRAM
         ):
             return None
         last.age += 1
@@ -407,8 +410,11 @@ class CpuStage(Stage):
 
 def histogram_distance_8bit(a: np.ndarray, b: np.ndarray) -> float:
     """:func:`sagc.stream.smoothing.histogram_distance` of two h×w×3 uint8 RGB frames, with OpenCV."""
-    hists = [_luma_histogram(x) for x in (a, b)]
-    return 0.5 * float(np.abs(hists[0] - hists[1]).sum())
+    return _histogram_distance(_luma_histogram(a), _luma_histogram(b))
+
+
+def _histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return 0.5 * float(np.abs(a - b).sum())
 
 
 def _luma_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -421,10 +427,20 @@ def _luma_histogram(rgb: np.ndarray) -> np.ndarray:
 @dataclass
 class _Estimate:
     """γ's curve as estimated from the low-resolution frame ``small`` (None: the gate left it
-    alone), the gate's weight, and the frames that reused it."""
+    alone), the gate's weight, and the frames that reused it; what later frames are compared
+    with is derived from ``small`` once."""
 
     small: np.ndarray
     curve: Curve | None
     weight: float
-    mean: float  # the thumbnail's mean level
     age: int = 0
+
+    @functools.cached_property
+    def mean(self) -> float:
+        """The thumbnail's mean level."""
+        return float(self.small.mean())
+
+    @functools.cached_property
+    def histogram(self) -> np.ndarray:
+        """The thumbnail's luma histogram (:func:`_luma_histogram`)."""
+        return _luma_histogram(self.small)
