@@ -56,6 +56,12 @@ class _SceneFollower:
             return None
         return previous
 
+    def _caught_up(self, state: Tensor, held: Tensor, frames: int) -> Tensor:
+        """``state`` after the ``frames`` − 1 frames that held the last input ``held``, each
+        moving it towards that input by ``1 − alpha``."""
+        keep = self.alpha ** (frames - 1)
+        return keep * state + (1 - keep) * held
+
 
 class GammaSmoother(_SceneFollower):
     """Stateful EMA of γ maps: ``state = a·state + (1 − a)·γ``, reset when the scene cuts.
@@ -80,8 +86,7 @@ class GammaSmoother(_SceneFollower):
         if previous is None:
             self._state = self._held = gamma
             return gamma
-        held = self.alpha ** (frames - 1)
-        state = held * self._state + (1 - held) * self._held
+        state = self._caught_up(self._state, self._held, frames)
         weight: Tensor | float = self.alpha
         if self.motion > 0:
             change = (luma(thumbnail) - luma(previous)).abs()
@@ -114,8 +119,7 @@ class ExposureTracker(_SceneFollower):
         if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
             self._state = self._held = weight, stops
             return self._state
-        held = self.alpha ** (frames - 1)
-        state = tuple(held * s + (1 - held) * h for s, h in zip(state, self._held, strict=True))
+        state = tuple(self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True))
         a = self.alpha
         self._state = a * state[0] + (1 - a) * weight, a * state[1] + (1 - a) * stops
         self._held = weight, stops
