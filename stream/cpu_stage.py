@@ -358,7 +358,7 @@ class CpuStage(Stage):
                 noise = noise if filtered[0] is y else None
         if settings.denoise:
             with step(timer, "noise reduction"):
-                noise = noise_level_plane(np.asarray(filtered[0])) if noise is None else noise
+                noise = noise_level_plane(filtered[0]) if noise is None else noise
                 self._noise = noise * 255.0 / luma_span
                 sigma = weight * settings.denoise * noise
                 if sigma > 0 and self._noise >= MIN_NOISE_LEVELS:
