@@ -43,8 +43,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
     from sagc.cli.options import decoding_from_args, encoder_settings_from_args, enhancer_from_args, parse_device
     from sagc.models import RuntimeSettings
-    from sagc.stream.bench import MIN_FRAMES, run_bench, synthetic_spec
-    from sagc.stream.stages import make_stage
+    from sagc.stream.apps.bench import MIN_FRAMES, run_bench, synthetic_spec
+    from sagc.stream.enhance.stages import make_stage
 
     if (args.input is None) == (args.synthetic is None):
         raise SagcError("give either an input video or --synthetic WxH@FPS")

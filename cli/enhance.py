@@ -19,7 +19,7 @@ DEMO_DIR = "sagc_demo"
 
 def add_enhance(sub: argparse._SubParsersAction) -> None:
     from sagc.cli.options import add_decode_option, add_encoder_options, add_enhancer_options
-    from sagc.stream.frame import DEFAULT_MAX_PIXELS
+    from sagc.stream.media.frame import DEFAULT_MAX_PIXELS
 
     p = sub.add_parser(
         "enhance",
@@ -78,8 +78,8 @@ def add_enhance(sub: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> tuple[list, bool, bool]:
     """The jobs, whether to write side-by-sides, and whether outputs may replace files (the demo
     replaces its own files in its folder)."""
-    from sagc.stream.demo import make_demo_clip
-    from sagc.stream.jobs import Job, plan_jobs
+    from sagc.stream.media.demo import make_demo_clip
+    from sagc.stream.run.jobs import Job, plan_jobs
 
     if not args.demo:
         jobs = plan_jobs(args.inputs, args.output, overwrite=args.overwrite, compare=args.compare)
@@ -105,8 +105,8 @@ def run_enhance(args: argparse.Namespace) -> int:
         parse_device,
         stop_on_signals,
     )
-    from sagc.stream.stages import make_stage
-    from sagc.stream.transcode import run_image_jobs, run_video_job
+    from sagc.stream.enhance.stages import make_stage
+    from sagc.stream.run.transcode import enhance_images, enhance_video
 
     if args.max_pixels < 1:
         raise SagcError(f"--max-pixels must be at least 1, got {args.max_pixels}")
@@ -128,10 +128,10 @@ def run_enhance(args: argparse.Namespace) -> int:
     with stop_on_signals() as stopper:
         if images:
             bar = tqdm(total=len(images), unit="image", disable=args.quiet, desc="images")
-            stage.configure(video_settings, temporal=False)  # stills are unrelated: nothing carries over
-            result, image_failures = run_image_jobs(
+            result, image_failures = enhance_images(
                 images,
                 stage,
+                settings=video_settings,
                 compare=compare,
                 stop=stopper.event,
                 on_frame=lambda _f: bar.update(),
@@ -139,7 +139,6 @@ def run_enhance(args: argparse.Namespace) -> int:
                 max_pixels=args.max_pixels,
             )
             bar.close()
-            stage.configure(video_settings)
             failures += image_failures
             if result.frames:
                 print(f"wrote {result.frames} image(s) to {images[0].output.parent}")
@@ -148,9 +147,8 @@ def run_enhance(args: argparse.Namespace) -> int:
                 break
             bar = tqdm(unit="frame", disable=args.quiet, desc=Path(job.source).name[:30])
             started = time.perf_counter()
-            stage.reset()
             try:
-                result = run_video_job(
+                result = enhance_video(
                     job,
                     stage,
                     settings=settings,

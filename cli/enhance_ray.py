@@ -24,9 +24,9 @@ def run_enhance_on_ray(args: argparse.Namespace) -> int:
         set_threads,
         stop_on_signals,
     )
-    from sagc.stream.archive import plan_archive
-    from sagc.stream.cluster import WorkerSetup, connect, import_ray, run_archive
-    from sagc.stream.manifest import MANIFEST_NAME, Manifest
+    from sagc.stream.apps.archive import plan_archive
+    from sagc.stream.apps.cluster import WorkerSetup, connect, import_ray, run_archive
+    from sagc.stream.run.manifest import MANIFEST_NAME, Manifest
 
     if args.demo:
         raise SagcError("--demo runs on this machine; drop --ray")

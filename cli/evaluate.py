@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from sagc.cli.options import parse_device, stop_on_signals
 from sagc.core.errors import SagcError
-from sagc.stream.sources import is_lavfi, is_url
+from sagc.stream.media.sources import is_lavfi, is_url
 
 from .options import add_device_option, add_overwrite_option
 
@@ -188,8 +188,8 @@ def _light(text: str) -> tuple[float, float]:
 
 def _run_darken(args: argparse.Namespace) -> int:
     from sagc.eval.datasets import darken_folder, darken_video
-    from sagc.stream.images import list_images
-    from sagc.stream.sinks import EncoderSettings
+    from sagc.stream.media.images import list_images
+    from sagc.stream.media.sinks import EncoderSettings
 
     light = _light(args.light)
     src = Path(args.src)

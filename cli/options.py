@@ -13,12 +13,12 @@ import torch
 
 from sagc.core.errors import SagcError
 from sagc.models.settings import SWITCH, settings_fields, switch
-from sagc.stream.sources import DECODERS
+from sagc.stream.media.sources import DECODERS
 
 if TYPE_CHECKING:
     from sagc.models import Enhancer
-    from sagc.stream.sinks import EncoderSettings
-    from sagc.stream.sources import Decoding
+    from sagc.stream.media.sinks import EncoderSettings
+    from sagc.stream.media.sources import Decoding
 
 __all__ = [
     "add_decode_option",
@@ -91,8 +91,8 @@ def add_decode_option(parser: argparse.ArgumentParser) -> None:
 
 
 def decoding_from_args(args: argparse.Namespace, device: torch.device) -> Decoding:
-    """The :class:`~sagc.stream.sources.Decoding` for ``--decode`` and the model's device."""
-    from sagc.stream.sources import Decoding
+    """The :class:`~sagc.stream.media.sources.Decoding` for ``--decode`` and the model's device."""
+    from sagc.stream.media.sources import Decoding
 
     return Decoding.choose(args.decode, device.type, device.index)
 
@@ -166,7 +166,7 @@ def add_overwrite_option(parser: argparse.ArgumentParser, *, what: str = "existi
 
 def add_encoder_options(parser: argparse.ArgumentParser, *, pix_fmt: bool = True) -> None:
     """``--codec``, ``--crf``, ``--preset`` (and ``--pix-fmt``): the video encoder's settings."""
-    from sagc.stream.sinks import PRESETS
+    from sagc.stream.media.sinks import PRESETS
 
     parser.add_argument("--codec", help="video encoder (default by extension: libx264, webm: libvpx-vp9)")
     parser.add_argument("--crf", type=int, help="constant rate factor (default 18 for x264, 31 for VP9)")
@@ -176,7 +176,7 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, pix_fmt: bool = True
 
 
 def encoder_settings_from_args(args: argparse.Namespace) -> EncoderSettings:
-    """The :class:`~sagc.stream.sinks.EncoderSettings` that :func:`add_encoder_options` asked for."""
-    from sagc.stream.sinks import EncoderSettings
+    """The :class:`~sagc.stream.media.sinks.EncoderSettings` that :func:`add_encoder_options` asked for."""
+    from sagc.stream.media.sinks import EncoderSettings
 
     return EncoderSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=getattr(args, "pix_fmt", None))

@@ -57,11 +57,11 @@ def _run_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sagc.core.outputs import check_outputs
-    from sagc.stream.live import LiveCapture, parse_live_source
-    from sagc.stream.preview import PreviewSession
-    from sagc.stream.serve import PreviewServer, parse_address
-    from sagc.stream.sinks import container_for
-    from sagc.stream.stages import make_stage
+    from sagc.stream.apps.live import LiveCapture, parse_live_source
+    from sagc.stream.apps.preview import PreviewSession
+    from sagc.stream.apps.serve import PreviewServer, parse_address
+    from sagc.stream.enhance.stages import make_stage
+    from sagc.stream.media.sinks import container_for
 
     if args.frames is not None and args.frames < 1:
         raise SagcError("--frames must be at least 1")
@@ -119,7 +119,7 @@ def _window_loop(session, stop) -> None:
     import cv2
 
     from sagc.models.settings import adjustables, controls
-    from sagc.stream.preview import VIEWS, overlay
+    from sagc.stream.apps.preview import VIEWS, overlay
 
     toggles = {ord(s.key): name for name, s in controls().items() if s.key}
     steps = {ord(key): (name, sign * s.step) for name, s in adjustables().items() if s.keys

@@ -19,12 +19,12 @@ import torch
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
 from sagc.core.synth import DAY_LIGHT, darken, sample_darken_params
-from sagc.stream.frame import Frame, pixels_to_tensor, tensor_to_pixels
-from sagc.stream.images import is_image_path, list_images, read_image, require_images, write_image
-from sagc.stream.jobs import Job
-from sagc.stream.sinks import EncoderSettings
-from sagc.stream.sources import VideoSource, is_lavfi, is_url
-from sagc.stream.transcode import JobResult, run_video_job
+from sagc.stream.media.frame import Frame, pixels_to_tensor, tensor_to_pixels
+from sagc.stream.media.images import is_image_path, list_images, read_image, require_images, write_image
+from sagc.stream.media.sinks import EncoderSettings
+from sagc.stream.media.sources import VideoSource, is_lavfi, is_url
+from sagc.stream.run.jobs import Job
+from sagc.stream.run.transcode import JobResult, run_video_job
 
 __all__ = [
     "ImagePair",

@@ -21,9 +21,9 @@ from torch import Tensor
 
 from sagc.core.errors import SagcError, first_line
 from sagc.core.synth import DAY_LIGHT
-from sagc.stream.frame import pixels_to_tensor, tensor_to_pixels
-from sagc.stream.images import read_image
-from sagc.stream.threaded import read_ahead
+from sagc.stream.media.frame import pixels_to_tensor, tensor_to_pixels
+from sagc.stream.media.images import read_image
+from sagc.stream.run.threaded import read_ahead
 
 from .datasets import ImagePair, video_frames
 from .methods import Method

@@ -147,7 +147,7 @@ class Sagc(Method):
     def __init__(self, name: str, weights: str, **settings: float | bool | None) -> None:
         """``settings``: run-time setting overrides (None: the checkpoint's)."""
         from sagc.models import load_enhancer
-        from sagc.stream.video_state import VideoState
+        from sagc.stream.enhance.video_state import VideoState
 
         super().__init__(name)
         self.enhancer = load_enhancer(weights, **settings).eval()

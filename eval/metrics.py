@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sagc.core.colour import LUMA_WEIGHTS, luma
+from sagc.ops.colour import LUMA_WEIGHTS, luma, matlab_y
 
 __all__ = [
     "LUMA_WEIGHTS",
@@ -41,12 +41,6 @@ def _check(x: Tensor, y: Tensor) -> None:
 def to_8bit(x: Tensor) -> Tensor:
     """[0, 1] floats → 8-bit code values as float64 (0…255, integers)."""
     return torch.round(x.to(torch.float64).clamp(0, 1) * 255.0)
-
-
-def matlab_y(rgb8: Tensor) -> Tensor:
-    """MATLAB ``rgb2ycbcr`` luma (16…235) of 8-bit RGB code values, N×3×H×W → N×1×H×W float64."""
-    weights = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64, device=rgb8.device).view(1, 3, 1, 1)
-    return (rgb8.to(torch.float64) / 255.0 * weights).sum(1, keepdim=True) + 16.0
 
 
 def _codes(x: Tensor, y_channel: bool) -> Tensor:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from sagc.core.colour import LUMA_WEIGHTS
+from sagc.ops.colour import LUMA_WEIGHTS
 
 from .metrics import flicker
 
@@ -152,6 +152,6 @@ class TemporalMeter:
 
 
 def mean_luma(rgb: np.ndarray) -> float:
-    """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (:data:`~sagc.core.colour.LUMA_WEIGHTS`)."""
+    """Rec.709 mean luma in [0, 1] of an 8-bit RGB frame (:data:`~sagc.ops.colour.LUMA_WEIGHTS`)."""
     means = cv2.mean(rgb)[:3]
     return sum(weight * mean for weight, mean in zip(LUMA_WEIGHTS, means, strict=True)) / 255.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,17 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .denoise import reduce_noise
+from sagc.ops.denoise import reduce_noise
+from sagc.ops.downscale import downscale, low_resolution_size
+from sagc.ops.estimator import GammaEstimator
+from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
+from sagc.ops.guide import guided_gamma
+
 from .gate import ExposureGate
-from .guide import guided_gamma
 from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
-
-DEFAULT_EPS = 1e-4
 ExposureFilter = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 """``(weight, stops, low-res input) → (weight, stops)``: a filter of the gate's per-image decision."""
-MAX_WIDTH = 1024  # estimator channels: far beyond any trained model, short of exhausting memory
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -30,85 +30,12 @@ def _check_image(x: Tensor, name: str = "x") -> None:
         raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
 
 
-def apply_gamma(x: Tensor, gamma: Tensor, *, eps: float = DEFAULT_EPS) -> Tensor:
-    """Return ``x ** gamma`` computed as ``exp(gamma * log(max(x, eps)))``.
-
-    ``gamma`` broadcasts against ``x``; with ``gamma`` in (0, 1) the result never darkens ``x``
-    (apart from inputs below ``eps``, which are lifted to ``eps ** gamma``).
-    """
-    return torch.exp(gamma * torch.log(torch.clamp(x, min=eps)))
-
-
-class ApplyGamma(nn.Module):
-    """Module form of :func:`apply_gamma`."""
-
-    def __init__(self, *, eps: float = DEFAULT_EPS) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor, gamma: Tensor) -> Tensor:
-        return apply_gamma(x, gamma, eps=self.eps)
-
-
-class _SeparableConv(nn.Sequential):
-    """Depthwise 3×3 convolution followed by a pointwise 1×1 convolution."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels),
-            nn.Conv2d(in_channels, out_channels, 1),
-        )
-
-
-class GammaEstimator(nn.Module):
-    """The SAGC trunk: seven separable convolutions with U-shaped skips, sigmoid output.
-
-    Maps an N×3×H×W image in [0, 1] to an N×3×H×W exponent map in (0, 1) at the same size.
-    At ``width=32`` it has 10,561 parameters.
-
-    ``context`` > 0 (ours; 0 is the paper's trunk) replaces that many of the deepest layer's
-    channels by their image-wide mean before the decoder sees them. It adds no parameters and
-    costs one mean per channel, but lets every γ depend on the whole picture: a well-exposed
-    frame can be told from a dark one, which a 3×3 trunk at low resolution cannot see locally.
-    """
-
-    def __init__(self, *, width: int = 32, context: int = 0) -> None:
-        super().__init__()
-        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
-            raise ValueError(f"width must be a whole number in [1, {MAX_WIDTH}], got {width!r}")
-        if isinstance(context, bool) or not isinstance(context, int):
-            raise ValueError(f"context must be a whole number, got {context!r}")
-        if not 0 <= context <= width:
-            raise ValueError(f"context must be between 0 and width ({width}), got {context}")
-        self.width = width
-        self.context = context
-        self.conv1 = _SeparableConv(3, width)
-        self.conv2 = _SeparableConv(width, width)
-        self.conv3 = _SeparableConv(width, width)
-        self.conv4 = _SeparableConv(width, width)
-        self.conv5 = _SeparableConv(2 * width, width)
-        self.conv6 = _SeparableConv(2 * width, width)
-        self.conv7 = _SeparableConv(2 * width, 3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x1 = F.relu(self.conv1(x))
-        x2 = F.relu(self.conv2(x1))
-        x3 = F.relu(self.conv3(x2))
-        x4 = F.relu(self.conv4(x3))
-        if self.context:
-            local, pooled = x4.split([self.width - self.context, self.context], dim=1)
-            x4 = torch.cat([local, pooled.mean((-2, -1), keepdim=True).expand_as(pooled)], dim=1)
-        x5 = F.relu(self.conv5(torch.cat([x3, x4], dim=1)))
-        x6 = F.relu(self.conv6(torch.cat([x2, x5], dim=1)))
-        return torch.sigmoid(self.conv7(torch.cat([x1, x6], dim=1)))
-
-
 class Enhancer(nn.Module):
     """Run-time gain → γ estimated at 1/``scale`` resolution → bilinear upsample → ``x ** γ``.
 
     ``denoise`` > 0 (ours) reduces noise before the exponent is applied: a 5×5 bilateral filter
     over the full-resolution input whose colour σ is ``denoise`` times the noise level measured
-    in that image (:mod:`sagc.models.denoise`), so a clean picture is left nearly alone and a
+    in that image (:mod:`sagc.ops.denoise`), so a clean picture is left nearly alone and a
     noisy one is smoothed before brightening would amplify its noise. γ is still estimated from
     the unfiltered, downscaled input. ``gate`` (ours, :class:`~sagc.models.gate.ExposureGate`)
     scales the enhancement and the noise reduction of each image down to nothing where the
@@ -165,13 +92,7 @@ class Enhancer(nn.Module):
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
-        factor = int(self.scale)
-        if factor == self.scale:  # whole numbers: integer arithmetic (symbolic sizes stay symbolic)
-            return (height + factor - 1) // factor, (width + factor - 1) // factor
-        return (
-            max(1, int(math.ceil(height / self.scale))),
-            max(1, int(math.ceil(width / self.scale))),
-        )
+        return low_resolution_size(height, width, scale=self.scale)
 
     def prepare(self, x: Tensor) -> Tensor:
         """Apply the run-time gain (clamped back into [0, 1])."""
@@ -194,7 +115,7 @@ class Enhancer(nn.Module):
         of the gate (None without one); with the gate, γ is already lifted to its target and
         scaled by that weight, and then compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the
         output's log halves per stop up; never darker than the input). ``exposure(weight, stops,
-        small)`` (e.g. a :class:`~sagc.stream.smoothing.ExposureTracker`) may filter the gate's
+        small)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
         per-image weight and lift over time before they are applied. ``estimator`` runs the
         network in place of :attr:`estimator` (the same network on another runtime)."""
         gamma = (estimator or self.estimator)(small)
@@ -210,20 +131,14 @@ class Enhancer(nn.Module):
         return gamma, weight
 
     def downscale(self, x: Tensor) -> Tensor:
-        """Area-average ``x`` to the estimation size (averaging also tames sensor noise)."""
-        size = self.low_resolution_size(x.shape[-2], x.shape[-1])
-        factor = int(self.scale)
-        if factor > 1:  # ceil_mode: exactly low_resolution_size when the scale is a whole number
-            x = F.avg_pool2d(x, kernel_size=factor, stride=factor, ceil_mode=True)
-        if factor != self.scale:  # (no size comparison otherwise: exported graphs stay size-free)
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        return x
+        """Area-average ``x`` to the estimation size (:func:`sagc.ops.downscale.downscale`)."""
+        return downscale(x, scale=self.scale)
 
     def apply(self, x: Tensor, gamma: Tensor, weight: Tensor | None = None, *, small: Tensor | None = None) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
         upsample a (possibly low-resolution) γ map to its size and apply it. γ should come from
         the unfiltered ``x``; with ``guide`` > 0 the upsampling follows the filtered ``x``'s log
-        luma (:mod:`sagc.models.guide`), fitted on ``small``, the low-resolution frame γ was
+        luma (:mod:`sagc.ops.guide`), fitted on ``small``, the low-resolution frame γ was
         estimated from (made from ``x`` when not given)."""
         filtered = reduce_noise(x, strength=self.denoise, weight=weight)
         if self.guide > 0.0:
@@ -243,9 +158,9 @@ class Enhancer(nn.Module):
         prefilter: Callable[[Tensor, Tensor | None], Tensor] | None = None,
     ) -> Tensor:
         """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
-        :class:`~sagc.stream.smoothing.GammaSmoother`) may filter γ over time before it is
+        :class:`~sagc.stream.enhance.smoothing.GammaSmoother`) may filter γ over time before it is
         applied, ``exposure`` the gate's decision (see :meth:`gamma`), and ``prefilter(x, gate
-        weight)`` (e.g. a :class:`~sagc.stream.temporal_denoise.TemporalDenoiser`) the
+        weight)`` (e.g. a :class:`~sagc.ops.temporal_denoise.TemporalDenoiser`) the
         full-resolution input before the noise reduction and the exponent."""
         _check_image(x)
         x = self.prepare(x)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from sagc.core.colour import luma
+from sagc.ops.colour import luma
 
 __all__ = ["FEATURES", "ExposureGate", "exposure_features"]
 

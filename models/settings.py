@@ -17,9 +17,8 @@ from types import MappingProxyType
 from typing import Any
 
 from sagc.core.checks import check_number
-
-from .denoise import DEFAULT_STRENGTH
-from .guide import DEFAULT_GUIDE
+from sagc.ops.denoise import DEFAULT_STRENGTH
+from sagc.ops.guide import DEFAULT_GUIDE
 
 DEFAULT_TEMPORAL = 0.6  # what the preview's toggle switches on when the weights' own value is off
 

@@ -368,9 +368,9 @@ def test_smooth_option(tmp_path, clip, weights):
 
 def test_synthetic_bench_source_is_dark_camera_like_footage():
     from sagc.models import load_enhancer
-    from sagc.stream.bench import synthetic_spec
-    from sagc.stream.frame import Frame
-    from sagc.stream.sources import VideoSource
+    from sagc.stream.apps.bench import synthetic_spec
+    from sagc.stream.media.frame import Frame
+    from sagc.stream.media.sources import VideoSource
 
     with VideoSource(synthetic_spec("160x96@30")) as source:
         frame = next(item for item in source if isinstance(item, Frame))

@@ -20,9 +20,9 @@ from ray.cluster_utils import Cluster
 
 from sagc.core.atomic import partial_paths
 from sagc.core.errors import SagcError
-from sagc.stream.archive import plan_archive
-from sagc.stream.cluster import EnhanceWorker, WorkerSetup
-from sagc.stream.manifest import Manifest, ManifestEntry, read_manifest
+from sagc.stream.apps.archive import plan_archive
+from sagc.stream.apps.cluster import EnhanceWorker, WorkerSetup
+from sagc.stream.run.manifest import Manifest, ManifestEntry, read_manifest
 
 from .conftest import make_clip
 

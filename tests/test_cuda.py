@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.pipeline import run_pipeline
-from sagc.stream.sources import VideoSource
-from sagc.stream.stages import make_stage
-from sagc.stream.threaded import run_pipeline_threaded
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
+from sagc.stream.enhance.stages import make_stage
+from sagc.stream.media.frame import Frame
+from sagc.stream.media.sources import VideoSource
+from sagc.stream.run.pipeline import run_pipeline
+from sagc.stream.run.threaded import run_pipeline_threaded
 
 from .conftest import make_clip
 
@@ -44,10 +45,10 @@ class _Collect:
 
 
 def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     cuda = CudaStage(load_enhancer(weights), device="cuda", dtype=torch.float32)
-    reference = CpuStage(load_enhancer(weights), device="cpu", fast=False)
+    reference = ReferenceStage(load_enhancer(weights), device="cpu")
     for frame in _frames(6):
         got = cuda(frame).rgb.astype(int)
         want = reference(frame).rgb.astype(int)
@@ -55,7 +56,7 @@ def test_cuda_stage_matches_the_float_reference(weights: Path) -> None:
 
 
 def test_cuda_stage_denoises_like_opencv_on_the_cpu(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     cuda = CudaStage(load_enhancer(weights, denoise=4), device="cuda", dtype=torch.float32)
     fast_cpu = CpuStage(load_enhancer(weights, denoise=4), device="cpu")  # OpenCV's filter
@@ -66,14 +67,14 @@ def test_cuda_stage_denoises_like_opencv_on_the_cpu(weights: Path) -> None:
 
 def test_fp16_default_stays_close(weights: Path) -> None:
     stage = make_stage(load_enhancer(weights), device="cuda")
-    reference = CpuStage(load_enhancer(weights), device="cpu", fast=False)
+    reference = ReferenceStage(load_enhancer(weights), device="cpu")
     frame = _frames(1)[0]
     diff = np.abs(stage(frame).rgb.astype(int) - reference(frame).rgb.astype(int))
     assert diff.mean() < 1.0 and diff.max() <= 8
 
 
 def test_ring_is_pinned_and_nothing_is_allocated_per_frame(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     stage = CudaStage(load_enhancer(weights), device="cuda")
     frames = _frames(60)
@@ -116,14 +117,14 @@ def test_sixteen_bit_frames_take_the_float_path(weights: Path) -> None:
 
 
 def test_cuda_stage_refuses_a_cpu_device(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     with pytest.raises(ValueError, match="needs a CUDA device"):
         CudaStage(load_enhancer(weights), device="cpu")
 
 
 def test_graph_replay_equals_eager_kernels(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     frames = _frames(5)
     outputs = []
@@ -136,7 +137,7 @@ def test_graph_replay_equals_eager_kernels(weights: Path) -> None:
 
 
 def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     frame = _frames(1)[0]
     stage = CudaStage(load_enhancer(weights, denoise=4), device="cuda")
@@ -152,7 +153,7 @@ def test_graphs_follow_the_denoise_toggle_and_the_smoother(weights: Path) -> Non
 
 def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
     from sagc.core.errors import SagcError
-    from sagc.stream.sources import Decoding
+    from sagc.stream.media.sources import Decoding
 
     clip = make_clip(tmp_path / "c.mp4", size=(320, 192), frames=12)
     try:
@@ -170,7 +171,7 @@ def test_nvdec_decodes_like_the_cpu_decoder(tmp_path: Path) -> None:
 
 
 def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     height, width = 48, 64
     rgb = np.full((height, width, 3), 55, np.uint8)  # dark: enhanced fully
@@ -179,23 +180,23 @@ def test_cuda_stage_applies_the_exposure_gate_like_the_cpu(weights: Path) -> Non
     for picture in (rgb, bright):
         frame = Frame(picture)
         cuda = CudaStage(load_enhancer(weights, gate=True, denoise=4), device="cuda", dtype=torch.float32)
-        reference = CpuStage(load_enhancer(weights, gate=True, denoise=4), device="cpu", fast=False)
+        reference = ReferenceStage(load_enhancer(weights, gate=True, denoise=4), device="cpu")
         got, want = cuda(frame).rgb.astype(int), reference(frame).rgb.astype(int)
         assert np.abs(got - want).max() <= 1
     assert np.array_equal(cuda(Frame(bright)).rgb, bright)
 
 
 def test_cuda_stage_guides_like_the_cpu_and_follows_the_toggle() -> None:
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     frame = _frames(1)[0]
     # the trained default: its γ follows brightness, so the guided upsampling changes the picture
     cuda = CudaStage(load_enhancer("default", guide=0.5), device="cuda", dtype=torch.float32)
-    reference = CpuStage(load_enhancer("default", guide=0.5), device="cpu", fast=False)
+    reference = ReferenceStage(load_enhancer("default", guide=0.5), device="cpu")
     guided = cuda(frame).rgb
     assert np.abs(guided.astype(int) - reference(frame).rgb.astype(int)).max() <= 1
     cuda.configure(cuda.settings.replace(guide=0.0))  # the graphs are captured again for the new setting
     plain = cuda(frame).rgb
-    want = CpuStage(load_enhancer("default", guide=0.0), device="cpu", fast=False)(frame).rgb
+    want = ReferenceStage(load_enhancer("default", guide=0.0), device="cpu")(frame).rgb
     assert np.abs(plain.astype(int) - want.astype(int)).max() <= 1
     assert np.abs(plain.astype(int) - guided.astype(int)).max() > 3

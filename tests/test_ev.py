@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from sagc.models import Enhancer, GammaEstimator
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 
 from .conftest import scene
 

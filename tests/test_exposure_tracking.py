@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.smoothing import ExposureTracker
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.smoothing import ExposureTracker
+from sagc.stream.media.frame import Frame
 
 
 def _thumb(level: float) -> torch.Tensor:

@@ -12,8 +12,8 @@ from sagc.core.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.models.gate import exposure_features
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 
 
 def _grey(level: float, highlight_fraction: float = 0.0, size: tuple[int, int] = (20, 50)) -> torch.Tensor:
@@ -116,7 +116,7 @@ def test_fast_path_gates_like_the_float_path(weights):
 
 
 def test_fast_path_does_no_full_resolution_work_on_a_frame_the_gate_leaves_alone(weights):
-    from sagc.stream.timing import StepTimer
+    from sagc.core.timing import StepTimer
 
     stage = CpuStage(load_enhancer(weights, gate=True, denoise=4, guide=0.5, temporal_denoise=0.6))
     stage.timer = StepTimer()

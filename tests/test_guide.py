@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from sagc.core.errors import SagcError
 from sagc.models import Enhancer, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.models.gamma import apply_gamma
-from sagc.models.guide import LOG_FLOOR, guide_coefficients, guide_radius, guided_gamma, log_luma
-from sagc.models.guide import _box as box_mean
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
+from sagc.ops.guide import LOG_FLOOR, guide_coefficients, guide_radius, guided_gamma, log_luma
+from sagc.ops.guide import _box as box_mean
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 
 
 def _naive_box(t: torch.Tensor, radius: int) -> torch.Tensor:
@@ -117,8 +117,8 @@ def test_shipped_default_has_the_guide_on():
 
 
 def test_guided_gamma_is_clamped_for_every_channel_on_the_8bit_path():
-    from sagc.stream.cpu_stage import GammaMap
-    from sagc.stream.guide_cv import Curve
+    from sagc.ops.gamma import GammaMap
+    from sagc.ops.guide import Curve
 
     rgb = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     small = torch.from_numpy(rgb[::4, ::4]).permute(2, 0, 1)[None].float() / 255

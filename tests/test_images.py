@@ -9,8 +9,8 @@ from PIL import Image, ImageOps
 
 from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.images import read_image, require_images, write_image
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.images import read_image, require_images, write_image
 
 RNG = np.random.default_rng(0)
 

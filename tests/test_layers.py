@@ -4,30 +4,39 @@ modules import each other, directly or around a loop. Read from the source with 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# folder → import name, as setup.py maps them
-PACKAGES = {
-    "sagc": "sagc",
-    "core": "sagc.core",
-    "models": "sagc.models",
-    "stream": "sagc.stream",
-    "eval": "sagc.eval",
-    "train": "sagc.train",
-    "cli": "sagc.cli",
-}
-# each room and the rooms below it that it may import; top to bottom:
-# cli → train → eval → stream → models → core (the package root only re-exports)
+
+
+def package_dirs() -> dict[str, str]:
+    """setup.py's ``PACKAGES``: import name → folder, read from its source."""
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PACKAGES" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py has no PACKAGES table")
+
+
+# folder → import name, as setup.py maps them (package data folders hold no modules)
+PACKAGES = {folder: package for package, folder in package_dirs().items()}
+_STREAM = ["sagc.stream.media", "sagc.stream.enhance", "sagc.stream.run", "sagc.stream.apps"]
+_BELOW_STREAM = ["sagc.core", "sagc.ops", "sagc.models"]
+# each room and the rooms below it that it may import; top to bottom: cli → train → eval →
+# stream (apps → run → enhance → media) → models → ops → core (the package root only re-exports)
 MAY_IMPORT = {
     "sagc.core": set(),
-    "sagc.models": {"sagc.core"},
-    "sagc.stream": {"sagc.core", "sagc.models"},
-    "sagc.eval": {"sagc.core", "sagc.models", "sagc.stream"},
-    "sagc.train": {"sagc.core", "sagc.models", "sagc.stream", "sagc.eval"},
-    "sagc.cli": {"sagc.core", "sagc.models", "sagc.stream", "sagc.eval", "sagc.train"},
+    "sagc.ops": {"sagc.core"},
+    "sagc.models": {"sagc.core", "sagc.ops"},
+    "sagc.stream": set(),
+    **{floor: set(_BELOW_STREAM + _STREAM[:index]) for index, floor in enumerate(_STREAM)},
+    "sagc.eval": set(_BELOW_STREAM + _STREAM),
+    "sagc.train": set(_BELOW_STREAM + _STREAM) | {"sagc.eval"},
+    "sagc.cli": set(_BELOW_STREAM + _STREAM) | {"sagc.eval", "sagc.train"},
     "sagc": {"sagc.core", "sagc.models", "sagc.cli"},
 }
+MAX_LINES = 400
 
 
 def modules() -> dict[str, Path]:
@@ -126,5 +135,22 @@ def test_no_module_imports_itself_around_a_loop():
 
 def test_the_test_sees_lazy_imports():
     found = modules()
-    edges = imports("sagc.stream.stages", found["sagc.stream.stages"], set(found))
-    assert "sagc.stream.cuda_stage" in edges  # imported inside make_stage, and still counted
+    edges = imports("sagc.stream.enhance.stages", found["sagc.stream.enhance.stages"], set(found))
+    assert "sagc.stream.enhance.cuda_stage" in edges  # imported inside make_stage, and still counted
+
+
+def test_every_package_folder_has_a_room():
+    assert set(PACKAGES.values()) - {"sagc.weights"} <= set(MAY_IMPORT)
+    assert {"sagc.ops", *_STREAM} <= set(PACKAGES.values())
+
+
+def test_no_product_module_is_over_the_limit():
+    lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
+    long = {name: count for name, count in lines.items() if count > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_the_readme_maps_every_folder_as_setup_py_does():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([\w/]+)/` \| `(sagc[\w.]*)` \|", readme, flags=re.M))
+    assert rows == {folder: package for package, folder in package_dirs().items() if package != "sagc.weights"}

@@ -13,9 +13,9 @@ import pytest
 
 from sagc.cli import main
 from sagc.core.errors import SagcError
-from sagc.stream.frame import DEFAULT_MAX_PIXELS
-from sagc.stream.images import read_image
-from sagc.stream.sources import VideoSource
+from sagc.stream.media.frame import DEFAULT_MAX_PIXELS
+from sagc.stream.media.images import read_image
+from sagc.stream.media.sources import VideoSource
 
 from .conftest import make_clip, one_error
 
@@ -33,7 +33,7 @@ def test_huge_image_is_refused_without_decoding_it(huge_png):
     probe = textwrap.dedent(
         f"""
         from sagc.core.errors import SagcError
-        from sagc.stream.images import read_image
+        from sagc.stream.media.images import read_image
 
         def peak():
             for line in open("/proc/self/status"):

@@ -7,8 +7,9 @@ import torch
 from onnx import TensorProto
 
 from sagc.models import GammaEstimator, load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.ort_estimator import OrtEstimator, estimator_graph
+from sagc.ops.estimator import OrtEstimator, estimator_graph
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
 
 
 @pytest.mark.parametrize("width,context", [(32, 0), (8, 3), (5, 5), (1, 0)])
@@ -38,7 +39,7 @@ def test_the_graph_holds_the_weights_it_was_built_from():
 
 
 def test_the_cpu_stage_runs_its_8bit_estimate_on_onnx_runtime():
-    fast, slow = CpuStage(load_enhancer("default")), CpuStage(load_enhancer("default"), fast=False)
+    fast, slow = CpuStage(load_enhancer("default")), ReferenceStage(load_enhancer("default"))
     x = torch.rand(1, 3, 45, 80)
     assert isinstance(fast._runtime, OrtEstimator) and slow._runtime is None
     with torch.inference_mode():

@@ -12,16 +12,18 @@ from sagc.cli import main
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage, noise_level_plane
-from sagc.stream.demo import street_scene
-from sagc.stream.frame import Frame, YuvPlanes
-from sagc.stream.guide_cv import Curve
-from sagc.stream.jobs import Job
-from sagc.stream.planar import PlanarGammaMap
-from sagc.stream.sinks import EncoderSettings, EncoderSink
-from sagc.stream.sources import VideoSource
-from sagc.stream.temporal_denoise import TemporalDenoiser
-from sagc.stream.transcode import run_video_job
+from sagc.ops.denoise import noise_level_plane
+from sagc.ops.gamma import PlanarGammaMap
+from sagc.ops.guide import Curve
+from sagc.ops.temporal_denoise import TemporalDenoiser
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
+from sagc.stream.media.demo import street_scene
+from sagc.stream.media.frame import Frame, YuvPlanes
+from sagc.stream.media.sinks import EncoderSettings, EncoderSink
+from sagc.stream.media.sources import VideoSource
+from sagc.stream.run.jobs import Job
+from sagc.stream.run.transcode import run_video_job
 
 from .conftest import FFMPEG, make_clip, needs_ffmpeg
 
@@ -189,7 +191,7 @@ def test_a_size_that_is_not_a_multiple_of_the_scale_is_estimated_as_the_float_pa
     float path's avg_pool, a frame on the gate's ramp gets the float path's decision."""
     clean = street_scene(10, size=(320, 180), rate=30)  # float RGB in [0, 1]
     planes = _to_planes(_darkened(clean, torch.Generator().manual_seed(0), DAY_LIGHT))
-    fast, slow = CpuStage(load_enhancer("default")), CpuStage(load_enhancer("default"), fast=False)
+    fast, slow = CpuStage(load_enhancer("default")), ReferenceStage(load_enhancer("default"))
     for stage in (fast, slow):
         stage.configure(stage.settings, temporal=False)
     planar = _scores(_to_rgb(fast(Frame(planes=planes)).planes), clean)

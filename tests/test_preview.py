@@ -24,11 +24,11 @@ import pytest
 from sagc.cli import main
 from sagc.core.errors import SagcError
 from sagc.models import ExposureGate, load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.live import EndOfStream, LatestFrame, LiveCapture, LiveFrame, parse_live_source
-from sagc.stream.preview import PreviewSession, compose
-from sagc.stream.serve import PreviewServer, parse_address
+from sagc.stream.apps.live import EndOfStream, LatestFrame, LiveCapture, LiveFrame, parse_live_source
+from sagc.stream.apps.preview import PreviewSession, compose
+from sagc.stream.apps.serve import PreviewServer, parse_address
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 from tests.conftest import FFPROBE, ffprobe, make_clip, needs_ffmpeg
 
 LAVFI = "lavfi:testsrc2=size=160x120:rate=25"

@@ -13,10 +13,10 @@ import pytest
 
 from sagc.cli import main
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.live import LiveCapture, parse_live_source
-from sagc.stream.preview import PreviewSession
-from sagc.stream.serve import MAX_BODY, PreviewServer
+from sagc.stream.apps.live import LiveCapture, parse_live_source
+from sagc.stream.apps.preview import PreviewSession
+from sagc.stream.apps.serve import MAX_BODY, PreviewServer
+from sagc.stream.enhance.cpu_stage import CpuStage
 
 from .conftest import make_clip
 
@@ -118,7 +118,7 @@ def test_a_short_body_does_not_tie_up_the_server(server):
 
 
 def test_viewer_that_disconnects_is_a_debug_line(server, caplog, capfd):
-    with caplog.at_level(logging.DEBUG, logger="sagc.stream.serve"):
+    with caplog.at_level(logging.DEBUG, logger="sagc.stream.apps.serve"):
         for _ in range(3):
             viewer = socket.create_connection((server.host, server.port), timeout=10)
             viewer.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host(server)}\r\n\r\n".encode())

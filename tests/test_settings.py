@@ -18,9 +18,9 @@ from sagc.core.errors import SagcError
 from sagc.eval.methods import parse_method
 from sagc.models import GammaEstimator, RuntimeSettings, load_enhancer, save_enhancer
 from sagc.models.settings import controls, settings_fields
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.serve import parse_controls
+from sagc.stream.apps.serve import parse_controls
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 
 from .conftest import scene
 
@@ -133,7 +133,7 @@ def test_field_reaches_the_cpu_8bit_stage(weights, name):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: CUDA stage surface test skipped")
 @pytest.mark.parametrize("name", FIELDS)
 def test_field_reaches_the_cuda_stage(weights, name):
-    from sagc.stream.cuda_stage import CudaStage
+    from sagc.stream.enhance.cuda_stage import CudaStage
 
     _reaches_stage(lambda: CudaStage(load_enhancer(weights), device="cuda", dtype=torch.float32), name)
 

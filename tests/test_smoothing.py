@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sagc.stream.smoothing import GammaSmoother, histogram_distance
+from sagc.ops.histogram import histogram_distance
+from sagc.stream.enhance.smoothing import GammaSmoother
 
 
 def _thumb(level: float) -> torch.Tensor:

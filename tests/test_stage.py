@@ -9,9 +9,11 @@ import torch
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage, GammaMap
-from sagc.stream.demo import street_scene
-from sagc.stream.frame import Frame
+from sagc.ops.gamma import GammaMap
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
+from sagc.stream.media.demo import street_scene
+from sagc.stream.media.frame import Frame
 
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -26,7 +28,7 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     dark = (dark_t[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     enhancer = load_enhancer(weights, scale=scale, gain=gain)
     fast = CpuStage(enhancer)(Frame(dark)).rgb
-    slow = CpuStage(load_enhancer(weights, scale=scale, gain=gain), fast=False)(Frame(dark)).rgb
+    slow = ReferenceStage(load_enhancer(weights, scale=scale, gain=gain))(Frame(dark)).rgb
     assert fast.shape == slow.shape == clean.shape and fast.dtype == np.uint8
     reference = _to_tensor(clean)
     gap = float(psnr(_to_tensor(fast), reference) - psnr(_to_tensor(slow), reference))
@@ -38,7 +40,7 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     "shape,factor", [((181, 321, 3), 8), ((180, 320), 8), ((17, 9, 3), 4), ((16, 16), 4), ((3, 3), 2)]
 )
 def test_block_means_average_the_float_paths_blocks(shape, factor):
-    from sagc.stream.thumbnail import block_means
+    from sagc.ops.downscale import block_means
 
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     tensor = torch.from_numpy(image)
@@ -112,7 +114,7 @@ def _count_estimates(stage: CpuStage) -> list[int]:
 def test_video_reuses_the_curve_while_the_light_holds():
     """A pan over a dark street is estimated every REUSE_MOVING_FRAMES + 1 frames; a frame whose
     light changed re-estimates at once; the outputs stay close to estimating every frame."""
-    from sagc.stream.cpu_stage import REUSE_MOVING_FRAMES
+    from sagc.stream.enhance.reuse import REUSE_MOVING_FRAMES
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
     pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(10)]  # estimated at 0, 3, 6, 9
@@ -145,7 +147,7 @@ def test_a_fading_light_is_estimated_on_every_frame():
 def test_video_reuses_the_estimate_while_the_picture_stays_put():
     """A still scene with fresh noise every frame is estimated once per REUSE_FRAMES + 1 frames;
     a change re-estimates at once; stills and new settings never reuse."""
-    from sagc.stream.cpu_stage import REUSE_FRAMES
+    from sagc.stream.enhance.reuse import REUSE_FRAMES
 
     rng = np.random.default_rng(0)
     base = (street_scene(0, size=(240, 136), rate=30) * 60).astype(np.float32)  # a dark street

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.temporal_denoise import TemporalDenoiser
+from sagc.ops.temporal_denoise import TemporalDenoiser
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
 
 from .conftest import needs_ffmpeg
 
@@ -87,7 +87,7 @@ def test_the_float_path_filters_like_the_8bit_path():
 
 
 def floating_noise(x: torch.Tensor) -> torch.Tensor:
-    from sagc.models.denoise import noise_level
+    from sagc.ops.denoise import noise_level
 
     return noise_level(x)[0]
 

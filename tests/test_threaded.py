@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.pipeline import run_pipeline
-from sagc.stream.sources import VideoSource
-from sagc.stream.threaded import ThreadedPipeline, run_pipeline_threaded
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
+from sagc.stream.media.sources import VideoSource
+from sagc.stream.run.pipeline import run_pipeline
+from sagc.stream.run.threaded import ThreadedPipeline, run_pipeline_threaded
 
 from .conftest import make_clip
 
@@ -109,7 +109,7 @@ def test_stop_writes_everything_decoded(clip, stage):
 
 
 def test_read_ahead_keeps_order_raises_in_place_and_stops_early():
-    from sagc.stream.threaded import read_ahead
+    from sagc.stream.run.threaded import read_ahead
 
     assert list(read_ahead(range(50), depth=3)) == list(range(50))
 

@@ -13,12 +13,12 @@ from av.codec.hwaccel import hwdevices_available
 
 from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.jobs import Job
-from sagc.stream.sinks import EncoderSettings
-from sagc.stream.sources import Decoding, VideoSource
-from sagc.stream.transcode import run_video_job
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
+from sagc.stream.media.sinks import EncoderSettings
+from sagc.stream.media.sources import Decoding, VideoSource
+from sagc.stream.run.jobs import Job
+from sagc.stream.run.transcode import run_video_job
 
 from .conftest import SUBTITLE_EVENT, ffmpeg_rgb, ffprobe, make_clip, needs_ffmpeg, scene
 
@@ -244,7 +244,7 @@ def _decoded(path, decoding) -> tuple[list[np.ndarray], bool, str]:
 def test_hardware_decoding_falls_back_to_the_cpu_decoder_where_there_is_no_device(tmp_path, caplog):
     clip = make_clip(tmp_path / "c.mp4", frames=6)
     want, _, _ = _decoded(clip, Decoding())
-    with caplog.at_level(logging.INFO, logger="sagc.stream.sources"):
+    with caplog.at_level(logging.INFO, logger="sagc.stream.media.sources"):
         got, hardware, pix_fmt = _decoded(clip, Decoding("cuda"))
     assert not hardware and pix_fmt == "yuv420p"
     assert "decoding on the CPU" in caplog.text

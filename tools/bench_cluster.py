@@ -2,7 +2,7 @@
 
     python tools/bench_cluster.py --files 4 12 --seconds 2 --size 640x360
 
-Makes ``max(--files)`` dark demo clips (``sagc.stream.demo``), then for each file count N times,
+Makes ``max(--files)`` dark demo clips (``sagc.stream.media.demo``), then for each file count N times,
 side by side in one run: ``sagc enhance`` of the N clips in one local process, and ``sagc enhance
 --ray ADDRESS --workers W`` for W in ``--workers`` on a Ray cluster this script starts on the
 machine (one node with ``max(--workers)`` CPU slots). Every command is timed from the outside
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from ray.cluster_utils import Cluster
 
-from sagc.stream.demo import make_demo_clip
+from sagc.stream.media.demo import make_demo_clip
 
 log = logging.getLogger("bench_cluster")
 

@@ -6,7 +6,7 @@ For each noise-reduction strength it measures, with CUDA events (median of ``--r
 warm-up): the host→device and device→host copies of one 8-bit frame from/to pinned memory, the
 enhancer's device work for one frame (replayed from the stage's CUDA graph, and run eagerly,
 with the host time of the eager launches), the estimator network alone on its low-resolution
-input; and, by wall clock, the whole :class:`~sagc.stream.cuda_stage.CudaStage` ring over
+input; and, by wall clock, the whole :class:`~sagc.stream.enhance.cuda_stage.CudaStage` ring over
 ``--frames`` of 8 distinct frames (host copies, uploads, compute and downloads overlapped as in
 the pipeline), with graphs and without. Prints a table; ``--json``
 writes every figure.
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from sagc.models import load_enhancer
-from sagc.stream.cuda_stage import CudaStage
-from sagc.stream.frame import Frame
+from sagc.stream.enhance.cuda_stage import CudaStage
+from sagc.stream.media.frame import Frame
 
 log = logging.getLogger("cuda_profile")
 

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from sagc.core.colour import luma
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.models.gate import FEATURES, exposure_features
-from sagc.stream.images import list_images
+from sagc.ops.colour import luma
+from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
 
 log = logging.getLogger("fit_exposure_gate")

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from sagc.eval.datasets import paired_folder
 from sagc.eval.metrics import luma, psnr, ssim
 from sagc.models.gamma import apply_gamma
-from sagc.stream.frame import pixels_to_tensor
-from sagc.stream.images import read_image
+from sagc.stream.media.frame import pixels_to_tensor
+from sagc.stream.media.images import read_image
 
 
 def oracle_gamma(x: torch.Tensor, y: torch.Tensor, scale: int) -> torch.Tensor:

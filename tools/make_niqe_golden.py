@@ -3,7 +3,7 @@
     pip download basicsr==1.4.2 --no-deps -d /tmp/bsr && tar xzf /tmp/bsr/basicsr-1.4.2.tar.gz -C /tmp/bsr
     python tools/make_niqe_golden.py --basicsr /tmp/bsr/basicsr-1.4.2
 
-Writes seven PNG test images (colour 1/f textures and a ``sagc.stream.demo`` street scene with
+Writes seven PNG test images (colour 1/f textures and a ``sagc.stream.media.demo`` street scene with
 grain; clean, noisy, blurred, darkened and JPEG-compressed) to tests/data/niqe/ and
 BasicSR's ``calculate_niqe(img, crop_border=0, input_order='HWC', convert_to='y')`` of each to
 tests/data/niqe/golden.json. BasicSR's modules are loaded from the source folder by file (its
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import scipy.ndimage
 
-from sagc.stream.demo import street_scene
+from sagc.stream.media.demo import street_scene
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "niqe"
 

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from sagc.models import load_enhancer
-from sagc.stream.bench import synthetic_spec
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame
-from sagc.stream.sinks import EncoderSink
-from sagc.stream.sources import VideoSource
-from sagc.stream.threaded import run_pipeline_threaded
+from sagc.stream.apps.bench import synthetic_spec
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame
+from sagc.stream.media.sinks import EncoderSink
+from sagc.stream.media.sources import VideoSource
+from sagc.stream.run.threaded import run_pipeline_threaded
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -34,14 +34,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sagc.core.colour import luma
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, darken_sequence, sample_darken_params
 from sagc.eval.metrics import psnr, ssim
 from sagc.eval.temporal import MotionFlow, TemporalMeter
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame, frame_to_tensor, tensor_to_pixels
-from sagc.stream.images import list_images
+from sagc.ops.colour import luma
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame, frame_to_tensor, tensor_to_pixels
+from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
 
 log = logging.getLogger("score_exposure")

@@ -30,9 +30,9 @@ from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.eval.datasets import video_frames
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.stream.cpu_stage import CpuStage
-from sagc.stream.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
-from sagc.stream.images import list_images
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
 
 log = logging.getLogger("score_planar")

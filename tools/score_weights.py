@@ -16,7 +16,7 @@ import torch
 
 from sagc.models import load_enhancer
 from sagc.models.settings import SWITCH, switch
-from sagc.stream.images import list_images
+from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb, mean_luminance
 from sagc.train.validation import dark_camvid, validate
 

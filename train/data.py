@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sagc.core.colour import luma
 from sagc.core.errors import SagcError
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
-from sagc.stream.images import list_images, read_image, require_images
+from sagc.ops.colour import luma
+from sagc.stream.media.images import list_images, read_image, require_images
 
 __all__ = [
     "VOID",

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sagc.core.colour import luma
+from sagc.ops.colour import luma
 
 __all__ = [
     "ReferenceTargets",

@@ -12,7 +12,7 @@ from sagc.core.errors import SagcError
 from sagc.core.synth import DAY_LIGHT, darken_sequence
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import Enhancer
-from sagc.stream.images import list_images
+from sagc.stream.media.images import list_images
 
 from .data import load_rgb
 

@@ -1,0 +1,1 @@
+"""Enhance: the Stage interface, the CPU, reference and CUDA stages, and the state video carries."""

@@ -1,0 +1,145 @@
+"""The CPU enhance stage: 8-bit frames with OpenCV in float32 buffers, others in floating point.
+
+One step sequence whatever the layout: the thumbnail (``downscale``), γ (``estimate``: the
+network on ONNX Runtime, the exposure decision, the smoothing, the guided curve's fit), the
+temporal and spatial noise reduction, γ at full resolution (``upsample``) and the exponent
+(``apply``). The layout (:mod:`sagc.stream.enhance.layouts`: RGB, or 4:2:0 planes) picks which
+form of each :mod:`sagc.ops` algorithm a step runs. A frame the exposure gate leaves alone is
+returned as it is after the estimate. In video a frame reuses the last estimate while the light
+holds (:mod:`sagc.stream.enhance.reuse`). Frames that are not 8-bit take the reference stage's
+floating-point path (:func:`~sagc.stream.enhance.reference.enhance_float`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from sagc.core.heap import keep_frame_buffers_in_heap
+from sagc.core.timing import step
+from sagc.models import Enhancer, RuntimeSettings
+from sagc.ops.estimator import OrtEstimator
+from sagc.ops.guide import Curve
+from sagc.stream.enhance.layouts import Layout, PlanarLayout, RgbLayout
+from sagc.stream.enhance.reference import enhance_float
+from sagc.stream.enhance.reuse import Estimate, reusable
+from sagc.stream.enhance.stage import Done, Stage
+from sagc.stream.media.frame import Frame
+
+__all__ = ["CpuStage"]
+
+
+class CpuStage(Stage):
+    """The :class:`~sagc.stream.enhance.stage.Stage` on the CPU; one frame at a time, finished
+    on submit (module docstring)."""
+
+    planar = True
+    reuses_estimates = True
+
+    def __init__(
+        self,
+        enhancer: Enhancer,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        settings: RuntimeSettings | None = None,
+    ) -> None:
+        keep_frame_buffers_in_heap()
+        device = torch.device(device)
+        if device.type != "cpu":
+            raise ValueError(f"CpuStage runs on the CPU, got {device}")
+        super().__init__(enhancer, device=device, dtype=dtype)
+        self.rgb: RgbLayout | None = None
+        self.planes: PlanarLayout | None = None
+        # the 8-bit paths run the network on ONNX Runtime (the float path keeps the module)
+        self._runtime = OrtEstimator(self.enhancer.estimator, threads=torch.get_num_threads())
+        self._last: Estimate | None = None  # video: the last estimate, for frames that barely change
+        self._noise = 0.0  # the last frame's measured noise, 8-bit levels
+        self.configure(settings or enhancer.settings)
+
+    def reset(self) -> None:
+        super().reset()
+        self._last, self._noise = None, 0.0
+
+    def _configured(self, settings: RuntimeSettings) -> None:
+        self._last = None  # γ depends on the settings
+        if self.rgb is None or self.rgb.map.gain != settings.gain:
+            self.rgb = RgbLayout(gain=settings.gain, eps=self.enhancer.eps)
+            self.planes = PlanarLayout(gain=settings.gain, eps=self.enhancer.eps)
+
+    def submit(self, frame: Frame) -> Done:
+        return Done(self._enhance(frame))
+
+    @torch.inference_mode()
+    def _enhance(self, frame: Frame) -> Frame:
+        if frame.planes is not None:
+            assert self.planes is not None
+            return frame.with_planes(self._steps(self.planes, frame.planes))
+        if frame.eight_bit:
+            assert self.rgb is not None
+            return frame.with_pixels(self._steps(self.rgb, frame.rgb))
+        return enhance_float(self.enhancer, frame, self.video_state, device=self.device, dtype=self.dtype)
+
+    def _steps(self, layout: Layout, pixels: object) -> object:
+        """The step sequence on ``pixels`` in ``layout``'s forms."""
+        settings, timer = self.settings, self.timer
+        with step(timer, "downscale"):
+            small = layout.thumbnail(pixels, scale=self.enhancer.scale)
+        estimate = self._estimate(small, full_size=layout.full_size_thumbnail)
+        if estimate is None:
+            return pixels
+        curve, weight = estimate
+        filtered: object = pixels
+        noise = None  # the frame's noise in its code values, measured once for both filters
+        if self.temporal_denoiser is not None:
+            with step(timer, "temporal noise reduction"):
+                noise = layout.noise(pixels)
+                self._noise = layout.levels(noise)
+                filtered = layout.temporal(self.temporal_denoiser, pixels, levels=self._noise, weight=weight)
+                noise = noise if filtered is pixels else None
+        if settings.denoise:
+            with step(timer, "noise reduction"):
+                noise = layout.noise(filtered) if noise is None else noise
+                self._noise = layout.levels(noise)
+                filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
+        return layout.apply(pixels, filtered, curve, timer=timer)
+
+    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float]:
+        """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
+        ``frames`` after the last estimate) and the gate's weight (1 without one)."""
+        exposure = self.exposure
+        if exposure is not None and frames > 1:
+            exposure = functools.partial(exposure, frames=frames)
+        gamma, weight = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
+        if self.smoother is not None:
+            gamma = self.smoother(gamma, small, frames=frames)
+        return gamma, 1.0 if weight is None else float(weight)
+
+    def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
+        """γ's :class:`~sagc.ops.guide.Curve` and the gate's weight for an h×w×3 uint8
+        thumbnail (``full_size``: the frame itself); None when the gate leaves the frame alone
+        (γ = 1, no filtering: nothing to do at full resolution). In video a frame that barely
+        differs from the last estimated one reuses its curve."""
+        last = reusable(self._last, small, noise=self._noise)
+        if last is None:
+            x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+            x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+            frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
+            with step(self.timer, "estimate"):
+                gamma, weight = self._gamma(x, frames=frames)
+                alone = weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all())
+                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide)
+            last = Estimate(small.copy() if full_size else small, curve, weight)
+            if self.video_state.active:  # video: later frames that barely change may reuse it
+                self._last = last
+        if last.curve is None:
+            if self.temporal_denoiser is not None:
+                self.temporal_denoiser.reset()
+            return None
+        return last.curve, last.weight
+
+    def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
+        return lambda: self._runtime(x)

@@ -1,0 +1,87 @@
+"""Estimate less in video: a frame reuses the last estimate while the light holds.
+
+The thumbnail's mean must stay within :data:`REUSE_MEAN` of the estimated one's, relative, plus
+:data:`REUSE_MEAN_FLOOR` levels for the noise (a fade or a light switched on re-estimates at
+once), and either the picture stays put (no 3×3 neighbourhood of the thumbnail changed by more
+than :data:`REUSE_CHANGE` levels plus :data:`REUSE_NOISE` × the measured noise, what noise alone
+moves such a mean by, with margin) for at most :data:`REUSE_FRAMES` frames, or it moves within
+the same light (luma histogram within :data:`REUSE_HISTOGRAM`: half the L1 distance, the
+scene-cut test's measure, where a cut is over 0.35) for at most :data:`REUSE_MOVING_FRAMES`
+frames: γ's curve follows each frame's own luma, so it carries over. The exposure tracker counts
+the frames that held an estimate. Chosen on darkened CamVid train frames (10 images, 4:2:0):
+40-frame pans at dusk and night level estimated 74 and 64 % of their frames, PSNR/SSIM
+−0.008 dB/−0.0007 and −0.004 dB/−0.0003 against estimating every frame; 60-frame pans through a
+fade (light ×0.6 in 60 frames) kept the flicker of estimating every frame (0.962 against 0.948;
+1.918 without the light test).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from sagc.ops.guide import Curve
+from sagc.ops.histogram import histogram_l1, luma_histogram_8bit
+
+__all__ = [
+    "REUSE_CHANGE",
+    "REUSE_FRAMES",
+    "REUSE_HISTOGRAM",
+    "REUSE_MEAN",
+    "REUSE_MEAN_FLOOR",
+    "REUSE_MOVING_FRAMES",
+    "REUSE_NOISE",
+    "Estimate",
+    "reusable",
+]
+
+REUSE_MEAN = 0.005
+REUSE_MEAN_FLOOR = 0.02
+REUSE_CHANGE = 1.5
+REUSE_NOISE = 0.5
+REUSE_FRAMES = 15
+REUSE_HISTOGRAM = 0.1
+REUSE_MOVING_FRAMES = 2
+
+
+@dataclass
+class Estimate:
+    """γ's curve as estimated from the h×w×3 uint8 thumbnail ``small`` (None: the gate left the
+    frame alone), the gate's weight, and the frames that reused it; what later frames are
+    compared with is derived from ``small`` once."""
+
+    small: np.ndarray
+    curve: Curve | None
+    weight: float
+    age: int = 0
+
+    @functools.cached_property
+    def mean(self) -> float:
+        """The thumbnail's mean level."""
+        return float(self.small.mean())
+
+    @functools.cached_property
+    def histogram(self) -> np.ndarray:
+        """The thumbnail's luma histogram."""
+        return luma_histogram_8bit(self.small)
+
+
+def reusable(last: Estimate | None, small: np.ndarray, *, noise: float) -> Estimate | None:
+    """``last``, one frame older, when the thumbnail ``small`` may reuse it (module docstring;
+    ``noise`` is the last measured noise in 8-bit levels); else None."""
+    if last is None or last.age >= REUSE_FRAMES or last.small.shape != small.shape:
+        return None
+    mean = float(small.mean())
+    if abs(mean - last.mean) > REUSE_MEAN * last.mean + REUSE_MEAN_FLOOR:
+        return None
+    change = float(cv2.blur(cv2.absdiff(small, last.small), (3, 3)).max())
+    still = change <= REUSE_CHANGE + REUSE_NOISE * noise
+    if not still and (
+        last.age >= REUSE_MOVING_FRAMES or histogram_l1(luma_histogram_8bit(small), last.histogram) > REUSE_HISTOGRAM
+    ):
+        return None
+    last.age += 1
+    return last

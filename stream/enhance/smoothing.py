@@ -1,0 +1,114 @@
+"""Temporal smoothing: of the low-resolution γ map (an exponential moving average per pixel) and
+of the exposure decision (one per frame).
+
+Both reset on scene cuts (luma-histogram distance between consecutive thumbnails), and optionally
+motion-aware: where the thumbnail changed, the new estimate counts more, so moving objects do
+not drag a trail of stale γ behind them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sagc.ops.colour import luma
+from sagc.ops.histogram import histogram_distance
+
+__all__ = ["ExposureTracker", "GammaSmoother"]
+
+
+class _SceneFollower:
+    """What both smoothers share: the previous thumbnail and the scene-cut test."""
+
+    def __init__(self, alpha: float, what: str, cut_threshold: float) -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"{what} alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.cut_threshold = alpha, cut_threshold
+        self.cuts = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (the next frame's estimate is used as it is)."""
+        self._state = None
+        self._held = None  # the last input, which frames that reused it held
+        self._thumbnail: Tensor | None = None
+
+    def _continuing(self, thumbnail: Tensor, *, fresh: bool) -> Tensor | None:
+        """Record ``thumbnail``; the previous one when the running state goes on, None when it
+        starts over (the first frame, ``fresh`` state, or a cut, which is counted)."""
+        previous, self._thumbnail = self._thumbnail, thumbnail
+        if fresh or previous is None:
+            return None
+        if histogram_distance(previous, thumbnail) > self.cut_threshold:
+            self.cuts += 1
+            return None
+        return previous
+
+    def _caught_up(self, state: Tensor, held: Tensor, frames: int) -> Tensor:
+        """``state`` after the ``frames`` − 1 frames that held the last input ``held``, each
+        moving it towards that input by ``1 − alpha``."""
+        keep = self.alpha ** (frames - 1)
+        return keep * state + (1 - keep) * held
+
+
+class GammaSmoother(_SceneFollower):
+    """Stateful EMA of γ maps: ``state = a·state + (1 − a)·γ``, reset when the scene cuts.
+
+    ``alpha`` is the weight of the past (0 turns smoothing off). With ``motion`` > 0 the weight
+    drops per pixel as ``alpha · exp(−|Δ luma| / motion)`` where the thumbnail changed.
+    """
+
+    def __init__(self, alpha: float, *, cut_threshold: float = 0.35, motion: float = 0.05) -> None:
+        if motion < 0:
+            raise ValueError(f"motion scale must be >= 0, got {motion}")
+        self.motion = motion
+        super().__init__(alpha, "smoothing", cut_threshold)
+
+    def __call__(self, gamma: Tensor, thumbnail: Tensor, *, frames: int = 1) -> Tensor:
+        """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w).
+        ``frames`` > 1: the frames between the last call and this one held the last γ (a stage
+        that reuses an estimate), and the state moved towards it on each."""
+        if self.alpha == 0.0:
+            return gamma
+        previous = self._continuing(thumbnail, fresh=self._state is None or self._state.shape != gamma.shape)
+        if previous is None:
+            self._state = self._held = gamma
+            return gamma
+        state = self._caught_up(self._state, self._held, frames)
+        weight: Tensor | float = self.alpha
+        if self.motion > 0:
+            change = (luma(thumbnail) - luma(previous)).abs()
+            weight = self.alpha * torch.exp(-change / self.motion)
+        self._state = weight * state + (1 - weight) * gamma
+        self._held = gamma
+        return self._state
+
+
+class ExposureTracker(_SceneFollower):
+    """The exposure decision smoothed over time: an exponential moving average of the gate's
+    per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`), reset when
+    the scene cuts.
+
+    ``alpha`` is the weight of the past per frame: 0.9 follows a lasting change within about ten
+    frames (a third of a second at 30 frames/s; a tunnel exit is usually also a cut and is
+    followed at once), while a passing headlight or a flash moves the decision by a tenth of its
+    own swing per frame instead of at once.
+    """
+
+    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
+        super().__init__(alpha, "exposure", cut_threshold)
+
+    def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor, *, frames: int = 1) -> tuple[Tensor, Tensor]:
+        """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``.
+        ``frames`` > 1: the frames between the last call and this one held the last decision
+        (a stage that reuses an estimate), and the state moved towards it on each, so the
+        decision follows a change in the same time either way."""
+        state = self._state
+        if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
+            self._state = self._held = weight, stops
+            return self._state
+        state = tuple(self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True))
+        a = self.alpha
+        self._state = a * state[0] + (1 - a) * weight, a * state[1] + (1 - a) * stops
+        self._held = weight, stops
+        return self._state

@@ -1,0 +1,1 @@
+"""Media: frames, decoding sources, encoding sinks, still images, queues between threads."""
