@@ -17,7 +17,13 @@ __all__ = ["add_preview"]
 
 log = logging.getLogger("sagc")
 
-PREVIEW_SMOOTH = 0.8  # the preview smooths γ over time unless --smooth or the weights say otherwise
+
+def preview_smooth() -> float:
+    """The γ smoothing a preview runs with unless --smooth or the weights say otherwise: the
+    setting's own "on" value."""
+    from sagc.models.settings import controls
+
+    return float(controls()["smoothing"].on)
 
 
 def add_preview(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +32,7 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
         help="live preview of a webcam, stream or file: window and/or browser page",
         description="Shows input | enhanced output live. Keeps only the newest frame (drops are counted), "
         "so latency stays bounded. Window keys: s smoothing, d denoise, g exposure gate, u guided upsampling, "
-        f"t temporal noise reduction, -/+ EV, v view, q quit. Smoothing is on ({PREVIEW_SMOOTH}) unless "
+        f"t temporal noise reduction, -/+ EV, v view, q quit. Smoothing is on ({preview_smooth()}) unless "
         "--smooth 0. Ctrl-C ends the preview.",
     )
     p.add_argument("--source", required=True,
@@ -76,7 +82,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         source = [args.source] if Path(args.source).is_file() else []
         check_outputs([args.record], source, overwrite=args.overwrite)
     spec = parse_live_source(args.source, size=args.size)
-    stage = make_stage(enhancer_from_args(args, smooth=PREVIEW_SMOOTH), device=parse_device(args.device))
+    stage = make_stage(enhancer_from_args(args, smooth=preview_smooth()), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries, planar=stage.planar)
     try:
         capture.wait_open()

@@ -15,9 +15,7 @@ EXTRAS = {
     "scipy": "eval",
     "lpips": "eval",
     "matplotlib": "eval",
-    "onnx": "export",
     "onnxscript": "export",
-    "onnxruntime": "test",
     "ray": "ray",
 }
 

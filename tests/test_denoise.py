@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -42,17 +41,6 @@ def _noisy_scene(seed: int = 0, size: tuple[int, int] = (160, 96), sigma: float 
     clean = street_scene(4, size=size, rate=30) * 255
     rng = np.random.default_rng(seed)
     return np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255).round().astype(np.uint8)
-
-
-@pytest.mark.parametrize("sigma_color", [5.0, 20.0, 60.0])
-def test_matches_opencv(sigma_color):
-    rgb = _noisy_scene()
-    want = cv2.bilateralFilter(rgb, 5, sigma_color, 3.0)
-    got = _pixels(bilateral_filter(_tensor(rgb), sigma_color=sigma_color / 255))
-    diff = np.abs(got.astype(int) - want.astype(int))
-    assert diff.max() <= 1
-    assert (diff > 0).mean() < 1e-3
-    assert (got != rgb).mean() > 0.1  # it did filter
 
 
 def test_keeps_flat_images_and_strong_edges_and_removes_noise():

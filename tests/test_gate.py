@@ -13,6 +13,7 @@ from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.models.gate import exposure_features
 from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame
 
 
@@ -103,11 +104,14 @@ def test_fast_path_gates_like_the_float_path(weights):
     outputs = {}
     for gate in (True, False):
         for fast in (True, False):
-            stage = CpuStage(load_enhancer(weights, gate=gate, denoise=4), fast=fast)
+            stage = (CpuStage if fast else ReferenceStage)(load_enhancer(weights, gate=gate, denoise=4))
             outputs[gate, fast] = stage(frame).rgb.astype(int)
     assert np.abs(outputs[True, True] - outputs[True, False]).max() <= 1
     night = Frame(np.full((48, 64, 3), 8, np.uint8))  # lifted to the gate's target on both paths
-    lifted = [CpuStage(load_enhancer(weights, gate=True), fast=fast)(night).rgb.astype(int) for fast in (True, False)]
+    lifted = [
+        (CpuStage if fast else ReferenceStage)(load_enhancer(weights, gate=True))(night).rgb.astype(int)
+        for fast in (True, False)
+    ]
     assert np.abs(lifted[0] - lifted[1]).max() <= 1
     assert lifted[0].mean() > 8 * 4
     gated_lift = (outputs[True, False] - frame.rgb).mean()

@@ -9,7 +9,6 @@ import torch
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, sample_darken_params
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.ops.gamma import GammaMap
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.demo import street_scene
@@ -34,32 +33,6 @@ def test_fast_path_matches_float_path(weights, scale, gain):
     gap = float(psnr(_to_tensor(fast), reference) - psnr(_to_tensor(slow), reference))
     assert abs(gap) <= 0.1
     assert float(psnr(_to_tensor(fast), _to_tensor(slow))) > 40
-
-
-@pytest.mark.parametrize(
-    "shape,factor", [((181, 321, 3), 8), ((180, 320), 8), ((17, 9, 3), 4), ((16, 16), 4), ((3, 3), 2)]
-)
-def test_block_means_average_the_float_paths_blocks(shape, factor):
-    from sagc.ops.downscale import block_means
-
-    image = np.random.default_rng(0).random(shape).astype(np.float32)
-    tensor = torch.from_numpy(image)
-    tensor = tensor[None, None] if image.ndim == 2 else tensor.permute(2, 0, 1)[None]
-    want = torch.nn.functional.avg_pool2d(tensor, factor, factor, ceil_mode=True)  # Enhancer.downscale's
-    want = want[0, 0] if image.ndim == 2 else want[0].permute(1, 2, 0)
-    got = block_means(image, factor)
-    assert got.shape == tuple(want.shape) and np.abs(got - want.numpy()).max() < 1e-6
-
-
-def test_gamma_map_values():
-    gamma_map = GammaMap(eps=1e-4)
-    x = np.array([[[0, 64, 255]]], dtype=np.uint8)
-    gamma = np.array([[[1.0, 0.5, 0.2]]], dtype=np.float32)
-    expected = [round(255 * 1e-4), round(255 * (64 / 255) ** 0.5), 255]
-    assert gamma_map.apply(x, gamma).tolist() == [[expected]]
-    filtered = np.array([[[2.25, 2.75, 3.5]]], dtype=np.float32)  # between levels: not rounded first
-    dark = gamma_map.apply(filtered, np.full((1, 1, 3), 0.3, np.float32))
-    assert dark.tolist() == [[[round(255 * (v / 255) ** 0.3) for v in (2.25, 2.75, 3.5)]]]
 
 
 def test_16bit_frames_use_the_float_path(weights):
@@ -87,7 +60,7 @@ def test_fast_path_quality_within_tolerance_with_the_default_settings(light):
     clip = [_darkened(clean, torch.Generator().manual_seed(i), light) for i, clean in enumerate(clip_clean)]
     scores = {}
     for fast in (True, False):
-        stage = CpuStage(load_enhancer("default"), fast=fast)
+        stage = (CpuStage if fast else ReferenceStage)(load_enhancer("default"))
         stage.configure(stage.settings, temporal=False)
         on_stills = [_scores(stage(Frame(d)).rgb, c) for d, c in zip(stills, scenes, strict=True)]
         stage.configure(stage.settings)  # video: exposure tracking, temporal noise reduction
@@ -171,3 +144,36 @@ def test_video_reuses_the_estimate_while_the_picture_stays_put():
     for rgb in noisy[:3]:
         stage(Frame(rgb))
     assert len(estimates) == 5
+
+
+def test_the_cpu_stage_runs_its_8bit_estimate_on_onnx_runtime():
+    from sagc.ops.estimator import OrtEstimator
+
+    stage, enhancer = CpuStage(load_enhancer("default")), load_enhancer("default")
+    x = torch.rand(1, 3, 45, 80)
+    assert isinstance(stage._runtime, OrtEstimator)
+    with torch.inference_mode():
+        gamma_fast, _ = stage._gamma(x)
+        gamma_slow, _ = enhancer.gamma(x)
+    assert float((gamma_fast - gamma_slow).abs().max()) < 1e-5
+
+
+def test_stages_declare_what_they_can_do():
+    from sagc.stream.enhance.cuda_stage import CudaStage
+
+    assert CpuStage.planar and CpuStage.reuses_estimates
+    assert not ReferenceStage.planar and not ReferenceStage.reuses_estimates
+    assert not CudaStage.planar and not CudaStage.reuses_estimates
+
+
+def test_the_reference_stage_is_the_enhancer_in_floating_point():
+    rgb = np.random.default_rng(7).integers(0, 90, (48, 64, 3), dtype=np.uint8)
+    enhancer = load_enhancer("default")
+    with torch.inference_mode():
+        want = enhancer(_to_tensor(rgb))
+    got = ReferenceStage(load_enhancer("default"))(Frame(rgb)).rgb
+    want = (want[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    diff = np.abs(got.astype(int) - want.astype(int))  # (channels_last convolutions sum in another order)
+    assert diff.max() <= 1 and diff.mean() < 0.01
+    with pytest.raises(ValueError, match="CPU"):
+        CpuStage(load_enhancer("default"), device="meta")

@@ -15,6 +15,7 @@ import torch
 from sagc.models import load_enhancer
 from sagc.ops.temporal_denoise import TemporalDenoiser
 from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame
 
 from .conftest import needs_ffmpeg
@@ -97,7 +98,9 @@ def test_stage_fast_and_float_paths_agree_and_stills_do_not_carry_history(weight
     frames = [Frame(_noisy(_background() * 0.4, rng)) for _ in range(5)]
     outputs = {}
     for fast in (True, False):
-        stage = CpuStage(load_enhancer(weights, temporal_denoise=0.6, gate=False, denoise=0.0, scale=4), fast=fast)
+        stage = (CpuStage if fast else ReferenceStage)(
+            load_enhancer(weights, temporal_denoise=0.6, gate=False, denoise=0.0, scale=4)
+        )
         assert stage.temporal_denoiser is not None
         outputs[fast] = [stage(frame).rgb.astype(int) for frame in frames]
     assert np.abs(outputs[True][-1] - outputs[False][-1]).mean() < 1.0

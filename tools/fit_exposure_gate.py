@@ -23,6 +23,7 @@ from tqdm import tqdm
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.models.gate import FEATURES, exposure_features
 from sagc.ops.colour import luma
+from sagc.ops.downscale import downscale
 from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
 
@@ -33,7 +34,7 @@ RIDGE = 1e-3
 
 
 def features(images: list[Tensor]) -> Tensor:
-    rows = [exposure_features(F.avg_pool2d(x[None], SCALE, ceil_mode=True))[0] for x in images]
+    rows = [exposure_features(downscale(x[None], scale=SCALE))[0] for x in images]
     return torch.stack(rows).double()
 
 

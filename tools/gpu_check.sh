@@ -14,7 +14,7 @@ if [ -d .whl ]; then
 fi
 # setup.py's package_dir layout without an install (no build tools offline): link the folders
 # into sagc/ of this copy of the tree, which is first on sys.path when run from the root
-for part in models stream train eval; do [ -e "sagc/$part" ] || ln -s "../$part" "sagc/$part"; done
+for part in core ops models stream train eval cli; do [ -e "sagc/$part" ] || ln -s "../$part" "sagc/$part"; done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c "import torch, av, cv2; print('torch', torch.__version__, 'av', av.__version__, 'cv2', cv2.__version__)"
 python3 -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.log"

@@ -7,9 +7,9 @@ Every dark input is first stored as 8-bit 4:2:0 (BT.601, limited range: what a v
 hands over), then enhanced three ways and stored as 4:2:0 again, as ``sagc enhance`` writes video
 (conversions between RGB and 4:2:0 with swscale's accurate rounding, so they add no bias):
 
-- ``float``: the reference path (``CpuStage(fast=False)``, RGB in floating point);
+- ``float``: the reference path (``ReferenceStage``, RGB in floating point);
 - ``rgb``: the 8-bit fast path on RGB (the frame converted to RGB and back);
-- ``planar``: the 8-bit fast path on the planes (:mod:`sagc.stream.planar`).
+- ``planar``: the 8-bit fast path on the planes (:class:`sagc.ops.gamma.PlanarGammaMap`).
 
 Prints one Markdown row per set: PSNR / SSIM of each against the clean original. Images
 (Dark-CamVid-val and Night-CamVid-val: CamVid val darkened with seed 0 at dusk and night level)
@@ -31,6 +31,7 @@ from sagc.eval.datasets import video_frames
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
 from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
@@ -55,7 +56,7 @@ def stored(frame: Frame) -> np.ndarray:
 
 
 def make_stages(weights: str, *, video: bool) -> dict[str, CpuStage]:
-    stages = {name: CpuStage(load_enhancer(weights), fast=name != "float") for name in PATHS}
+    stages = {name: (CpuStage if name != "float" else ReferenceStage)(load_enhancer(weights)) for name in PATHS}
     for stage in stages.values():
         stage.configure(stage.settings, temporal=video)
     return stages

@@ -3,8 +3,9 @@
 One :class:`PreviewSession` owns the loop (its own thread). It takes the newest frame from a
 :class:`~sagc.stream.apps.live.LiveCapture`, enhances it, composes the view (side by side, or a
 split: left half input, right half output), optionally records it, and publishes it for the
-window and the web page. Controls (smoothing on/off, noise reduction on/off, view) are
-requested from any thread and applied by the loop between frames, so they reach the pipeline
+window and the web page. Controls (each of :func:`sagc.models.settings.controls` on or off:
+smoothing, noise reduction, exposure gate, guided upsampling, temporal noise reduction; ``ev``
+in stops; the view) are requested from any thread and applied by the loop between frames, so they reach the pipeline
 in order.
 """
 

@@ -1,13 +1,14 @@
 """The preview's browser page: live view as MJPEG, counters, and controls, on 127.0.0.1 by default.
 
 Routes: ``/`` the page; ``/stream.mjpg`` the live view (multipart JPEG); ``/frame.jpg`` the
-newest view once; ``/stats`` counters as JSON; ``POST /control`` with JSON
-``{"smoothing": bool}``, ``{"denoise": bool}``, ``{"gate": bool}``, ``{"guide": bool}`` and/or
-``{"view": "side"|"split"}``.
+newest view once; ``/stats`` counters as JSON; ``POST /control`` with a JSON object of the
+preview's controls (:func:`sagc.models.settings.controls`: ``smoothing``, ``denoise``, ``gate``,
+``guide``, ``temporal`` as booleans), its adjustables (:func:`sagc.models.settings.adjustables`:
+``ev`` as a number of stops) and/or ``{"view": "side"|"split"}``.
 
 The network is treated as hostile: only requests addressed to the bound host or ``localhost`` are
 served (a page on another site cannot read the camera through DNS rebinding); ``POST /control``
-takes ``application/json`` of at most 4 KB with JSON booleans, and a cross-site ``Origin`` is
+takes ``application/json`` of at most 4 KB with JSON booleans and numbers, and a cross-site ``Origin`` is
 refused; idle sockets time out; a viewer that goes away is a debug line.
 """
 
