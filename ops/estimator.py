@@ -77,6 +77,7 @@ class GammaEstimator(nn.Module):
 
 
 _OPSET = 17
+_IR_VERSION = 8  # the format version opset 17 needs: runtimes older than the onnx package still load it
 
 
 def estimator_graph(estimator: GammaEstimator) -> onnx.ModelProto:
@@ -139,7 +140,7 @@ def estimator_graph(estimator: GammaEstimator) -> onnx.ModelProto:
         [helper.make_tensor_value_info("gamma", TensorProto.FLOAT, shape)],
         initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION)
     onnx.checker.check_model(model)
     return model
 

@@ -190,6 +190,7 @@ def test_cuda_stage_guides_like_the_cpu_and_follows_the_toggle() -> None:
     from sagc.stream.enhance.cuda_stage import CudaStage
 
     frame = _frames(1)[0]
+    frame = frame.with_pixels((frame.rgb // 4).astype(np.uint8))  # dark: the exposure gate enhances it
     # the trained default: its γ follows brightness, so the guided upsampling changes the picture
     cuda = CudaStage(load_enhancer("default", guide=0.5), device="cuda", dtype=torch.float32)
     reference = ReferenceStage(load_enhancer("default", guide=0.5), device="cpu")

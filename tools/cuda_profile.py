@@ -80,6 +80,7 @@ def ring_fps(stage: CudaStage, frames: list[Frame], total: int) -> float:
 @torch.inference_mode()
 def profile(weights: str, height: int, width: int, denoise: float, *, runs: int, frames: int) -> dict[str, float]:
     stage = CudaStage(load_enhancer(weights, denoise=denoise), device="cuda")
+    stage.configure(stage.settings, temporal=False)  # frame by frame: the work replays from CUDA graphs
     clip = test_frames(8, height, width)
     stage(clip[0])  # allocates the ring
     slot = stage._ring[0]
