@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 import numpy as np
 import torch
-from av.video.reformatter import Interpolation
 
 from sagc.core.errors import SagcError
 
 __all__ = [
-    "ACCURATE_SCALING",
     "DEFAULT_MAX_PIXELS",
     "Frame",
     "YuvPlanes",
@@ -24,7 +21,15 @@ __all__ = [
     "tensor_to_pixels",
 ]
 
-ACCURATE_SCALING = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+def _accurate_scaling() -> int:
+    """swscale's flags for unbiased RGB ↔ YUV conversion (PyAV loads here, not on import: still
+    images and training need no video library)."""
+    from av.video.reformatter import Interpolation
+
+    return Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
 """swscale flags for unbiased conversions between RGB and 4:2:0."""
 
 # the largest picture decoded by default: DCI 8K (8192×4320) and anything smaller
@@ -87,21 +92,25 @@ class YuvPlanes:
     def from_rgb(cls, rgb: np.ndarray, *, matrix: str = "itu601", color_range: int = 1) -> YuvPlanes:
         """H×W×3 uint8 RGB (even size) as 4:2:0 planes, converted by swscale with accurate
         rounding (its default rounds luma down by about half a level)."""
+        import av
+
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         picture = picture.reformat(
-            format="yuv420p", dst_colorspace=matrix, dst_color_range=color_range, interpolation=ACCURATE_SCALING
+            format="yuv420p", dst_colorspace=matrix, dst_color_range=color_range, interpolation=_accurate_scaling()
         )
         return cls(picture.to_ndarray(), rgb.shape[1], rgb.shape[0], matrix, color_range)
 
     def to_rgb(self, *, accurate: bool = False) -> np.ndarray:
         """H×W×3 uint8 RGB, converted by swscale exactly as the decoder's own frames are, or
         with accurate rounding (``accurate``)."""
+        import av
+
         picture = av.VideoFrame.from_ndarray(self.i420, format="yuv420p")
         return picture.to_ndarray(
             format="rgb24",
             src_colorspace=self.matrix,
             src_color_range=self.color_range,
-            interpolation=ACCURATE_SCALING if accurate else None,
+            interpolation=_accurate_scaling() if accurate else None,
         )
 
 

@@ -1,0 +1,277 @@
+"""Score an enhancer recipe on footage it was not tuned on: one table of held-out figures.
+
+    python tools/holdout.py --camvid $DATA/camvid --config configs/sagc_default.yaml \
+        --out runs/holdout --clips $DATA/video/seattlestreet1.mp4 $DATA/video/countryroad.mp4 \
+        --sice $DATA/sice
+
+- **Leave one sequence out.** CamVid's frames (``train/images`` and ``val/images`` together) are
+  grouped by sequence, the file-name prefix before ``_`` (``0001TP``, ``0006R0``, ``0016E5``).
+  For each sequence the recipe (``--config`` with ``--set`` overrides) is trained on the others
+  alone (``tools/holdout_folds.py``), its last step kept (no validation set: CamVid val is a
+  training sequence), and with
+  ``--sice`` the exposure gate is refitted on the same frames and SICE
+  (``tools/fit_exposure_gate.py``), so no weight or threshold sees the held-out sequence. The
+  held-out frames are darkened with the ``sagc data darken`` recipe (seed 0) at the default light
+  range and at night level and enhanced as ``sagc enhance`` runs images: PSNR, SSIM, output mean
+  luma against the clean frames', 1st-percentile luma (8-bit levels) against the clean frames'.
+  ``--weights FILE`` scores one checkpoint on every sequence instead (marked "seen" where it was
+  trained on them, as the packaged weights were). Training checkpoints in ``--out``; an
+  interrupted run resumes.
+- **Darkening ladder.** Up to ``--ladder`` held-out frames per fold darkened with one ISSR draw
+  each at fixed light levels from 0.1 to 1.0 of normal light: the output's mean luma at each
+  level, and how much it varies across levels ((max − min) / max of the set's means).
+- **Clips.** Each ``--clips`` file as a video against itself (PSNR, a well-lit clip should come
+  back unchanged), then darkened to dusk and to night (one draw per clip, fresh noise per
+  frame): PSNR, SSIM, flicker (the output's frame-to-frame mean-luma change over the input's;
+  below 1 is steadier than the input), 1st-percentile luma against the clean clip's. Scored with
+  the last fold's weights, or ``--weights``.
+- **SICE.** NIQE and output mean luma on the under-exposed SICE images (mean luma ≤ 0.25; at
+  most ``--sice-count``, evenly spaced).
+
+Prints one Markdown table; ``--json`` writes the figures too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sagc.core.config import load_config
+from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, darken_sequence, sample_darken_params
+from sagc.eval.metrics import psnr, ssim
+from sagc.eval.niqe import niqe
+from sagc.eval.temporal import TemporalMeter
+from sagc.models import Enhancer, load_enhancer
+from sagc.models.gate import ExposureGate
+from sagc.ops.colour import luma
+from sagc.stream.enhance.cpu_stage import CpuStage
+from sagc.stream.media.frame import Frame, frame_to_tensor, tensor_to_pixels
+from sagc.stream.media.images import list_images
+from sagc.train.config import EnhancerConfig
+from sagc.train.data import load_rgb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import holdout_folds as folds  # noqa: E402 - a sibling script
+
+log = logging.getLogger("holdout")
+
+LADDER = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0)
+LIGHTS = {"default light": DAY_LIGHT, "night": NIGHT_LIGHT}
+SICE_LOW = 0.25
+
+
+def train_fold(
+    held_out: str, frames: dict[str, list[Path]], config: EnhancerConfig, out: Path, sice: Path | None
+) -> Enhancer:
+    """The recipe trained on every sequence but ``held_out`` (``tools/holdout_folds.py``), with
+    the gate refitted on the same frames (and SICE) when ``sice`` is given."""
+    enhancer = load_enhancer(folds.train_fold(held_out, frames, config, out))
+    if sice is not None:
+        camvid = [load_rgb(p) for p in folds.training_frames(held_out, frames)]
+        enhancer.exposure_gate = fit_gate(camvid, sice)
+    return enhancer
+
+
+def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
+    """The exposure gate's logistic model refitted as ``tools/fit_exposure_gate.py`` fits it."""
+    from fit_exposure_gate import features, fit, flattened
+
+    images = [load_rgb(p) for p in list_images(sice)]
+    level = [float(luma(x).mean()) for x in images]
+    normal = [
+        camvid,
+        [x for x, m in zip(images, level, strict=True) if m > 0.4],
+        flattened(camvid + [x for x, m in zip(images, level, strict=True) if 0.3 < m < 0.7][::2], seed=3),
+    ]
+    dark = [
+        list(darken_sequence(camvid, seed=1, light=DAY_LIGHT)),
+        list(darken_sequence(camvid, seed=1, light=NIGHT_LIGHT)),
+        [x for x, m in zip(images, level, strict=True) if m < 0.2],
+    ]
+    with torch.enable_grad():
+        weights, bias = fit(*(torch.cat([features(s) for s in sets if s]) for sets in (normal, dark)))
+    return dataclasses.replace(ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias)
+
+
+def stills_stage(enhancer: Enhancer) -> CpuStage:
+    """The CPU stage as ``sagc enhance`` runs unrelated images."""
+    stage = CpuStage(enhancer)
+    stage.configure(stage.settings, temporal=False)
+    return stage
+
+
+def enhance(stage: CpuStage, x: torch.Tensor) -> torch.Tensor:
+    return frame_to_tensor(stage(Frame(tensor_to_pixels(x[None], dtype=np.uint8))))
+
+
+def p1_levels(x: torch.Tensor) -> float:
+    """The 1st-percentile luma in 8-bit levels."""
+    return 255.0 * float(torch.quantile(luma(x.float()).flatten()[::7], 0.01))
+
+
+def score_pairs(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Tensor]) -> dict[str, float]:
+    rows: dict[str, list[float]] = {"psnr": [], "ssim": [], "luma": [], "clean_luma": [], "p1": [], "clean_p1": []}
+    for low, ref in zip(dark, clean, strict=True):
+        y, ref = enhance(stage, low), ref[None]
+        rows["psnr"].append(float(psnr(y, ref)))
+        rows["ssim"].append(float(ssim(y, ref)))
+        rows["luma"].append(float(luma(y).mean()))
+        rows["clean_luma"].append(float(luma(ref).mean()))
+        rows["p1"].append(p1_levels(y))
+        rows["clean_p1"].append(p1_levels(ref))
+    return {name: float(np.mean(values)) for name, values in rows.items()} | {"frames": len(dark)}
+
+
+def ladder_means(stage: CpuStage, clean: list[torch.Tensor]) -> list[float]:
+    """The output's mean luma over ``clean`` at each :data:`LADDER` level (one draw per image,
+    the light set to the level, the signal noise scaled with it)."""
+    generator = torch.Generator().manual_seed(0)
+    draws = [sample_darken_params(generator, light=(0.5, 0.5)) for _ in clean]
+    means = []
+    for level in LADDER:
+        outputs = []
+        for x, base in zip(clean, draws, strict=True):
+            params = dataclasses.replace(base, light=level, sigma_signal=base.sigma_signal * 0.5 / level)
+            outputs.append(float(luma(enhance(stage, darken(x, params, generator=generator))).mean()))
+        means.append(float(np.mean(outputs)))
+    return means
+
+
+def clip_frames(path: str, limit: int) -> Iterator[torch.Tensor]:
+    with av.open(path) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == limit:
+                return
+            yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255
+
+
+def score_clip(enhancer: Enhancer, path: str, light: tuple[float, float] | None, limit: int) -> dict[str, float]:
+    """A clip as a video: against itself (``light`` None), or darkened with one draw."""
+    stage = CpuStage(enhancer)
+    generator = torch.Generator().manual_seed(0)
+    params = None if light is None else sample_darken_params(generator, light=light)
+    meter, rows = TemporalMeter(), {"psnr": [], "ssim": [], "p1": [], "clean_p1": []}
+    for clean in clip_frames(path, limit):
+        low = clean if params is None else darken(clean, params, generator=generator)
+        y = enhance(stage, low)
+        meter.update(tensor_to_pixels(low[None], dtype=np.uint8), tensor_to_pixels(y, dtype=np.uint8))
+        rows["psnr"].append(min(100.0, float(psnr(y, clean[None]))))
+        rows["ssim"].append(float(ssim(y, clean[None])))
+        rows["p1"].append(p1_levels(y))
+        rows["clean_p1"].append(p1_levels(clean[None]))
+    return {name: float(np.mean(values)) for name, values in rows.items()} | {"flicker": float(meter.flicker)}
+
+
+def score_sice(enhancer: Enhancer, sice: Path, count: int) -> dict[str, float]:
+    stage = stills_stage(enhancer)
+    images = [x for x in (load_rgb(p) for p in list_images(sice)) if float(luma(x).mean()) <= SICE_LOW]
+    images = images[:: max(1, len(images) // count)][:count]
+    before, after, out_luma = [], [], []
+    for x in images:
+        y = enhance(stage, x)
+        before.append(float(niqe(x[None])))
+        after.append(float(niqe(y)))
+        out_luma.append(float(luma(y).mean()))
+    return {"images": len(images), "niqe_input": float(np.mean(before)), "niqe": float(np.mean(after))} | {
+        "luma": float(np.mean(out_luma))
+    }
+
+
+def table(figures: dict) -> list[str]:
+    lines = ["| measure | figures |", "|---|---|"]
+    for sequence, fold in figures["folds"].items():
+        seen = " (seen in training)" if fold["seen"] else ""
+        for light, s in fold["scores"].items():
+            lines.append(
+                f"| {sequence}{seen}, {light} ({s['frames']}) | {s['psnr']:.2f} dB / {s['ssim']:.4f}; "
+                f"mean luma {s['luma']:.3f} (clean {s['clean_luma']:.3f}); "
+                f"1st pct {s['p1']:.1f} (clean {s['clean_p1']:.1f}) |"
+            )
+        means = fold["ladder"]
+        levels = ", ".join(f"{level:g}: {m:.3f}" for level, m in zip(LADDER, means, strict=True))
+        spread = (max(means) - min(means)) / max(max(means), 1e-6)
+        lines.append(f"| {sequence} ladder, output mean luma by light | {levels}; varies {100 * spread:.1f} % |")
+    for name, clip in figures["clips"].items():
+        ident = clip["identity"]
+        lines.append(f"| {name} against itself | {ident['psnr']:.2f} dB |")
+        for light in ("dusk", "night"):
+            c = clip[light]
+            lines.append(
+                f"| {name} at {light} | {c['psnr']:.2f} dB / {c['ssim']:.4f}; flicker {c['flicker']:.3f}; "
+                f"1st pct {c['p1']:.1f} (clean {c['clean_p1']:.1f}) |"
+            )
+    if figures.get("sice"):
+        s = figures["sice"]
+        lines.append(
+            f"| SICE ≤ {SICE_LOW} mean luma ({s['images']}) | NIQE {s['niqe']:.3f} (input {s['niqe_input']:.3f}); "
+            f"mean luma {s['luma']:.3f} |"
+        )
+    return lines
+
+
+@torch.inference_mode()
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--camvid", required=True, type=Path, help="a folder with train/images and val/images")
+    parser.add_argument("--config", default="configs/sagc_default.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--out", type=Path, default=Path("runs/holdout"))
+    parser.add_argument("--weights", help="score this checkpoint on every sequence instead of training folds")
+    parser.add_argument("--frames", type=int, default=0, help="score at most this many frames per sequence (0: all)")
+    parser.add_argument("--ladder", type=int, default=20, help="frames per fold on the darkening ladder")
+    parser.add_argument("--clips", nargs="*", default=[])
+    parser.add_argument("--clip-frames", type=int, default=150)
+    parser.add_argument("--sice", type=Path)
+    parser.add_argument("--sice-count", type=int, default=60)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    frames = folds.sequences(args.camvid)
+    if len(frames) < 2:
+        raise SystemExit(f"holdout: {args.camvid} holds {len(frames)} sequence(s); leaving one out needs two")
+    config = load_config(EnhancerConfig, args.config, args.set)
+    figures: dict = {"folds": {}, "clips": {}}
+    enhancer = None
+    for held_out, paths in frames.items():
+        if args.weights:
+            enhancer, seen = load_enhancer(args.weights), True
+        else:
+            with torch.inference_mode(False):
+                enhancer = train_fold(held_out, frames, config, args.out, args.sice)
+            seen = False
+        stage = stills_stage(enhancer)
+        clean = [load_rgb(p) for p in paths[: args.frames or None]]
+        scores = {
+            light: score_pairs(stage, list(darken_sequence(clean, seed=0, light=value)), clean)
+            for light, value in tqdm(LIGHTS.items(), desc=held_out, leave=False)
+        }
+        ladder = ladder_means(stage, clean[:: max(1, len(clean) // args.ladder)][: args.ladder])
+        figures["folds"][held_out] = {"seen": seen, "scores": scores, "ladder": ladder}
+    assert enhancer is not None
+    for path in args.clips:
+        figures["clips"][Path(path).name] = {
+            "identity": score_clip(enhancer, path, None, args.clip_frames),
+            "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames),
+            "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames),
+        }
+    if args.sice is not None:
+        figures["sice"] = score_sice(enhancer, args.sice, args.sice_count)
+    for line in table(figures):
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
