@@ -71,6 +71,7 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     assert aaa["scores"]["night"]["clean_luma"] == aaa["scores"]["default light"]["clean_luma"]
     assert aaa["scores"]["night"]["luma"] > 0 and len(aaa["ladder"]) == len(LADDER)
     assert figures["clips"]["clip.mp4"]["identity"]["psnr"] > 20
+    assert np.isfinite(figures["clips"]["clip.mp4"]["night"]["relative_flicker"])
     assert figures["sice"]["images"] == 2 and np.isfinite(figures["sice"]["niqe"])
     out = capsys.readouterr().out
     assert out.count("\n") == 2 + 2 * 3 + 3 + 1  # header, per fold two lights and the ladder, the clip, SICE

@@ -22,8 +22,10 @@
   level, and how much it varies across levels ((max − min) / max of the set's means).
 - **Clips.** Each ``--clips`` file as a video against itself (PSNR, a well-lit clip should come
   back unchanged), then darkened to dusk and to night (one draw per clip, fresh noise per
-  frame): PSNR, SSIM, flicker (the output's frame-to-frame mean-luma change over the input's;
-  below 1 is steadier than the input), 1st-percentile luma against the clean clip's. Scored with
+  frame): PSNR, SSIM, flicker (the output's frame-to-frame mean-luma change over the input's,
+  the evaluator's measure, which grows with the brightening), relative flicker (the same on log
+  mean luma: 1 for an output that follows its input, below 1 for one steadier than its input),
+  1st-percentile luma against the clean clip's. Scored with
   the last fold's weights, or ``--weights``.
 - **SICE.** NIQE and output mean luma on the under-exposed SICE images (mean luma ≤ 0.25; at
   most ``--sice-count``, evenly spaced).
@@ -160,7 +162,7 @@ def score_clip(enhancer: Enhancer, path: str, light: tuple[float, float] | None,
     stage = CpuStage(enhancer)
     generator = torch.Generator().manual_seed(0)
     params = None if light is None else sample_darken_params(generator, light=light)
-    meter, rows = TemporalMeter(), {"psnr": [], "ssim": [], "p1": [], "clean_p1": []}
+    meter, rows = TemporalMeter(warping=False), {"psnr": [], "ssim": [], "p1": [], "clean_p1": []}
     for clean in clip_frames(path, limit):
         low = clean if params is None else darken(clean, params, generator=generator)
         y = enhance(stage, low)
@@ -169,7 +171,19 @@ def score_clip(enhancer: Enhancer, path: str, light: tuple[float, float] | None,
         rows["ssim"].append(float(ssim(y, clean[None])))
         rows["p1"].append(p1_levels(y))
         rows["clean_p1"].append(p1_levels(clean[None]))
-    return {name: float(np.mean(values)) for name, values in rows.items()} | {"flicker": float(meter.flicker)}
+    steady = relative_flicker(meter.output_luma, meter.input_luma)
+    return {name: float(np.mean(values)) for name, values in rows.items()} | {
+        "flicker": float(meter.flicker),
+        "relative_flicker": steady,
+    }
+
+
+def relative_flicker(output: Sequence[float], source: Sequence[float]) -> float:
+    """Frame-to-frame change of the output's log mean luma over the input's: 1 for an output that
+    only follows the input by a constant brightening (the evaluator's flicker is that brightening
+    then), below 1 for one steadier than its input."""
+    change = lambda values: float(np.abs(np.diff(np.log(np.maximum(values, 1e-4)))).sum())  # noqa: E731
+    return change(output) / max(change(source), 1e-12)
 
 
 def score_sice(enhancer: Enhancer, sice: Path, count: int) -> dict[str, float]:
@@ -207,7 +221,8 @@ def table(figures: dict) -> list[str]:
         for light in ("dusk", "night"):
             c = clip[light]
             lines.append(
-                f"| {name} at {light} | {c['psnr']:.2f} dB / {c['ssim']:.4f}; flicker {c['flicker']:.3f}; "
+                f"| {name} at {light} | {c['psnr']:.2f} dB / {c['ssim']:.4f}; flicker {c['flicker']:.3f} "
+                f"(relative {c['relative_flicker']:.3f}); "
                 f"1st pct {c['p1']:.1f} (clean {c['clean_p1']:.1f}) |"
             )
     if figures.get("sice"):
