@@ -31,6 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="eval_report", help="folder for report.json/csv and images (default eval_report)")
     add_device_option(p, what="methods and metrics")
     p.add_argument("--sheet-rows", type=int, default=8, help="rows in the contact sheet (default 8)")
+    add_overwrite_option(p, what="an earlier report in --out")
 
 
 def _image_metric_options(p: argparse.ArgumentParser) -> None:
@@ -126,16 +127,37 @@ def _options(args: argparse.Namespace, device: torch.device, *, image_metrics: b
     return options
 
 
+def _check_report(out: str, inputs: list[Path], *, overwrite: bool) -> None:
+    """Before any work: the report's files may replace no input and, without ``--overwrite``,
+    no earlier report (links out of the folder count by the file they reach)."""
+    from sagc.core.outputs import check_outputs
+    from sagc.eval.report import report_paths
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise SagcError(f"--out {out} is a file; give a folder for the report")
+    check_outputs(list(report_paths(folder).values()), inputs, overwrite=overwrite)
+
+
 def _finish(report, out: str) -> int:
     from sagc.eval.report import format_table, write_report
 
     print(format_table(report))
-    written = write_report(report, out)
+    try:
+        written = write_report(report, out)
+    except OSError as exc:
+        raise SagcError(
+            f"cannot write the report into {out}: {exc.strerror or exc}; free space or choose another --out"
+        ) from exc
     print("wrote " + ", ".join(str(p) for p in written.values()))
     failed = sum(1 for r in report.rows if r.error is not None)
+    every = {m for m in report.methods if all(r.error is not None for r in report.rows if r.method == m)}
     broken = {r.method for r in report.rows if r.error is not None}  # a video's method stops at its error
-    if report.rows and (failed == len(report.rows) or (report.kind == "video" and broken >= set(report.methods))):
-        raise SagcError(f"every item failed; see the error column of {written['csv']}")
+    if report.kind == "video":
+        every = broken
+    if report.rows and every:
+        which = "every method" if every >= set(report.methods) else "method(s) " + ", ".join(sorted(every))
+        raise SagcError(f"{which} failed on every item; see the error column of {written['csv']}")
     if failed:
         print(f"{failed} item(s) failed; see the error column of {written['csv']}")
     return 0
@@ -146,6 +168,9 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     from sagc.eval.evaluator import evaluate_images
 
     items = paired_folder(args.data) if args.paired else image_folder(args.data)
+    _check_report(
+        args.out, [p for item in items for p in (item.low, item.high) if p is not None], overwrite=args.overwrite
+    )
     device = parse_device(args.device)
     methods = _methods(args.method)
     options = _options(args, device, image_metrics=True)
@@ -165,6 +190,7 @@ def _run_eval_video(args: argparse.Namespace) -> int:
         raise SagcError("--frames must be at least 2 (temporal metrics compare consecutive frames)")
     if not (is_url(args.data) or is_lavfi(args.data) or Path(args.data).exists()):
         raise SagcError(f"input not found: {args.data}")
+    _check_report(args.out, [Path(args.data)] if Path(args.data).exists() else [], overwrite=args.overwrite)
     light = _light(args.light)
     device = parse_device(args.device)
     methods = _methods(args.method)

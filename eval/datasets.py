@@ -51,12 +51,16 @@ class ImagePair:
 def _by_stem(folder: Path) -> dict[str, Path]:
     """Images of ``folder`` by stem; two files of one stem (``a.png`` beside ``a.jpg``) are an error,
     since either could be the one meant."""
+    return _by_stem_of(list_images(folder), folder)
+
+
+def _by_stem_of(paths: list[Path], folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for path in list_images(folder):
+    for path in paths:
         if path.stem in found:
             raise SagcError(
-                f"{folder} holds both {found[path.stem].name} and {path.name}: which one pairs with "
-                f"{path.stem!r} is ambiguous; keep one of them"
+                f"{folder} holds both {found[path.stem].name} and {path.name}: items are named (and "
+                f"paired) by stem, so {path.stem!r} is ambiguous; keep one of them"
             )
         found[path.stem] = path
     return found
@@ -85,8 +89,11 @@ def paired_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
 
 
 def image_folder(root: str | os.PathLike[str]) -> list[ImagePair]:
-    """Every image in ``root`` (no reference), sorted by name."""
-    return [ImagePair(path.stem, path) for path in require_images(root)]
+    """Every image in ``root`` (no reference), sorted by name; two of one stem are an error
+    (the report names its rows by stem)."""
+    paths = require_images(root)
+    _by_stem_of(paths, Path(root))
+    return [ImagePair(path.stem, path) for path in paths]
 
 
 class ClipDarkener:

@@ -170,20 +170,30 @@ def video_plot(report: EvalReport, path: Path) -> Path | None:
         plt.close(fig)
 
 
+REPORT_FILES = {"json": "report.json", "csv": "report.csv", "sheet": "contact_sheet.png", "plot": "video_plot.png"}
+"""The files a report may write into its folder, by kind."""
+
+
+def report_paths(out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Where :func:`write_report` puts each file in ``out_dir`` (check them before evaluating)."""
+    return {kind: Path(out_dir) / name for kind, name in REPORT_FILES.items()}
+
+
 def write_report(report: EvalReport, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write all report files into ``out_dir``; returns their paths by kind."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = {"json": out / "report.json", "csv": out / "report.csv"}
+    paths = report_paths(out)
+    written = {"json": paths["json"], "csv": paths["csv"]}
     _write_text(written["json"], json.dumps(_report_dict(report), indent=2, allow_nan=False) + "\n")
     _write_text(written["csv"], _csv_text(report))
     sheet = contact_sheet(report)
     if sheet is not None:
         ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
         if ok:
-            written["sheet"] = out / "contact_sheet.png"
+            written["sheet"] = paths["sheet"]
             atomic_write_bytes(written["sheet"], png.tobytes())
-    plot = video_plot(report, out / "video_plot.png")
+    plot = video_plot(report, paths["plot"])
     if plot is not None:
         written["plot"] = plot
     return written

@@ -36,7 +36,8 @@ def test_non_finite_output_is_a_failure_not_a_perfect_score(tmp_path, monkeypatc
     _images(tmp_path / "pairs" / "high", ["a.png", "b.png"])
     out = tmp_path / "report"
     args = ["eval", "pairs", str(tmp_path / "pairs"), "--method", "identity", "--method", "python:nanplugin:poisoned"]
-    assert main([*args, "--out", str(out)]) == 0  # identity still scores
+    assert main([*args, "--out", str(out)]) == 1  # identity still scores, the poisoned method fails everywhere
+    assert "python:nanplugin:poisoned failed on every item" in one_error(capsys)
     report = json.loads((out / "report.json").read_text())
     summary = {m["name"]: m for m in report["methods"]}
     assert summary["python:nanplugin:poisoned"]["failed"] == 2
@@ -47,7 +48,7 @@ def test_non_finite_output_is_a_failure_not_a_perfect_score(tmp_path, monkeypatc
     capsys.readouterr()
     only = ["eval", "pairs", str(tmp_path / "pairs"), "--method", "python:nanplugin:poisoned"]
     assert main([*only, "--out", str(tmp_path / "r2")]) == 1
-    assert "every item failed" in one_error(capsys)
+    assert "failed on every item" in one_error(capsys)
 
 
 def test_every_item_failing_exits_non_zero(tmp_path, capsys):
@@ -56,7 +57,7 @@ def test_every_item_failing_exits_non_zero(tmp_path, capsys):
     for name in ("a.png", "b.png"):
         (tmp_path / "pairs" / "high" / name).write_bytes(b"not a png")
     assert main(["eval", "pairs", str(tmp_path / "pairs"), "--method", "identity", "--out", str(tmp_path / "r")]) == 1
-    assert "every item failed" in one_error(capsys)
+    assert "failed on every item" in one_error(capsys)
 
 
 def test_ambiguous_pairs_are_refused(tmp_path, capsys):

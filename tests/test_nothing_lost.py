@@ -1,0 +1,81 @@
+"""Every command that writes keeps the guarantees of ``sagc enhance``: no input replaced, no
+earlier output replaced without --overwrite, a clear one-line error for what cannot be done."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+
+from sagc.cli import main
+
+from .conftest import one_error, scene
+
+
+def _images(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        cv2.imwrite(str(folder / name), scene(3 * i, 64, 48))
+
+
+def test_eval_never_replaces_an_input_named_like_its_report(tmp_path, capsys):
+    folder = tmp_path / "evx"
+    _images(folder, ["a.png", "contact_sheet.png"])
+    before = (folder / "contact_sheet.png").read_bytes()
+    assert main(["eval", "images", str(folder), "--method", "identity", "--out", str(folder)]) == 1
+    line = one_error(capsys)
+    assert "contact_sheet.png" in line and "input" in line
+    assert (folder / "contact_sheet.png").read_bytes() == before
+    assert not (folder / "report.json").exists()  # refused before any work
+
+
+def test_eval_replaces_an_earlier_report_only_with_overwrite(tmp_path, capsys):
+    _images(tmp_path / "in", ["a.png"])
+    out = tmp_path / "report"
+    args = ["eval", "images", str(tmp_path / "in"), "--method", "identity", "--out", str(out)]
+    assert main(args) == 0
+    (out / "report.csv").write_text("mine")
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "--overwrite" in one_error(capsys)
+    assert (out / "report.csv").read_text() == "mine"
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "report.csv").read_text() != "mine"
+
+
+def test_eval_report_through_a_link_to_an_input_is_refused(tmp_path, capsys):
+    _images(tmp_path / "in", ["a.png"])
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.json").symlink_to(tmp_path / "in" / "a.png")
+    args = ["eval", "images", str(tmp_path / "in"), "--method", "identity", "--out", str(out), "--overwrite"]
+    assert main(args) == 1
+    assert "input" in one_error(capsys)
+    assert cv2.imread(str(tmp_path / "in" / "a.png")) is not None
+
+
+def test_eval_images_refuses_two_images_of_one_stem(tmp_path, capsys):
+    _images(tmp_path / "in", ["dup.png", "dup.jpg"])
+    assert main(["eval", "images", str(tmp_path / "in"), "--method", "identity", "--out", str(tmp_path / "r")]) == 1
+    line = one_error(capsys)
+    assert "dup.jpg" in line and "dup.png" in line and "ambiguous" in line
+
+
+def test_eval_report_that_cannot_be_written_is_one_clear_line(tmp_path):
+    _images(tmp_path / "in", ["a.png"])
+    out = tmp_path / "report"
+
+    def small_files() -> None:  # a file-size limit: writes past 300 bytes fail (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    args = ["eval", "images", str(tmp_path / "in"), "--method", "identity", "--out", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "sagc", *args], capture_output=True, text=True, preexec_fn=small_files, timeout=300
+    )
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("sagc: error:")]
+    assert len(errors) == 1 and "cannot write the report" in errors[0] and "Traceback" not in run.stderr
+    assert not any(p.name.endswith(".partial") or ".partial." in p.name for p in out.iterdir())
