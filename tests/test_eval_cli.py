@@ -249,7 +249,7 @@ def test_eval_images_max_luma_keeps_the_dark_ones(tmp_path: Path, capsys) -> Non
     report = json.loads((out / "report.json").read_text())
     assert [i["item"] for i in report["items"]] == ["dark"]
     assert "1 of 2" in report["source"]
-    assert main(["eval", "images", str(folder), "--max-luma", "0.01", "--out", str(out)]) == 1
+    assert main(["eval", "images", str(folder), "--max-luma", "0.01", "--out", str(out), "--overwrite"]) == 1
     assert "no image" in capsys.readouterr().err
 
 
