@@ -28,5 +28,6 @@ def check_number(
     below = number <= low if low_open else number < low
     above = number >= high if high_open else number > high
     if not math.isfinite(number) or below or above:
-        raise ValueError(f"{name} must be a finite number in {span}{what}, got {number:g}")
+        shown = repr(value) if type(value) in (int, float) else repr(number)  # every digit the user gave
+        raise ValueError(f"{name} must be a finite number in {span}{what}, got {shown}")
     return number

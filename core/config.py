@@ -132,8 +132,10 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: It
             raise SagcError(f"config file not found: {path}")
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise SagcError(f"{path} is not a text file; give a YAML config (see configs/)") from exc
         except yaml.YAMLError as exc:
-            raise SagcError(f"{path} is not valid YAML: {exc}") from exc
+            raise SagcError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
         if not isinstance(loaded, dict):
             raise SagcError(f"{path} must hold a mapping of settings")
         values = loaded

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
+import torch
 
 from sagc.cli import main
 
@@ -79,3 +81,35 @@ def test_eval_report_that_cannot_be_written_is_one_clear_line(tmp_path):
     errors = [line for line in run.stderr.splitlines() if line.startswith("sagc: error:")]
     assert len(errors) == 1 and "cannot write the report" in errors[0] and "Traceback" not in run.stderr
     assert not any(p.name.endswith(".partial") or ".partial." in p.name for p in out.iterdir())
+
+
+@pytest.mark.parametrize(
+    "setting,words",
+    [
+        ("lr=-1", "lr must be"),
+        ("lr=.nan", "lr must be"),
+        ("batch_size=0", "batch_size must be"),
+        ("crop=100000", "crop must be"),
+        ("weights.bright=nan", "weights.bright must be"),
+        ("steps=0", "steps must be"),
+    ],
+)
+def test_train_refuses_bad_config_values_before_work(tmp_path, capsys, setting, words):
+    _images(tmp_path / "in", ["a.png"])
+    out = tmp_path / "run"
+    args = ["train", "enhancer", "--normal", str(tmp_path / "in"), "--synthetic-low", str(tmp_path / "in")]
+    assert main([*args, "--out", str(out), "--set", setting]) == 1
+    assert words in one_error(capsys)
+    assert not out.exists()
+
+
+def test_train_refuses_a_binary_config_and_a_missing_cuda_device(tmp_path, capsys):
+    _images(tmp_path / "in", ["a.png"])
+    config = tmp_path / "config.yaml"
+    config.write_bytes(bytes(range(256)) * 4)
+    args = ["train", "enhancer", "--normal", str(tmp_path / "in"), "--out", str(tmp_path / "run")]
+    assert main([*args, "--config", str(config)]) == 1
+    assert "not a text file" in one_error(capsys)
+    if not torch.cuda.is_available():
+        assert main([*args, "--set", "device=cuda", "--set", "steps=1"]) == 1
+        assert "no CUDA device" in one_error(capsys)

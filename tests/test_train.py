@@ -124,7 +124,7 @@ def test_weight_average_decay_out_of_range_is_a_clear_error(tiny, tmp_path):
 def test_bad_run_time_setting_is_a_clear_error_before_training(tiny, tmp_path):
     with pytest.raises(SagcError, match="config.runtime: denoise must be a finite number"):
         train_enhancer(_config(tiny, **{"runtime.denoise": -1}), _data(tiny), out=tmp_path)
-    with pytest.raises(SagcError, match="config: train_guide must be in"):
+    with pytest.raises(SagcError, match="config: train_guide must be a finite number in"):
         train_enhancer(_config(tiny, train_guide=2), _data(tiny), out=tmp_path)
     assert not (tmp_path / "last.pt").exists()
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sagc.core.checks import check_number
 from sagc.models import RuntimeSettings
 
 __all__ = ["EnhancerConfig", "EnhancerData", "LossWeights", "SegConfig"]
@@ -24,6 +25,27 @@ class LossWeights:
     adversarial: float = 0.05
     contrast: float = 0.0  # ours, off by default: per-class luminance spread vs. normal light
     exposure: float = 0.0  # ours, off by default: sorted image exposures vs. normal light's quantiles
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            check_number(f"weights.{name}", value, low=0.0, high=1e6, meaning="a loss weight; 0 turns it off")
+
+
+_MAX_CROP = 4096  # pixels: far beyond any training crop, short of exhausting memory
+
+
+def _check_whole(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+
+
+def _check_schedule(config: EnhancerConfig | SegConfig) -> None:
+    check_number("lr", config.lr, low=0.0, high=10.0, low_open=True, meaning="the learning rate")
+    check_number("weight_decay", config.weight_decay, low=0.0, high=10.0)
+    _check_whole("batch_size", config.batch_size, 1, 4096)
+    _check_whole("warmup_steps", config.warmup_steps, 0, 10**9)
+    _check_whole("checkpoint_every", config.checkpoint_every, 1, 10**9)
+    _check_whole("stop_at", config.stop_at, 0, 10**9)
 
 
 @dataclass
@@ -71,6 +93,28 @@ class EnhancerConfig:
     # > 0: validate, keep and ship an exponential moving average of the weights (decay per step)
     ema: float = 0.0
 
+    def __post_init__(self) -> None:
+        _check_schedule(self)
+        _check_whole("steps", self.steps, 1, 10**9)
+        _check_whole("crop", self.crop, 16, _MAX_CROP)
+        _check_whole("resize_to", self.resize_to, 0, _MAX_CROP)
+        if self.resize_to and self.crop > self.resize_to:
+            raise ValueError(
+                f"crop ({self.crop}) must not exceed resize_to ({self.resize_to}), the short side it crops from"
+            )
+        _check_whole("image_every", self.image_every, 1, 10**9)
+        check_number("critic_lr", self.critic_lr, low=0.0, high=10.0, low_open=True)
+        check_number("gp_weight", self.gp_weight, low=0.0, high=1e6)
+        check_number("train_guide", self.train_guide, low=0.0, high=1.0, meaning="0 is off")
+        check_number("low_max_luminance", self.low_max_luminance, low=0.0, high=1.0)
+        check_number("night_fraction", self.night_fraction, low=0.0, high=1.0)
+        check_number("reference_momentum", self.reference_momentum, low=0.0, high=1.0, high_open=True)
+        check_number("ema", self.ema, low=0.0, high=1.0, high_open=True, meaning="0 is off")
+        if not self.train_scales:
+            raise ValueError("train_scales needs at least one scale")
+        for scale in self.train_scales:
+            check_number("train_scales", scale, low=1.0, high=64.0)
+
 
 @dataclass
 class EnhancerData:
@@ -104,3 +148,16 @@ class SegConfig:
     seed: int = 0
     max_steps: int = 0  # > 0: a shorter run (the schedule ends there)
     stop_at: int = 0  # > 0: checkpoint and stop after this step (continue later with --resume)
+
+    def __post_init__(self) -> None:
+        _check_schedule(self)
+        _check_whole("epochs", self.epochs, 1, 10**6)
+        for side in self.crop:
+            _check_whole("crop", side, 16, _MAX_CROP)
+        low, high = self.scales
+        check_number("scales", low, low=0.05, high=16.0)
+        check_number("scales", high, low=low, high=16.0)
+        check_number("darken_prob", self.darken_prob, low=0.0, high=1.0)
+        _check_whole("aspp_channels", self.aspp_channels, 1, 4096)
+        _check_whole("val_every", self.val_every, 1, 10**6)
+        _check_whole("max_steps", self.max_steps, 0, 10**9)

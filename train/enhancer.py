@@ -37,6 +37,7 @@ from .distributed import (
     init_distributed,
     replicas_identical,
     shutdown_distributed,
+    training_device,
 )
 from .objective import enhancer_terms
 from .state import epoch_order, resume_training, run_provenance, save_training, seed_everything
@@ -137,7 +138,7 @@ def train_enhancer(
 ) -> dict[str, Any]:
     """Train, validate each epoch, keep ``out/best.pt``; returns the best validation scores."""
     out = Path(out)
-    dist = init_distributed(torch.device(config.device))
+    dist = init_distributed(training_device(config.device))
     try:
         return _train(config, data, out, dist, resume, progress)
     finally:
@@ -153,8 +154,6 @@ def _train(
     progress: Callable[[int, int, dict[str, float]], None] | None,
 ) -> dict[str, Any]:
     device = dist.device
-    if not 0.0 <= config.train_guide <= 1.0:
-        raise SagcError(f"config: train_guide must be in [0, 1] (0 is off), got {config.train_guide}")
     seed_everything(config.seed)
     low_set, normal_set = _datasets(data, config)
     batches = _Batches(low_set, normal_set, config, dist)
@@ -230,6 +229,12 @@ def _train(
                 relative=config.relative_brightness,
             )
         total = sum(getattr(weights, name) * value for name, value in terms.items())
+        if not torch.isfinite(total):  # nothing is saved from here on: the last checkpoint stays good
+            bad = ", ".join(name for name, value in terms.items() if not torch.isfinite(value)) or "the weighted sum"
+            raise SagcError(
+                f"the training loss is not finite at step {step + 1} ({bad}); lower lr or the loss weights "
+                f"and resume from {out / 'last.pt'} if it exists"
+            )
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
