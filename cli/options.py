@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -139,9 +140,15 @@ def stop_on_signals() -> Iterator[Stopper]:
 def set_threads(count: int) -> None:
     """``--threads``: threads for the model on the CPU (torch's, and the stage's ONNX Runtime
     estimator takes the same count)."""
-    if count < 1:
-        raise SagcError(f"--threads must be at least 1, got {count}")
+    most = max_threads()
+    if not 1 <= count <= most:
+        raise SagcError(f"--threads must be between 1 and {most} (4 per CPU core here), got {count}")
     torch.set_num_threads(count)
+
+
+def max_threads() -> int:
+    """The most ``--threads`` may ask for: 4 per CPU core of this machine (more only waits)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def add_device_option(parser: argparse.ArgumentParser, *, what: str = "the model") -> None:

@@ -113,3 +113,35 @@ def test_train_refuses_a_binary_config_and_a_missing_cuda_device(tmp_path, capsy
     if not torch.cuda.is_available():
         assert main([*args, "--set", "device=cuda", "--set", "steps=1"]) == 1
         assert "no CUDA device" in one_error(capsys)
+
+
+def test_threads_are_capped_with_a_clear_line(capsys):
+    for count in ("100000", "1000"):
+        assert main(["enhance", "--demo", "--threads", count]) == 1
+        assert "--threads must be between 1 and" in one_error(capsys)
+
+
+def _with_provenance(tmp_path: Path, provenance: object) -> Path:
+    from sagc.models import resolve_weights
+
+    checkpoint = torch.load(resolve_weights("default"), weights_only=True)
+    checkpoint["provenance"] = provenance
+    path = tmp_path / "odd.pt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_weights_shows_any_provenance_briefly(tmp_path):
+    bomb: list = []
+    for _ in range(64):  # shared references: 2^64 leaves when expanded
+        bomb = [bomb, bomb]
+    cases = {"bomb": {"config": bomb}, "list": [1, 2, 3]}
+    for name, provenance in cases.items():
+        (tmp_path / name).mkdir()
+        path = _with_provenance(tmp_path / name, provenance)
+        run = subprocess.run(
+            [sys.executable, "-m", "sagc", "weights", str(path)], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr and len(run.stdout) < 10_000
+        assert "provenance" in run.stdout or "config:" in run.stdout
