@@ -24,7 +24,10 @@ def check_number(
     what = f" ({meaning})" if meaning else ""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number in {span}{what}, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ValueError(f"{name} must be a finite number in {span}{what}, got a number too large for one") from None
     below = number <= low if low_open else number < low
     above = number >= high if high_open else number > high
     if not math.isfinite(number) or below or above:

@@ -178,3 +178,30 @@ def test_ev_is_stepped_over_http_with_numbers_in_range(server):
         assert control(server, body)[0] == 400, body
     page = request(server, "GET", "/", headers={"Host": host(server)})[1].decode()
     assert 'id="ev-up"' in page and 'id="ev-down"' in page
+
+
+def test_malformed_numbers_and_deep_nesting_get_a_400(server):
+    huge = b'{"ev": ' + b"9" * 400 + b"}"
+    status, reply = control(server, huge)
+    assert status == 400 and "ev" in reply["error"]
+    deep = b'{"ev": ' + b"[" * 3000  # deeper than Python's JSON parser recurses (closing it would pass 4 KB)
+    assert len(deep) <= MAX_BODY
+    status, reply = control(server, deep)
+    assert status == 400 and "error" in reply
+    assert control(server, b'{"smoothing": true}')[0] == 200  # the server still answers
+
+
+def test_a_server_bound_by_name_answers_at_the_address_it_prints(weights: Path):
+    capture = LiveCapture(parse_live_source(LAVFI))
+    capture.wait_open()
+    session = PreviewSession(capture, CpuStage(load_enhancer(weights)))
+    session.start()
+    try:
+        with PreviewServer(session, host="localhost") as running:
+            printed = running.url.removeprefix("http://").rstrip("/")
+            status, _ = request(running, "GET", "/stats", headers={"Host": printed})
+            assert status == 200, running.url
+            assert request(running, "GET", "/stats", headers={"Host": f"localhost:{running.port}"})[0] == 200
+            assert request(running, "GET", "/stats", headers={"Host": f"evil.example:{running.port}"})[0] == 403
+    finally:
+        session.close()

@@ -302,8 +302,11 @@ class PreviewServer:
                     return
                 try:
                     body = parse_controls(json.loads(self.rfile.read(length) or b"null"))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                except (ValueError, UnicodeDecodeError, OverflowError, TypeError) as exc:
+                    self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)[:300]})
+                    return
+                except RecursionError:  # JSON nested deeper than Python parses
+                    self._json(HTTPStatus.BAD_REQUEST, {"error": "the JSON is nested too deep; send a flat object"})
                     return
                 for name, value in body.items():
                     session.request(name, value)
@@ -314,6 +317,8 @@ class PreviewServer:
         except OSError as exc:
             raise SagcError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
         self.host, self.port = self._server.server_address[:2]
+        if allowed is not None:  # a name (localhost) is served at the address it resolved to: both are ours
+            allowed.add(str(self.host).lower())
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagc-http", daemon=True)
 
     @property
