@@ -137,6 +137,7 @@ def run_enhance(args: argparse.Namespace) -> int:
                 on_frame=lambda _f: bar.update(),
                 overwrite=overwrite,
                 max_pixels=args.max_pixels,
+                limit_flag="--max-pixels",
             )
             bar.close()
             failures += image_failures
@@ -159,6 +160,7 @@ def run_enhance(args: argparse.Namespace) -> int:
                     decoding=decoding,
                     overwrite=overwrite,
                     max_pixels=args.max_pixels,
+                    limit_flag="--max-pixels",
                 )
             except SagcError as exc:
                 failures.append(str(exc))

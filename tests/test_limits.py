@@ -49,7 +49,7 @@ def test_huge_image_is_refused_without_decoding_it(huge_png):
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     message, grown = out.stdout.strip().splitlines()
-    assert "12000x12000" in message and "--max-pixels" in message
+    assert "12000x12000" in message and "more than the limit" in message and "--max-pixels" not in message
     assert int(grown) < 50_000_000  # decoding it would take 144 MB or more
 
 
@@ -85,3 +85,11 @@ def test_oversized_video_is_refused_before_the_first_frame(tmp_path, weights, ca
 
 def test_default_limit_admits_8k():
     assert DEFAULT_MAX_PIXELS >= 7680 * 4320
+
+
+def test_the_limit_names_the_flag_only_where_the_command_has_it(tmp_path, huge_png, weights, capsys):
+    assert main(["enhance", str(huge_png), "-o", str(tmp_path / "out.png"), "--weights", str(weights), "-q"]) == 1
+    assert "pass --max-pixels N" in one_error(capsys)
+    assert main(["data", "darken", str(huge_png.parent), str(tmp_path / "dark")]) == 1
+    line = one_error(capsys)
+    assert "more than the limit" in line and "--max-pixels" not in line

@@ -152,6 +152,7 @@ class EnhanceWorker:
             "on_frame": self._count,
             "overwrite": setup.overwrite,
             "max_pixels": setup.max_pixels,
+            "limit_flag": "--max-pixels",  # (sagc enhance --ray has it)
         }
 
     def _video(self, job: Job) -> dict[str, object]:

@@ -36,12 +36,14 @@ def _accurate_scaling() -> int:
 DEFAULT_MAX_PIXELS = 8192 * 4320
 
 
-def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
-    """Refuse a picture larger than ``max_pixels`` before it is decoded, with one clear line."""
+def check_pixels(width: int, height: int, max_pixels: int, what: str, *, flag: str | None = None) -> None:
+    """Refuse a picture larger than ``max_pixels`` before it is decoded, with one clear line that
+    names ``flag`` (the command's option that raises the limit) where the command has one."""
     if width * height > max_pixels:
+        how = f"; pass {flag} N to allow it" if flag else ""
         raise SagcError(
-            f"{what} is {width}x{height} ({width * height:,} pixels), more than the limit of {max_pixels:,}; "
-            "pass --max-pixels N to allow it (sagc enhance needs about 60–170 bytes of memory per pixel)"
+            f"{what} is {width}x{height} ({width * height:,} pixels), more than the limit of {max_pixels:,}{how} "
+            "(enhancing needs about 60–170 bytes of memory per pixel)"
         )
 
 

@@ -94,7 +94,9 @@ def _header_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, limit_flag: str | None = None
+) -> Frame:
     """Decode an image file into an upright RGB :class:`Frame` (alpha and layout recorded).
 
     A picture of more than ``max_pixels`` is refused from its header, before it is decoded."""
@@ -103,12 +105,12 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         raise SagcError(f"input not found: {path}")
     size = _header_size(path)
     if size is not None:
-        check_pixels(*size, max_pixels, str(path))
+        check_pixels(*size, max_pixels, str(path), flag=limit_flag)
     data = np.fromfile(path, dtype=np.uint8)
     pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if pixels is None:
         raise SagcError(f"{path} is not a readable image (corrupt or unsupported format)")
-    check_pixels(pixels.shape[1], pixels.shape[0], max_pixels, str(path))
+    check_pixels(pixels.shape[1], pixels.shape[0], max_pixels, str(path), flag=limit_flag)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise SagcError(f"{path}: {pixels.dtype} images are not supported; use 8- or 16-bit")
     pixels = apply_orientation(pixels, _exif_orientation(path))
@@ -168,15 +170,21 @@ class ImageSource:
     An unreadable file is skipped and its one-line reason kept in :attr:`failures`.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        limit_flag: str | None = None,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
-        self.max_pixels = max_pixels
+        self.max_pixels, self.limit_flag = max_pixels, limit_flag
         self.failures: list[str] = []
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
             try:
-                frame = read_image(path, max_pixels=self.max_pixels)
+                frame = read_image(path, max_pixels=self.max_pixels, limit_flag=self.limit_flag)
             except SagcError as exc:
                 self.failures.append(str(exc))
                 continue

@@ -154,6 +154,7 @@ class VideoSource:
         decoding: Decoding = Decoding(),
         max_pixels: int = DEFAULT_MAX_PIXELS,
         planar: bool = False,
+        limit_flag: str | None = None,
     ) -> None:
         """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``);
         a stream whose pictures have more than ``max_pixels`` is refused before decoding.
@@ -161,7 +162,7 @@ class VideoSource:
         (:class:`~sagc.stream.media.frame.YuvPlanes`, RGB converted only where it is read)."""
         self.spec = spec
         self.planar = planar
-        self.max_pixels = max_pixels
+        self.max_pixels, self.limit_flag = max_pixels, limit_flag
         self.timer: StepTimer | None = None  # set to time the conversion to RGB (sagc bench)
         self._container = self._open(spec, input_format, options, decoding)
         try:
@@ -209,7 +210,7 @@ class VideoSource:
         context = self._video.codec_context
         if context is None:
             raise SagcError(f"cannot decode {self.spec}: its video codec is unknown (damaged or unsupported)")
-        check_pixels(context.width, context.height, self.max_pixels, self.spec)  # before any decoding
+        check_pixels(context.width, context.height, self.max_pixels, self.spec, flag=self.limit_flag)  # before decoding
         self._video.thread_type = "AUTO"
         self._video.thread_count = decoder_threads
         self.passthrough_streams = [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
@@ -260,7 +261,7 @@ class VideoSource:
         )
 
     def _convert(self, frame: av.VideoFrame) -> Frame:
-        check_pixels(frame.width, frame.height, self.max_pixels, self.spec)  # a size change mid-stream too
+        check_pixels(frame.width, frame.height, self.max_pixels, self.spec, flag=self.limit_flag)  # mid-stream too
         if self.decoded == 0:
             self._first_info = self._describe(frame)
             info = self._first_info

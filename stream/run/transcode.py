@@ -72,6 +72,7 @@ def run_video_job(
     decoding: Decoding = Decoding(),
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    limit_flag: str | None = None,
 ) -> JobResult:
     """Decode ``job.source``, enhance every frame and encode it (audio/subtitles copied).
 
@@ -88,7 +89,9 @@ def run_video_job(
     """
     outputs = written_paths(job, compare=compare)
     planar = isinstance(stage, Stage) and stage.planar
-    with VideoSource(job.source, decoding=decoding, max_pixels=max_pixels, planar=planar) as source:
+    with VideoSource(
+        job.source, decoding=decoding, max_pixels=max_pixels, planar=planar, limit_flag=limit_flag
+    ) as source:
         info = source.info
         if on_start is not None:
             on_start(info.expected_frames)
@@ -156,9 +159,10 @@ def run_image_jobs(
     on_frame: Callable[[Frame], None] | None = None,
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    limit_flag: str | None = None,
 ) -> tuple[PipelineResult, list[str]]:
     """Enhance image files through the pipeline; returns the result and per-image failures."""
-    source = ImageSource([job.source for job in jobs], max_pixels=max_pixels)
+    source = ImageSource([job.source for job in jobs], max_pixels=max_pixels, limit_flag=limit_flag)
     sink = ImageSink([job.output for job in jobs], overwrite=overwrite)
     sides = ImageSink([compare_path(job.output) for job in jobs], overwrite=overwrite) if compare else None
     result = run_pipeline(source, stage, sink, compare=sides, stop=stop, on_frame=on_frame)
