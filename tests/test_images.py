@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from sagc.cli import main
 from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
 from sagc.stream.enhance.cpu_stage import CpuStage
@@ -98,3 +99,32 @@ def test_require_images_explains_missing_and_empty_folders(tmp_path):
     cv2.imwrite(str(tmp_path / "empty" / "b.png"), np.zeros((4, 4, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "empty" / "a.jpg"), np.zeros((4, 4, 3), np.uint8))
     assert [p.name for p in require_images(tmp_path / "empty")] == ["a.jpg", "b.png"]
+
+
+def test_grey_with_alpha_stays_grey_with_alpha(tmp_path, weights):
+    rng = np.random.default_rng(3)
+    grey = (rng.random((48, 64)) * 90).astype(np.uint8)
+    alpha = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (48, 1))
+    Image.fromarray(np.dstack([grey, alpha]), mode="LA").save(tmp_path / "ga.png")
+    assert (
+        main(["enhance", str(tmp_path / "ga.png"), "-o", str(tmp_path / "out.png"), "--weights", str(weights), "-q"])
+        == 0
+    )
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.mode == "LA"
+        pixels = np.asarray(out)
+    assert np.array_equal(pixels[:, :, 1], alpha)  # alpha untouched
+    assert pixels[:, :, 0].mean() > grey.mean()  # enhanced
+
+
+def test_cmyk_tiff_gains_no_alpha(tmp_path, weights):
+    rng = np.random.default_rng(4)
+    cmyk = (rng.random((48, 64, 4)) * 255).astype(np.uint8)
+    cmyk[:, :, 3] = 180  # much black ink: a dark picture
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "ink.tif")
+    assert (
+        main(["enhance", str(tmp_path / "ink.tif"), "-o", str(tmp_path / "out.png"), "--weights", str(weights), "-q"])
+        == 0
+    )
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.mode == "RGB"

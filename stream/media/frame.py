@@ -125,7 +125,8 @@ class Frame:
 
     ``pts`` and ``time_base`` are copied from the decoder and never invented by a stage;
     ``alpha`` (H×W, same dtype) rides along untouched for RGBA images; ``channels`` is the
-    layout the source had (1 grey, 3 RGB, 4 RGBA) so a sink can write the same layout back.
+    layout the source had (1 grey, 2 grey with alpha, 3 RGB, 4 RGBA) so a sink can write the same
+    layout back.
     """
 
     __slots__ = ("_rgb", "alpha", "channels", "index", "planes", "pts", "time_base")

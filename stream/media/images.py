@@ -6,6 +6,7 @@ written image is upright without needing the tag.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -81,17 +82,22 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(transforms.get(orientation, transforms[1])(pixels))
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file's header alone, or None where PIL cannot tell."""
+def _header(path: Path) -> tuple[tuple[int, int] | None, str]:
+    """(width, height) and PIL's mode (``LA`` grey with alpha, ``CMYK``, ...) from the file's
+    header alone; (None, "") where PIL cannot tell."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
             with Image.open(path) as image:
-                return image.size
+                return image.size, image.mode
     except Image.DecompressionBombError:  # PIL's own guard: larger than any limit of ours
-        return (2**31 - 1, 1)
+        return (2**31 - 1, 1), ""
     except (UnidentifiedImageError, OSError, ValueError):
-        return None
+        return None, ""
+
+
+_GREY_ALPHA_MODES = ("LA", "La", "PA")  # grey (or palette of greys) with alpha: OpenCV hands them on as BGRA
+_INK_MODES = ("CMYK", "YCbCr")  # four channels that are colour, not colour and alpha
 
 
 def read_image(
@@ -103,11 +109,12 @@ def read_image(
     path = Path(path)
     if not path.is_file():
         raise SagcError(f"input not found: {path}")
-    size = _header_size(path)
+    size, mode = _header(path)
     if size is not None:
         check_pixels(*size, max_pixels, str(path), flag=limit_flag)
     data = np.fromfile(path, dtype=np.uint8)
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH if mode in _INK_MODES else cv2.IMREAD_UNCHANGED
+    pixels = cv2.imdecode(data, flags) if data.size else None
     if pixels is None:
         raise SagcError(f"{path} is not a readable image (corrupt or unsupported format)")
     check_pixels(pixels.shape[1], pixels.shape[0], max_pixels, str(path), flag=limit_flag)
@@ -117,6 +124,9 @@ def read_image(
     alpha = None
     if pixels.ndim == 2:
         channels, rgb = 1, np.repeat(pixels[:, :, None], 3, axis=2)
+    elif pixels.shape[2] == 4 and mode in _GREY_ALPHA_MODES:  # grey stays grey: one exponent for all three
+        grey = np.repeat(pixels[:, :, :1], 3, axis=2)
+        channels, rgb, alpha = 2, grey, pixels[:, :, 3].copy()
     elif pixels.shape[2] == 4:
         channels, rgb, alpha = 4, cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), pixels[:, :, 3].copy()
     elif pixels.shape[2] == 3:
@@ -127,9 +137,12 @@ def read_image(
 
 
 def _to_layout(frame: Frame) -> np.ndarray:
-    if frame.channels == 1:
-        grey = frame.rgb.astype(np.float32).mean(axis=2)
-        return np.rint(grey).astype(frame.rgb.dtype)
+    if frame.channels in (1, 2):  # grey (with alpha: written as equal channels beside it)
+        grey = np.rint(frame.rgb.astype(np.float32).mean(axis=2)).astype(frame.rgb.dtype)
+        if frame.channels == 1:
+            return grey
+        alpha = frame.alpha if frame.alpha is not None else np.full_like(grey, np.iinfo(grey.dtype).max)
+        return np.dstack([grey, alpha])
     bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
     if frame.alpha is not None:
         return np.dstack([bgr, frame.alpha])
@@ -145,6 +158,13 @@ def write_image(path: str | os.PathLike[str], frame: Frame, *, overwrite: bool =
         known = ", ".join(IMAGE_EXTENSIONS)
         raise SagcError(f"unknown image output extension {ext or '(none)'!r}; use one of {known}")
     pixels = _to_layout(frame)
+    if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey and alpha: PNG keeps the layout, others get equal channels
+        if ext == ".png" and pixels.dtype == np.uint8:
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(pixels), mode="LA").save(buffer, format="PNG")
+            return _publish(path, buffer.getvalue(), overwrite=overwrite)
+        grey, alpha = pixels[:, :, 0], pixels[:, :, 1]
+        pixels = np.dstack([grey, grey, grey, alpha])
     params: list[int] = []
     if ext in (".jpg", ".jpeg", ".bmp"):
         if pixels.ndim == 3 and pixels.shape[2] == 4:
@@ -158,8 +178,12 @@ def write_image(path: str | os.PathLike[str], frame: Frame, *, overwrite: bool =
     ok, encoded = cv2.imencode(ext, np.ascontiguousarray(pixels), params)
     if not ok:
         raise SagcError(f"could not encode {path.name} as {ext}")
+    return _publish(path, encoded.tobytes(), overwrite=overwrite)
+
+
+def _publish(path: Path, data: bytes, *, overwrite: bool) -> Path:
     try:
-        return atomic_write_bytes(path, encoded.tobytes(), overwrite=overwrite)
+        return atomic_write_bytes(path, data, overwrite=overwrite)
     except OSError as exc:
         raise SagcError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
