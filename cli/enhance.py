@@ -27,7 +27,12 @@ def add_enhance(sub: argparse._SubParsersAction) -> None:
         description="Enhance low-light videos, images or folders of images. Outputs default to "
         "<stem>_enhanced.<ext> beside each input (folders: <folder>_enhanced/).",
     )
-    p.add_argument("inputs", nargs="*", help="video files or URLs, lavfi:GRAPH, images, folders")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        help="video files or URLs, lavfi:GRAPH, images, folders (every video and image below a folder, outputs "
+        "mirrored under -o, or under FOLDER_enhanced/)",
+    )
     p.add_argument("-o", "--output", help="output file, or folder (required for several inputs)")
     add_enhancer_options(p)
     add_device_option(p)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sagc.core.errors import SagcError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "partial_paths", "publish", "temporary_path"]
+__all__ = ["OutputAppeared", "atomic_write", "atomic_write_bytes", "partial_paths", "publish", "temporary_path"]
 
 # link() is refused by some file systems (FAT, some network mounts): fall back to check-then-rename
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
@@ -56,11 +56,17 @@ def partial_paths(target: str | os.PathLike[str]) -> list[Path]:
         return []
 
 
+class OutputAppeared(SagcError):
+    """The target was created by someone else while ours was written; ours waits at its
+    temporary name (named in the message), which is kept."""
+
+
 def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, overwrite: bool) -> Path:
     """Move the finished ``tmp`` to ``target``. Without ``overwrite`` a file that exists at
-    ``target`` by now is kept, and the error names where the finished output waits."""
+    ``target`` by now is kept, and the error (:class:`OutputAppeared`) names where the finished
+    output waits."""
     tmp, target = Path(tmp), Path(target)
-    appeared = SagcError(
+    appeared = OutputAppeared(
         f"{target} appeared while it was being written and was kept; the finished output is {tmp} "
         "(pass --overwrite to replace existing files)"
     )
@@ -90,6 +96,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
     try:
         write(tmp)
         publish(tmp, target, overwrite=overwrite)
+    except OutputAppeared:
+        raise  # the finished output stays at the temporary name the message gives
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -155,7 +155,7 @@ def _truncated(path: Path) -> Path:
     "make_input,extra,pattern",
     [
         (lambda d: d / "missing.mp4", (), "input not found"),
-        (lambda d: (d / "empty").mkdir() or d / "empty", (), "no images"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", (), "no videos or images"),
         (lambda d: (d / "junk.mp4").write_bytes(b"junk" * 500) and d / "junk.mp4", (), "not a media file"),
         (lambda d: _zero_frame_video(d / "zero.mkv"), (), "has no video frames"),
         (lambda d: _zero_frame_video(d / "zero.mp4"), (), "has no video frames"),

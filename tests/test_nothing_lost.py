@@ -145,3 +145,67 @@ def test_weights_shows_any_provenance_briefly(tmp_path):
         assert run.returncode == 0, run.stderr
         assert "Traceback" not in run.stderr and len(run.stdout) < 10_000
         assert "provenance" in run.stdout or "config:" in run.stdout
+
+
+def test_a_folder_means_every_video_and_image_below_it_mirrored(tmp_path, weights, capsys):
+    from .conftest import make_clip
+
+    folder = tmp_path / "in"
+    _images(folder, ["a.png"])
+    (folder / "clips").mkdir()
+    make_clip(folder / "clips" / "c.mp4", frames=3)
+    out = folder / "out"  # an output folder inside the input folder
+    args = ["enhance", str(folder), "-o", str(out), "--weights", str(weights), "-q"]
+    assert main(args) == 0
+    assert (out / "a.png").is_file() and (out / "clips" / "c.mp4").is_file()
+    capsys.readouterr()
+    assert main([*args, "--overwrite"]) == 0  # a second run takes no earlier output as input
+    assert not (out / "out").exists()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["a.png", "clips/c.mp4"]
+
+
+def test_an_image_whose_target_appears_meanwhile_keeps_its_finished_output(tmp_path):
+    from sagc.core.atomic import atomic_write
+    from sagc.core.errors import SagcError
+
+    target = tmp_path / "same.png"
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(b"ours")
+        target.write_bytes(b"theirs")  # another run published first
+
+    with pytest.raises(SagcError) as caught:
+        atomic_write(target, write, overwrite=False)
+    waiting = Path(str(caught.value).split("the finished output is ")[1].split(" ")[0])
+    assert waiting.read_bytes() == b"ours" and target.read_bytes() == b"theirs"
+
+
+def test_damaged_mpeg_ts_keeps_every_decodable_frame(tmp_path, weights, capsys):
+    """A few KB of damage at places through an MPEG-TS with audio: whatever it hits (video, or
+    an audio packet the MP4 muxer refuses), the readable frames are written, the damage counted
+    and the run exits 1 with the truth, never "nothing was kept"."""
+    import random
+
+    import av
+
+    from .conftest import make_clip
+
+    clip = make_clip(tmp_path / "in.ts", audio=True, frames=90, rate=30)
+    data = clip.read_bytes()
+    kept = 0
+    for seed in range(10):
+        rng = random.Random(seed)
+        start = rng.randrange(len(data) // 4, 3 * len(data) // 4)
+        damaged = bytearray(data)
+        damaged[start : start + 4000] = bytes(rng.randrange(256) for _ in range(len(damaged[start : start + 4000])))
+        source = tmp_path / f"damaged{seed}.ts"
+        source.write_bytes(bytes(damaged))
+        out = tmp_path / f"out{seed}.mp4"
+        code = main(["enhance", str(source), "-o", str(out), "--weights", str(weights), "-q"])
+        err = capsys.readouterr().err
+        assert "nothing was kept" not in err and "Traceback" not in err
+        if code == 1:
+            assert "truncated or corrupt" in err
+        with av.open(str(out)) as check:
+            kept += sum(1 for _ in check.decode(video=0))
+    assert kept > 10 * 60  # most frames of every damaged copy

@@ -15,44 +15,18 @@ the same output rules hold (:func:`sagc.core.outputs.check_outputs`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
-from sagc.stream.media.images import IMAGE_EXTENSIONS, is_image_path
+from sagc.stream.media.images import IMAGE_EXTENSIONS
 from sagc.stream.media.sources import is_lavfi, is_url
-from sagc.stream.run.jobs import Job, video_output_name, written_paths
+from sagc.stream.run.jobs import Job, folder_job, input_kind, media_below, written_paths
 
-__all__ = ["LIST_EXTENSIONS", "VIDEO_INPUT_EXTENSIONS", "plan_archive"]
+__all__ = ["LIST_EXTENSIONS", "plan_archive"]
 
-VIDEO_INPUT_EXTENSIONS = (
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp",
-)  # fmt: skip
 LIST_EXTENSIONS = (".txt", ".lst")
-
-
-def _kind(path: Path) -> str | None:
-    if is_image_path(path):
-        return "image"
-    if path.suffix.lower() in VIDEO_INPUT_EXTENSIONS:
-        return "video"
-    return None
-
-
-def _job(path: Path, target: Path) -> Job:
-    if _kind(path) == "image":
-        return Job("image", str(path), target)
-    return Job("video", str(path), target.with_name(video_output_name(target.stem, target.suffix)))
-
-
-def _below(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root, name)
-            if _kind(path) is not None:
-                yield path
 
 
 def _listed(list_file: Path) -> list[Path]:
@@ -68,7 +42,7 @@ def _listed(list_file: Path) -> list[Path]:
         path = Path(text) if Path(text).is_absolute() else list_file.parent / text
         if not path.is_file():
             raise SagcError(f"{list_file}:{number}: no such file {text}; fix or remove the line")
-        if _kind(path) is None:
+        if input_kind(path) is None:
             raise SagcError(f"{list_file}:{number}: {text} is not a video or an image we read; remove the line")
         paths.append(path)
     if not paths:
@@ -84,17 +58,17 @@ def _jobs_for(spec: str, output: Path, *, many: bool) -> list[Job]:
         raise SagcError(f"input not found: {spec}")
     if path.is_dir():
         base = output / path.resolve().name if many else output
-        jobs = [_job(p, base / p.relative_to(path)) for p in _below(path)]
+        jobs = [folder_job(p, base / p.relative_to(path)) for p in media_below(path, skip=output)]
         if not jobs:
             raise SagcError(f"no videos or images ({', '.join(IMAGE_EXTENSIONS)}, …) below {spec}")
         return jobs
     if path.suffix.lower() in LIST_EXTENSIONS:
         listed = _listed(path)
         common = Path(os.path.commonpath([p.resolve().parent for p in listed]))
-        return [_job(p, output / p.resolve().relative_to(common)) for p in listed]
-    if _kind(path) is None:
+        return [folder_job(p, output / p.resolve().relative_to(common)) for p in listed]
+    if input_kind(path) is None:
         raise SagcError(f"{spec} is not a video, an image, a folder or a list file (.txt, one path per line)")
-    return [_job(path, output / path.name)]
+    return [folder_job(path, output / path.name)]
 
 
 def plan_archive(

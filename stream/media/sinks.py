@@ -153,6 +153,7 @@ class EncoderSink:
     ) -> None:
         """``container_path`` (e.g. a temporary name) is written; ``path`` picks the format."""
         self.path = Path(path)
+        self.dropped_packets = 0  # audio/subtitle packets the muxer refused as damaged
         muxer, codec_name = container_for(self.path)
         codec = _encoder(settings.codec or codec_name)
         self.width = width or info.width
@@ -243,6 +244,9 @@ class EncoderSink:
         packet.stream = target
         try:
             self._container.mux(packet)
+        except av.error.InvalidDataError as exc:  # a damaged packet (a broken stream): dropped and counted
+            self.dropped_packets += 1
+            log.debug("%s: dropped a damaged %s packet: %s", self.path, origin.type, exc)
         finally:
             packet.stream = origin  # other sinks look the packet up by its source stream
 

@@ -15,13 +15,26 @@ from typing import Literal
 
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
-from sagc.stream.media.images import IMAGE_EXTENSIONS, is_image_path, list_images
+from sagc.stream.media.images import IMAGE_EXTENSIONS, is_image_path
 from sagc.stream.media.sinks import VIDEO_EXTENSIONS, container_for
 from sagc.stream.media.sources import is_lavfi, is_url
 
-__all__ = ["Job", "compare_path", "plan_jobs", "video_output_name", "written_paths"]
+__all__ = [
+    "VIDEO_INPUT_EXTENSIONS",
+    "Job",
+    "compare_path",
+    "input_kind",
+    "media_below",
+    "plan_jobs",
+    "video_output_name",
+    "written_paths",
+]
 
 SUFFIX = "_enhanced"
+VIDEO_INPUT_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".mpg", ".mpeg", ".3gp",
+)  # fmt: skip
+"""What a folder's videos are recognised by (a single file of another extension is still tried)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,36 @@ def video_output_name(stem: str, ext: str) -> str:
     return f"{stem}{ext if ext.lower() in VIDEO_EXTENSIONS else '.mp4'}"
 
 
+def input_kind(path: Path) -> str | None:
+    """``"image"`` or ``"video"`` by the file's extension, None for anything else."""
+    if is_image_path(path):
+        return "image"
+    if path.suffix.lower() in VIDEO_INPUT_EXTENSIONS:
+        return "video"
+    return None
+
+
+def media_below(folder: Path, *, skip: Path | None = None) -> list[Path]:
+    """Every video and image below ``folder`` at any depth, sorted; nothing under ``skip`` (an
+    output folder inside the input folder: earlier outputs are never inputs)."""
+    skipped = skip.resolve() if skip is not None else None
+    found = []
+    for root, dirs, files in os.walk(folder):
+        if skipped is not None:
+            dirs[:] = [d for d in dirs if Path(root, d).resolve() != skipped]
+        dirs.sort()
+        found += [Path(root, name) for name in sorted(files) if input_kind(Path(root, name)) is not None]
+    return found
+
+
+def folder_job(path: Path, target: Path) -> Job:
+    """The job for ``path`` found in a folder, written to ``target`` (videos keep a container we
+    write, else become ``.mp4``)."""
+    if input_kind(path) == "image":
+        return Job("image", str(path), target)
+    return Job("video", str(path), target.with_name(video_output_name(target.stem, target.suffix)))
+
+
 def _stream_stem(spec: str) -> str:
     return "lavfi" if is_lavfi(spec) else (Path(spec.split("?")[0]).stem or "stream")
 
@@ -67,17 +110,16 @@ def _jobs_for(spec: str, output: Path | None, *, into_dir: bool, many: bool) -> 
     if not path.exists():
         raise SagcError(f"input not found: {spec}")
     if path.is_dir():
-        images = list_images(path)
-        if not images:
-            exts = ", ".join(IMAGE_EXTENSIONS)
-            raise SagcError(f"no images ({exts}) in directory {spec}")
         if output is None:
             folder = path.resolve().with_name(path.resolve().name + SUFFIX)
         else:
             folder = output / path.name if many else output
         if folder.exists() and not folder.is_dir():
             raise SagcError(f"output {folder} exists and is not a directory")
-        return [Job("image", str(p), folder / p.name) for p in images]
+        found = media_below(path, skip=folder)
+        if not found:
+            raise SagcError(f"no videos or images ({', '.join(IMAGE_EXTENSIONS)}, .mp4, …) below {spec}")
+        return [folder_job(p, folder / p.relative_to(path)) for p in found]
     if is_image_path(path):
         name = f"{path.stem}{SUFFIX}{path.suffix}"
         if output is None:

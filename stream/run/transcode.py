@@ -51,10 +51,11 @@ class JobResult:
 class TruncatedInput(SagcError):
     """The input ended early or was corrupt part way: its readable part was written."""
 
-    def __init__(self, job: Job, *, decoded: int, lost: int) -> None:
+    def __init__(self, job: Job, *, decoded: int, lost: int, dropped: int = 0) -> None:
+        damaged = f", {dropped} damaged audio/subtitle packet(s) dropped" if dropped else ""
         super().__init__(
             f"{job.source} is truncated or corrupt: decoded {decoded} frames, {lost} "
-            f"lost; the readable part was written to {job.output}"
+            f"lost{damaged}; the readable part was written to {job.output}"
         )
         self.decoded, self.lost = decoded, lost
 
@@ -136,8 +137,9 @@ def run_video_job(
             return JobResult(temporary[0], result.frames, interrupted=True)
         for tmp, final in zip(temporary, outputs, strict=True):
             publish(tmp, final, overwrite=overwrite)
-        if source.lost_frames:
-            raise TruncatedInput(job, decoded=source.decoded, lost=source.lost_frames)
+        dropped = sinks[0].dropped_packets
+        if source.lost_frames or dropped:
+            raise TruncatedInput(job, decoded=source.decoded, lost=source.lost_frames, dropped=dropped)
         if result.frames == 0:
             raise SagcError(f"{job.source} has no video frames")
         return JobResult(job.output, result.frames, compare=outputs[1] if compare else None)
