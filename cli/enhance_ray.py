@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def run_enhance_on_ray(args: argparse.Namespace) -> int:
     if args.demo:
         raise SagcError("--demo runs on this machine; drop --ray")
     set_threads(args.threads)  # checks it; each worker uses the same count
+    if args.workers is not None and args.workers < 1:  # (before the cluster starts)
+        raise SagcError(f"--workers must be at least 1, got {args.workers}")
+    if args.retries < 0:
+        raise SagcError(f"--retries must be at least 0, got {args.retries}")
     import_ray()
     manifest_path = Path(args.output or ".") / MANIFEST_NAME
     if manifest_path.exists() and not (args.resume or args.overwrite):
@@ -46,6 +51,7 @@ def run_enhance_on_ray(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_pixels=args.max_pixels,
         threads=args.threads,
+        run_tag=secrets.token_hex(4),
     )
     if not jobs:
         print(f"nothing to do: every output is there (see {manifest_path})")

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from sagc.core.errors import SagcError
 
-__all__ = ["OutputAppeared", "atomic_write", "atomic_write_bytes", "partial_paths", "publish", "temporary_path"]
+__all__ = [
+    "OutputAppeared",
+    "atomic_write",
+    "atomic_write_bytes",
+    "partial_paths",
+    "publish",
+    "set_run_tag",
+    "temporary_path",
+]
 
 # link() is refused by some file systems (FAT, some network mounts): fall back to check-then-rename
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
@@ -29,14 +37,26 @@ def _umask() -> int:
     return mask
 
 
+_RUN_TAG = [""]  # set once per process by a worker of a run (set_run_tag)
+
+
+def set_run_tag(tag: str) -> None:
+    """Mark this process's temporary files as the run ``tag``'s (hex digits): whoever started the
+    run can then find exactly the files its workers left (:func:`partial_paths` with ``tag``)."""
+    if not re.fullmatch(r"[0-9a-f]*", tag):
+        raise ValueError(f"a run tag is hex digits, got {tag!r}")
+    _RUN_TAG[0] = tag
+
+
 def temporary_path(target: str | os.PathLike[str]) -> Path:
-    """Create an empty file ``<stem>.<token>.partial<ext>`` beside ``target``, exclusively, and
-    return its path: unique to this call, so concurrent runs and existing files are never shared."""
+    """Create an empty file ``<stem>.<tag><token>.partial<ext>`` beside ``target``, exclusively,
+    and return its path: unique to this call, so concurrent runs and existing files are never
+    shared."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = 0o666 & ~_umask()
     for _ in range(100):
-        tmp = target.with_name(f"{target.stem}.{secrets.token_hex(3)}.partial{target.suffix}")
+        tmp = target.with_name(f"{target.stem}.{_RUN_TAG[0]}{secrets.token_hex(3)}.partial{target.suffix}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
         except FileExistsError:
@@ -45,11 +65,13 @@ def temporary_path(target: str | os.PathLike[str]) -> Path:
     raise SagcError(f"cannot create a temporary file beside {target}; clear out its *.partial files")
 
 
-def partial_paths(target: str | os.PathLike[str]) -> list[Path]:
+def partial_paths(target: str | os.PathLike[str], *, tag: str | None = None) -> list[Path]:
     """The temporary files :func:`temporary_path` made for ``target`` that are still there (a
-    writer that was killed leaves its own behind)."""
+    writer that was killed leaves its own behind): those of the run ``tag``, or with ``tag``
+    None those of any tagged run."""
     target = Path(target)
-    pattern = re.compile(rf"{re.escape(target.stem)}\.[0-9a-f]{{6}}\.partial{re.escape(target.suffix)}")
+    marker = re.escape(tag) if tag is not None else "[0-9a-f]{8}"
+    pattern = re.compile(rf"{re.escape(target.stem)}\.{marker}[0-9a-f]{{6}}\.partial{re.escape(target.suffix)}")
     try:
         return sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name))
     except FileNotFoundError:

@@ -266,6 +266,7 @@ def test_ctrl_c_stops_the_cluster_work_and_resume_finishes_it(cluster: str, long
     resumed = sagc(*command[3:], "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(frames_of(out / "long.mp4")) == 900
+    assert not partial_paths(out / "long.mp4")  # the interrupted run's partial is gone once the file is done
 
 
 @pytest.mark.parametrize(

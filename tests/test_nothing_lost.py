@@ -209,3 +209,65 @@ def test_damaged_mpeg_ts_keeps_every_decodable_frame(tmp_path, weights, capsys):
         with av.open(str(out)) as check:
             kept += sum(1 for _ in check.decode(video=0))
     assert kept > 10 * 60  # most frames of every damaged copy
+
+
+def test_the_ray_manifest_is_never_written_through_a_link(tmp_path):
+    from sagc.core.errors import SagcError
+    from sagc.stream.run.manifest import Manifest
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.jsonl").symlink_to(victim)
+    for fresh in (True, False):
+        with pytest.raises(SagcError, match="symbolic link"):
+            Manifest(tmp_path / "out" / "manifest.jsonl", fresh=fresh)
+    assert victim.read_text() == "keep me"
+
+
+def test_ray_outputs_inside_the_input_folder_are_never_inputs_again(tmp_path):
+    from sagc.stream.apps.archive import plan_archive
+
+    folder = tmp_path / "in"
+    _images(folder, ["r1.png"])
+    out = folder / "out"
+    _images(out, ["r1.png"])  # an earlier run's output
+    jobs = plan_archive([str(folder)], str(out), overwrite=True, resume=False)
+    assert [Path(job.source).name for job in jobs] == ["r1.png"] and all(
+        "out" not in Path(j.source).parts for j in jobs
+    )
+    assert plan_archive([str(folder)], str(out), overwrite=False, resume=True) == []  # finished: nothing to do
+
+
+def test_a_dead_workers_cleanup_removes_only_its_runs_temporary_files(tmp_path):
+    from sagc.core.atomic import set_run_tag, temporary_path
+    from sagc.stream.apps.cluster import _remove_partials
+    from sagc.stream.run.jobs import Job
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = Job("video", str(tmp_path / "in" / "r1.mp4"), out / "r1.mp4")
+    other = Job("video", str(tmp_path / "in" / "r1.abcdef.partial.mp4"), out / "r1.abcdef.partial.mp4")
+    other.output.write_bytes(b"a finished output named like a partial")
+    users = out / "r1.123456.partial.mp4"
+    users.write_bytes(b"the user's own file")
+    try:
+        set_run_tag("0a1b2c3d")
+        ours = temporary_path(job.output)
+    finally:
+        set_run_tag("")
+    keep = {p.resolve() for j in (job, other) for p in (Path(j.source), j.output)}
+    _remove_partials(job, compare=False, tag="0a1b2c3d", keep=keep, why="in a test")
+    assert not ours.exists()
+    assert other.output.read_bytes().startswith(b"a finished") and users.read_bytes() == b"the user's own file"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"), [("--workers", "0", "--workers must be"), ("--retries", "-1", "--retries must be")]
+)
+def test_ray_counts_are_refused_before_any_cluster_starts(tmp_path, capsys, flag, value, words):
+    pytest.importorskip("ray")
+    _images(tmp_path / "in", ["a.png"])
+    args = ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--ray", "127.0.0.1:1", flag, value]
+    assert main(args) == 1
+    assert words in one_error(capsys)  # not "cannot reach the Ray cluster": checked before connecting

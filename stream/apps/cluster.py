@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from sagc.core.atomic import partial_paths
+from sagc.core.atomic import partial_paths, set_run_tag
 from sagc.core.errors import SagcError, first_line
 from sagc.models import Enhancer
 from sagc.stream.media.frame import DEFAULT_MAX_PIXELS
@@ -77,6 +77,7 @@ class WorkerSetup:
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 1
+    run_tag: str = ""  # marks the run's temporary files (core.atomic.set_run_tag)
 
     @property
     def gpu(self) -> bool:
@@ -93,6 +94,7 @@ class EnhanceWorker:
         from sagc.stream.enhance.stages import make_stage
 
         torch.set_num_threads(setup.threads)
+        set_run_tag(setup.run_tag)
         self.setup = setup
         self.stage = make_stage(setup.enhancer, device=setup.device)
         self.settings = self.stage.settings
@@ -268,11 +270,14 @@ class _Pool:
         return self._start()
 
 
-def _remove_partials(job: Job, *, compare: bool) -> None:
+def _remove_partials(job: Job, *, compare: bool, tag: str | None, keep: set[Path], why: str) -> None:
+    """Remove the temporary files of ``job``'s outputs that the run ``tag`` made (None: any
+    tagged run), never one in ``keep`` (inputs and outputs of this run)."""
     for target in written_paths(job, compare=compare):
-        for partial in partial_paths(target):
-            partial.unlink(missing_ok=True)
-            log.info("removed %s left by a worker that died", partial)
+        for partial in partial_paths(target, tag=tag):
+            if partial.resolve() not in keep:
+                partial.unlink(missing_ok=True)
+                log.info("removed %s %s", partial, why)
 
 
 def run_archive(
@@ -296,6 +301,8 @@ def run_archive(
     ray = import_ray()
     if retries < 0:
         raise SagcError(f"--retries must be at least 0, got {retries}")
+    keep = {Path(p).resolve() for job in jobs for p in (job.source, *written_paths(job, compare=setup.compare))}
+    stale = {job: [p for t in written_paths(job, compare=setup.compare) for p in partial_paths(t)] for job in jobs}
     stop = stop or threading.Event()
     started = time.perf_counter()
     pool = _Pool(ray, setup, _worker_count(ray, setup, len(jobs), workers))
@@ -338,7 +345,9 @@ def run_archive(
             try:
                 entry = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                _remove_partials(job, compare=setup.compare)
+                _remove_partials(
+                    job, compare=setup.compare, tag=setup.run_tag, keep=keep, why="left by a worker that died"
+                )
                 pool.idle.append(pool.replace(worker))
                 tries = attempts[job]
                 if tries <= retries and not stopping:
@@ -356,6 +365,11 @@ def run_archive(
                 if on_frames is not None and entry.frames > reported:
                     on_frames(entry.frames - reported)
             finish(replace(entry, attempts=attempts[job]))
+            if entry.ok:  # what an earlier, interrupted run left beside this output
+                for partial in stale.get(job, []):
+                    if partial.resolve() not in keep:
+                        partial.unlink(missing_ok=True)
+                        log.info("removed %s left by an earlier run", partial)
         if on_frames is not None and running:
             on_frames(_new_frames(ray, running, seen_frames))
     summary.seconds = time.perf_counter() - started

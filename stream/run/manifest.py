@@ -66,8 +66,11 @@ class Manifest:
         """Open ``path`` to append to, or, with ``fresh``, to start over."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_symlink():  # a link would carry the writes to whatever it points at
+            raise SagcError(f"{self.path} is a symbolic link; remove it (the manifest is written in -o itself)")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if fresh else os.O_APPEND)
         try:
-            self._file = self.path.open("w" if fresh else "a", encoding="utf-8")
+            self._file = os.fdopen(os.open(self.path, flags, 0o666), "w", encoding="utf-8")
             if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
                 self._file.write("\n")  # end a line a crash cut short, so the next one stands alone
         except OSError as exc:
