@@ -271,3 +271,24 @@ def test_ray_counts_are_refused_before_any_cluster_starts(tmp_path, capsys, flag
     args = ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--ray", "127.0.0.1:1", flag, value]
     assert main(args) == 1
     assert words in one_error(capsys)  # not "cannot reach the Ray cluster": checked before connecting
+
+
+def test_a_recording_that_cannot_be_written_is_one_clear_line(tmp_path, weights):
+    out = tmp_path / "live.mp4"
+
+    def small_files() -> None:  # writes past 3 KB fail (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000, 3_000))
+
+    source = "lavfi:testsrc2=size=320x240:rate=30"
+    args = ["preview", "--source", source, "--weights", str(weights), "--no-window", "--record", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "sagc", *args, "--frames", "90"],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("sagc: error:")]
+    assert len(errors) == 1 and "cannot record to" in errors[0] and "Errno" not in errors[0], run.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial*"))

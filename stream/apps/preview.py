@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from sagc.core.atomic import publish, temporary_path
+from sagc.core.errors import SagcError
 from sagc.core.timing import percentiles
 from sagc.models.settings import adjustables, controls
 from sagc.stream.apps.live import EndOfStream, LiveCapture
@@ -121,11 +123,16 @@ class _Recorder:
             self.start = now
         pts = max(self.last_pts + 1, round((now - self.start) * 1000))
         self.last_pts = pts
-        self.sink.write_frame(Frame(rgb, pts, Fraction(1, 1000)))
+        try:
+            self.sink.write_frame(Frame(rgb, pts, Fraction(1, 1000)))
+        except (OSError, av.error.FFmpegError) as exc:  # a full disk, a file-size limit
+            self._abandon(exc)
 
     def close(self) -> Path:
         try:
             self.sink.close()
+        except (OSError, av.error.FFmpegError) as exc:
+            self._abandon(exc)
         except BaseException:
             self.partial.unlink(missing_ok=True)
             raise
@@ -133,6 +140,18 @@ class _Recorder:
             return publish(self.partial, self.path, overwrite=self.overwrite)
         self.partial.unlink(missing_ok=True)
         return self.path
+
+    def _abandon(self, exc: BaseException) -> None:
+        """The recording cannot go on: nothing half-written is kept, and one clear line says why."""
+        try:
+            self.sink.close()
+        except Exception as error:  # the write's error is the one to report
+            log.debug("closing the recording after an error failed: %s", error)
+        self.partial.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SagcError(
+            f"cannot record to {self.path}: {reason}; nothing was kept (free space, or choose another --record path)"
+        ) from exc
 
 
 class PreviewSession:
