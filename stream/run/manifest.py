@@ -71,6 +71,7 @@ class Manifest:
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if fresh else os.O_APPEND)
         try:
             self._file = os.fdopen(os.open(self.path, flags, 0o666), "w", encoding="utf-8")
+            self._file.seek(0, os.SEEK_END)  # (appending: where the writes land)
             if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
                 self._file.write("\n")  # end a line a crash cut short, so the next one stands alone
         except OSError as exc:
