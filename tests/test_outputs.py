@@ -120,10 +120,11 @@ def test_publish_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
     assert tmp.read_bytes() == b"ours"  # the finished output is kept, and the message names it
     publish(tmp, target, overwrite=True)
     assert target.read_bytes() == b"ours" and not tmp.exists()
-    with pytest.raises(SagcError, match="appeared while"):
+    with pytest.raises(SagcError, match="appeared while") as caught:
         atomic_write_bytes(target, b"third", overwrite=False)
     assert target.read_bytes() == b"ours"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    waiting = next(p for p in tmp_path.iterdir() if p.name != "out.png")  # kept where the message says
+    assert str(waiting) in str(caught.value) and waiting.read_bytes() == b"third"
 
 
 def _sagc(*args: str) -> subprocess.Popen[str]:

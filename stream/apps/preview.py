@@ -266,12 +266,22 @@ class PreviewSession:
             self.error = exc
             raise
         finally:
+            self._finish_recording()  # before the loop reads as stopped: its error is the run's
             with self._cond:
                 self._running = False
                 self._cond.notify_all()
-            if self._recorder is not None:
-                path = self._recorder.close()
-                log.info("recorded %d frames to %s", self._recorder.sink.frames_written, path)
+
+    def _finish_recording(self) -> None:
+        if self._recorder is None:
+            return
+        recorder, self._recorder = self._recorder, None
+        try:
+            path = recorder.close()
+        except BaseException as exc:  # (the final flush: a full disk shows here)
+            if self.error is None:
+                self.error = exc
+            return
+        log.info("recorded %d frames to %s", recorder.sink.frames_written, path)
 
     def _record(self, view: np.ndarray, now: float) -> None:
         if self._recorder is None or self._recorder.sink.width != view.shape[1]:

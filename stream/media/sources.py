@@ -157,11 +157,10 @@ class VideoSource:
         limit_flag: str | None = None,
     ) -> None:
         """``input_format``/``options`` open a capture device (e.g. ``v4l2``, ``video_size``);
-        a stream whose pictures have more than ``max_pixels`` is refused before decoding.
-        ``planar`` yields 8-bit 4:2:0 pictures of even size as their planes
-        (:class:`~sagc.stream.media.frame.YuvPlanes`, RGB converted only where it is read)."""
-        self.spec = spec
-        self.planar = planar
+        a stream whose pictures have more than ``max_pixels`` is refused before decoding (the
+        message names ``limit_flag``). ``planar`` yields 8-bit 4:2:0 pictures of even size as
+        their planes (:class:`~sagc.stream.media.frame.YuvPlanes`, RGB made only where read)."""
+        self.spec, self.planar = spec, planar
         self.max_pixels, self.limit_flag = max_pixels, limit_flag
         self.timer: StepTimer | None = None  # set to time the conversion to RGB (sagc bench)
         self._container = self._open(spec, input_format, options, decoding)
