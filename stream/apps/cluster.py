@@ -39,6 +39,7 @@ from types import ModuleType
 from sagc.core.atomic import partial_paths, set_run_tag
 from sagc.core.errors import SagcError, first_line
 from sagc.models import Enhancer
+from sagc.stream.apps import reaper
 from sagc.stream.media.frame import DEFAULT_MAX_PIXELS
 from sagc.stream.media.sinks import EncoderSettings
 from sagc.stream.media.sources import Decoding
@@ -188,7 +189,16 @@ def connect(address: str) -> Callable[[], None]:
             f"cannot join the Ray cluster at {address}: {first_line(exc)}; "
             "start one with `ray start --head`, or pass --ray auto"
         ) from None
-    return ray.shutdown
+    node = getattr(ray._private.worker, "_global_node", None)
+    watcher = reaper.watch() if getattr(node, "head", False) else None  # a cluster we started ends with us
+
+    def leave() -> None:
+        ray.shutdown()
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait()
+
+    return leave
 
 
 def _reachable(address: str, *, timeout: float = _CONNECT_TIMEOUT) -> None:
