@@ -292,3 +292,8 @@ def test_a_recording_that_cannot_be_written_is_one_clear_line(tmp_path, weights)
     errors = [line for line in run.stderr.splitlines() if line.startswith("sagc: error:")]
     assert len(errors) == 1 and "cannot record to" in errors[0] and "Errno" not in errors[0], run.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+
+
+def test_a_refused_number_is_shown_as_given(capsys):
+    assert main(["enhance", "--demo", "--ev", "3.0000001"]) == 1
+    assert "got 3.0000001" in one_error(capsys)
