@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from sagc.core.devices import usable_device
 from sagc.core.errors import SagcError
 from sagc.models.settings import SWITCH, settings_fields, switch
 from sagc.stream.media.sources import DECODERS
@@ -100,15 +101,7 @@ def decoding_from_args(args: argparse.Namespace, device: torch.device) -> Decodi
 
 def parse_device(name: str) -> torch.device:
     """A usable torch device from a user's ``--device`` value, or one clear error."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise SagcError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SagcError("--device cuda: no CUDA device is available here; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise SagcError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
-    return device
+    return usable_device(name)
 
 
 class Stopper:

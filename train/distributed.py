@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from sagc.core.errors import SagcError
+from sagc.core.devices import usable_device
 
 __all__ = [
     "training_device",
@@ -36,15 +36,7 @@ class DistInfo:
 
 def training_device(name: str) -> torch.device:
     """The config's ``device`` as a torch device that exists here, or one clear error."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise SagcError(f"config device {name!r} is not a device; use cpu or cuda") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SagcError("config device is cuda but this machine has no CUDA device; use --set device=cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise SagcError(f"config device {name!r}: training runs on cpu or cuda")
-    return device
+    return usable_device(name, option="config device", cpu="--set device=cpu")
 
 
 def init_distributed(device: torch.device) -> DistInfo:
