@@ -61,6 +61,7 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     ]
     argv += [arg for setting in TINY for arg in ("--set", setting)]
     argv += ["--ladder", "2", "--clips", str(clip), "--clip-frames", "4", "--sice", str(sice), "--sice-count", "2"]
+    argv += ["--fade", str(clip), "--fade-frames", "6"]
     figures = main([*argv, "--json", str(tmp_path / "figures.json")])
     assert set(figures["folds"]) == {"AAA", "BBB"}
     assert (tmp_path / "runs" / "without_AAA" / "final.pt").exists()
@@ -74,7 +75,8 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     assert np.isfinite(figures["clips"]["clip.mp4"]["night"]["relative_flicker"])
     assert figures["sice"]["images"] == 2 and np.isfinite(figures["sice"]["niqe"])
     out = capsys.readouterr().out
-    assert out.count("\n") == 2 + 2 * 3 + 3 + 1  # header, per fold two lights and the ladder, the clip, SICE
+    assert figures["fade"]["frames"] == 6 and np.isfinite(figures["fade"]["relative_flicker"])
+    assert out.count("\n") == 2 + 2 * 3 + 3 + 1 + 1  # header, per fold two lights and the ladder, the clip, fade, SICE
     assert (
         json.loads((tmp_path / "figures.json").read_text())["folds"]["BBB"]["ladder"]
         == figures["folds"]["BBB"]["ladder"]

@@ -27,6 +27,9 @@
   mean luma: 1 for an output that follows its input, below 1 for one steadier than its input),
   1st-percentile luma against the clean clip's. Scored with
   the last fold's weights, or ``--weights``.
+- **Fade.** With ``--fade CLIP``: the clip darkened with one ISSR draw whose light falls
+  log-linearly from normal to night level (0.08) and back (``tools/score_exposure.py``'s fade),
+  enhanced as a video: PSNR against the clean clip, flicker and relative flicker.
 - **SICE.** NIQE and output mean luma on the under-exposed SICE images (mean luma ≤ 0.25; at
   most ``--sice-count``, evenly spaced).
 
@@ -186,6 +189,24 @@ def relative_flicker(output: Sequence[float], source: Sequence[float]) -> float:
     return change(output) / max(change(source), 1e-12)
 
 
+def score_fade(enhancer: Enhancer, path: str, limit: int) -> dict[str, float]:
+    """The day → night → day fade as a video (the exposure decision smoothed over time)."""
+    from score_exposure import faded
+
+    stage = CpuStage(enhancer)
+    meter, scores = TemporalMeter(warping=False), []
+    for dark, clean in faded(path, limit):
+        out = stage(dark)
+        meter.update(dark.rgb, out.rgb)
+        scores.append(min(100.0, float(psnr(frame_to_tensor(out), frame_to_tensor(clean)))))
+    return {
+        "frames": len(scores),
+        "psnr": float(np.mean(scores)),
+        "flicker": float(meter.flicker),
+        "relative_flicker": relative_flicker(meter.output_luma, meter.input_luma),
+    }
+
+
 def score_sice(enhancer: Enhancer, sice: Path, count: int) -> dict[str, float]:
     stage = stills_stage(enhancer)
     images = [x for x in (load_rgb(p) for p in list_images(sice)) if float(luma(x).mean()) <= SICE_LOW]
@@ -225,6 +246,12 @@ def table(figures: dict) -> list[str]:
                 f"(relative {c['relative_flicker']:.3f}); "
                 f"1st pct {c['p1']:.1f} (clean {c['clean_p1']:.1f}) |"
             )
+    if figures.get("fade"):
+        f = figures["fade"]
+        lines.append(
+            f"| fade day → night → day ({f['frames']}) | {f['psnr']:.2f} dB; flicker {f['flicker']:.3f} "
+            f"(relative {f['relative_flicker']:.3f}) |"
+        )
     if figures.get("sice"):
         s = figures["sice"]
         lines.append(
@@ -246,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--ladder", type=int, default=20, help="frames per fold on the darkening ladder")
     parser.add_argument("--clips", nargs="*", default=[])
     parser.add_argument("--clip-frames", type=int, default=150)
+    parser.add_argument("--fade", help="a daylight clip to fade to night and back, enhanced as a video")
+    parser.add_argument("--fade-frames", type=int, default=300)
     parser.add_argument("--sice", type=Path)
     parser.add_argument("--sice-count", type=int, default=60)
     parser.add_argument("--json", type=Path)
@@ -279,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames),
             "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames),
         }
+    if args.fade:
+        figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames)
     if args.sice is not None:
         figures["sice"] = score_sice(enhancer, args.sice, args.sice_count)
     for line in table(figures):
