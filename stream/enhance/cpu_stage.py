@@ -88,7 +88,7 @@ class CpuStage(Stage):
         settings, timer = self.settings, self.timer
         with step(timer, "downscale"):
             small = layout.thumbnail(pixels, scale=self.enhancer.scale)
-        estimate = self._estimate(small, full_size=layout.full_size_thumbnail)
+        estimate = self._estimate(small, full_size=small is pixels)
         if estimate is None:
             return pixels
         curve, weight = estimate

@@ -31,10 +31,8 @@ class Layout(Generic[Pixels]):
     """The step forms for one layout; ``Pixels`` is what a frame holds in it, ``filtered`` the
     same after noise reduction (uint8 or float32 code values)."""
 
-    full_size_thumbnail = False  # the thumbnail can be the frame itself (copy it to keep it)
-
     def thumbnail(self, pixels: Pixels, *, scale: float) -> np.ndarray:
-        """The h×w×3 uint8 RGB thumbnail γ is estimated from."""
+        """The h×w×3 uint8 RGB thumbnail γ is estimated from (the frame itself where it is that small)."""
         raise NotImplementedError
 
     def noise(self, pixels: Pixels | tuple[np.ndarray, ...] | np.ndarray) -> float:
@@ -65,9 +63,7 @@ class RgbLayout(Layout[np.ndarray]):
         self.map = GammaMap(gain=gain, eps=eps)
 
     def thumbnail(self, pixels: np.ndarray, *, scale: float) -> np.ndarray:
-        small = thumbnail_8bit(pixels, scale=scale)
-        self.full_size_thumbnail = small is pixels
-        return small
+        return thumbnail_8bit(pixels, scale=scale)
 
     def noise(self, pixels: np.ndarray) -> float:
         return noise_level_8bit(pixels)
