@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from sagc.core.atomic import partial_paths
 from sagc.models import GammaEstimator, save_enhancer
 
 FFMPEG = shutil.which("ffmpeg")
@@ -164,3 +166,21 @@ def immerkaer(rgb: np.ndarray) -> float:
         + 4 * c
     )  # fmt: skip
     return float(np.abs(response).mean() * np.sqrt(np.pi / 2) / 6)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """900 dark frames: long enough to interrupt a run part way (the Ray tests)."""
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    return make_clip(path, size=(320, 192), frames=900, brightness=0.25)
+
+
+def wait_for_partial(target: Path, timeout: float = 60.0) -> Path:
+    """The temporary file of a Ray run's output once it holds more than a header."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p in partial_paths(target) if p.stat().st_size > 1000]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no partial output for {target} appeared")

@@ -24,7 +24,7 @@ from sagc.stream.apps.archive import plan_archive
 from sagc.stream.apps.cluster import EnhanceWorker, WorkerSetup
 from sagc.stream.run.manifest import Manifest, ManifestEntry, read_manifest
 
-from .conftest import make_clip
+from .conftest import make_clip, wait_for_partial
 
 
 def sagc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -206,22 +206,6 @@ def _running_worker(timeout: float = 60.0) -> int:
     raise AssertionError("no worker became busy")
 
 
-def _wait_for_partial(target: Path, timeout: float = 60.0) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [p for p in partial_paths(target) if p.stat().st_size > 1000]
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no partial output for {target} appeared")
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("long") / "long.mp4"
-    return make_clip(path, size=(320, 192), frames=900, brightness=0.25)
-
-
 def test_killed_worker_leaves_no_partial_and_the_file_is_retried(cluster: str, long_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     driver = subprocess.Popen(
@@ -232,7 +216,7 @@ def test_killed_worker_leaves_no_partial_and_the_file_is_retried(cluster: str, l
     )
     try:
         victim = _running_worker()
-        _wait_for_partial(out / "long.mp4")
+        wait_for_partial(out / "long.mp4")
         os.kill(victim, signal.SIGKILL)
         stdout, stderr = driver.communicate(timeout=240)
     finally:
@@ -253,7 +237,7 @@ def test_ctrl_c_stops_the_cluster_work_and_resume_finishes_it(cluster: str, long
     command = [sys.executable, "-m", "sagc", "enhance", str(long_clip), "-o", str(out), "--ray", cluster, "-q"]
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_partial(out / "long.mp4")
+        wait_for_partial(out / "long.mp4")
         driver.send_signal(signal.SIGINT)
         _stdout, stderr = driver.communicate(timeout=120)
     finally:

@@ -13,27 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sagc.core.atomic import partial_paths
-
-from .conftest import make_clip
+from .conftest import wait_for_partial
 
 pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("long") / "long.mp4"
-    return make_clip(path, size=(320, 192), frames=900, brightness=0.25)
-
-
-def _wait_for_partial(target: Path, timeout: float) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [p for p in partial_paths(target) if p.stat().st_size > 1000]
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no partial output for {target} appeared")
 
 
 def _alive(pid: int) -> bool:
@@ -58,7 +40,7 @@ def test_a_local_cluster_ends_with_a_killed_driver(long_clip: Path, tmp_path: Pa
         env=env,
     )
     try:
-        _wait_for_partial(out / "long.mp4", timeout=120)  # the cluster is up and a worker writes
+        wait_for_partial(out / "long.mp4", timeout=120)  # the cluster is up and a worker writes
         cluster = descendants(driver.pid)
         assert len(cluster) >= 3  # Ray's own processes and the worker
         os.kill(driver.pid, signal.SIGKILL)
