@@ -151,10 +151,10 @@ def _finish(report, out: str) -> int:
         ) from exc
     print("wrote " + ", ".join(str(p) for p in written.values()))
     failed = sum(1 for r in report.rows if r.error is not None)
-    every = {m for m in report.methods if all(r.error is not None for r in report.rows if r.method == m)}
-    broken = {r.method for r in report.rows if r.error is not None}  # a video's method stops at its error
-    if report.kind == "video":
-        every = broken
+    if report.kind == "video":  # a video's method stops at its first error
+        every = {r.method for r in report.rows if r.error is not None}
+    else:
+        every = {m for m in report.methods if all(r.error is not None for r in report.rows if r.method == m)}
     if report.rows and every:
         which = "every method" if every >= set(report.methods) else "method(s) " + ", ".join(sorted(every))
         raise SagcError(f"{which} failed on every item; see the error column of {written['csv']}")
