@@ -12,7 +12,7 @@ import errno
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sagc.core.errors import SagcError
@@ -24,6 +24,7 @@ __all__ = [
     "partial_paths",
     "publish",
     "set_run_tag",
+    "tagged_partials",
     "temporary_path",
 ]
 
@@ -38,6 +39,8 @@ def _umask() -> int:
 
 
 _RUN_TAG = [""]  # set once per process by a worker of a run (set_run_tag)
+_ANY_TAG = "[0-9a-f]{8}"  # a run's tag as the Ray driver makes it (8 hex digits)
+_TAGGED = re.compile(rf"(?P<stem>.+)\.{_ANY_TAG}[0-9a-f]{{6}}\.partial(?P<suffix>(\.[^.]+)?)")
 
 
 def set_run_tag(tag: str) -> None:
@@ -70,7 +73,7 @@ def partial_paths(target: str | os.PathLike[str], *, tag: str | None = None) -> 
     writer that was killed leaves its own behind): those of the run ``tag``, or with ``tag``
     None those of any tagged run."""
     target = Path(target)
-    marker = re.escape(tag) if tag is not None else "[0-9a-f]{8}"
+    marker = re.escape(tag) if tag is not None else _ANY_TAG
     pattern = re.compile(rf"{re.escape(target.stem)}\.{marker}[0-9a-f]{{6}}\.partial{re.escape(target.suffix)}")
     try:
         return sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name))
@@ -108,6 +111,24 @@ def publish(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, over
         return target
     tmp.unlink()
     return target
+
+
+def tagged_partials(targets: Iterable[str | os.PathLike[str]]) -> dict[Path, list[Path]]:
+    """:func:`partial_paths` of any tagged run for many targets, each folder listed once (an
+    archive's thousands of outputs share a few folders): target → its temporary files."""
+    wanted = {Path(t) for t in targets}
+    found: dict[Path, list[Path]] = {}
+    for folder in {t.parent for t in wanted}:
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            continue
+        for name in names:
+            match = _TAGGED.fullmatch(name)
+            target = folder / f"{match['stem']}{match['suffix']}" if match else None
+            if target in wanted:
+                found.setdefault(target, []).append(folder / name)
+    return found
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *, overwrite: bool = True) -> Path:

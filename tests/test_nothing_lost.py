@@ -240,7 +240,7 @@ def test_ray_outputs_inside_the_input_folder_are_never_inputs_again(tmp_path):
 
 
 def test_a_dead_workers_cleanup_removes_only_its_runs_temporary_files(tmp_path):
-    from sagc.core.atomic import set_run_tag, temporary_path
+    from sagc.core.atomic import partial_paths, set_run_tag, temporary_path
     from sagc.stream.apps.cluster import _remove_partials
     from sagc.stream.run.jobs import Job
 
@@ -257,7 +257,7 @@ def test_a_dead_workers_cleanup_removes_only_its_runs_temporary_files(tmp_path):
     finally:
         set_run_tag("")
     keep = {p.resolve() for j in (job, other) for p in (Path(j.source), j.output)}
-    _remove_partials(job, compare=False, tag="0a1b2c3d", keep=keep, why="in a test")
+    _remove_partials(partial_paths(job.output, tag="0a1b2c3d"), keep=keep, why="in a test")
     assert not ours.exists()
     assert other.output.read_bytes().startswith(b"a finished") and users.read_bytes() == b"the user's own file"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sagc.cli import main
-from sagc.core.atomic import atomic_write_bytes, publish, temporary_path
+from sagc.core.atomic import atomic_write_bytes, partial_paths, publish, temporary_path
 from sagc.core.errors import SagcError
 
 from .conftest import FFMPEG, make_clip, needs_ffmpeg, one_error, scene
@@ -175,3 +175,21 @@ def test_failed_write_exits_1_and_leaves_no_file(tmp_path, weights, short):
     lines = [line for line in result.stderr.splitlines() if line.startswith("sagc: error:")]
     assert len(lines) == 1 and "could not write" in lines[0], result.stderr
     assert list(out_dir.iterdir()) == []
+
+
+def test_tagged_partials_are_found_per_target_with_one_listing_per_folder(tmp_path):
+    from sagc.core.atomic import set_run_tag, tagged_partials
+
+    targets = [tmp_path / "a.mp4", tmp_path / "a.b.mp4", tmp_path / "sub" / "c.png"]
+    try:
+        set_run_tag("0a1b2c3d")
+        made = {target: temporary_path(target) for target in targets}
+    finally:
+        set_run_tag("")
+    untagged = temporary_path(tmp_path / "a.mp4")  # sagc enhance's own, not a run's
+    (tmp_path / "a.0123456789abcd.partial.mp4.txt").write_text("not ours")
+    found = tagged_partials([*targets, tmp_path / "missing" / "d.mp4"])
+    assert found == {target: [made[target]] for target in targets}
+    assert untagged not in found.get(tmp_path / "a.mp4", [])
+    for target in targets:
+        assert found[target] == partial_paths(target)

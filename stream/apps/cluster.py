@@ -31,12 +31,12 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from sagc.core.atomic import partial_paths, set_run_tag
+from sagc.core.atomic import partial_paths, set_run_tag, tagged_partials
 from sagc.core.errors import SagcError, first_line
 from sagc.models import Enhancer
 from sagc.stream.apps import reaper
@@ -280,14 +280,12 @@ class _Pool:
         return self._start()
 
 
-def _remove_partials(job: Job, *, compare: bool, tag: str | None, keep: set[Path], why: str) -> None:
-    """Remove the temporary files of ``job``'s outputs that the run ``tag`` made (None: any
-    tagged run), never one in ``keep`` (inputs and outputs of this run)."""
-    for target in written_paths(job, compare=compare):
-        for partial in partial_paths(target, tag=tag):
-            if partial.resolve() not in keep:
-                partial.unlink(missing_ok=True)
-                log.info("removed %s %s", partial, why)
+def _remove_partials(partials: Iterable[Path], *, keep: set[Path], why: str) -> None:
+    """Remove temporary files, never one in ``keep`` (inputs and outputs of this run)."""
+    for partial in partials:
+        if partial.resolve() not in keep:
+            partial.unlink(missing_ok=True)
+            log.info("removed %s %s", partial, why)
 
 
 def run_archive(
@@ -312,7 +310,7 @@ def run_archive(
     if retries < 0:
         raise SagcError(f"--retries must be at least 0, got {retries}")
     keep = {Path(p).resolve() for job in jobs for p in (job.source, *written_paths(job, compare=setup.compare))}
-    stale = {job: [p for t in written_paths(job, compare=setup.compare) for p in partial_paths(t)] for job in jobs}
+    stale = tagged_partials(t for job in jobs for t in written_paths(job, compare=setup.compare))
     stop = stop or threading.Event()
     started = time.perf_counter()
     pool = _Pool(ray, setup, _worker_count(ray, setup, len(jobs), workers))
@@ -355,9 +353,10 @@ def run_archive(
             try:
                 entry = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                _remove_partials(
-                    job, compare=setup.compare, tag=setup.run_tag, keep=keep, why="left by a worker that died"
+                ours = (
+                    p for t in written_paths(job, compare=setup.compare) for p in partial_paths(t, tag=setup.run_tag)
                 )
+                _remove_partials(ours, keep=keep, why="left by a worker that died")
                 pool.idle.append(pool.replace(worker))
                 tries = attempts[job]
                 if tries <= retries and not stopping:
@@ -376,10 +375,8 @@ def run_archive(
                     on_frames(entry.frames - reported)
             finish(replace(entry, attempts=attempts[job]))
             if entry.ok:  # what an earlier, interrupted run left beside this output
-                for partial in stale.get(job, []):
-                    if partial.resolve() not in keep:
-                        partial.unlink(missing_ok=True)
-                        log.info("removed %s left by an earlier run", partial)
+                earlier = (p for t in written_paths(job, compare=setup.compare) for p in stale.get(t, []))
+                _remove_partials(earlier, keep=keep, why="left by an earlier run")
         if on_frames is not None and running:
             on_frames(_new_frames(ray, running, seen_frames))
     summary.seconds = time.perf_counter() - started
