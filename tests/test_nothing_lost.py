@@ -297,3 +297,15 @@ def test_a_recording_that_cannot_be_written_is_one_clear_line(tmp_path, weights)
 def test_a_refused_number_is_shown_as_given(capsys):
     assert main(["enhance", "--demo", "--ev", "3.0000001"]) == 1
     assert "got 3.0000001" in one_error(capsys)
+
+
+def test_outputs_of_several_inputs_inside_one_of_them_are_never_inputs_again(tmp_path):
+    from sagc.stream.run.jobs import plan_jobs
+
+    first, second = tmp_path / "in", tmp_path / "other"
+    _images(first, ["a.png"])
+    _images(second, ["b.png"])
+    out = first / "out"
+    _images(out / "other", ["b.png"])  # the second input's output from an earlier run
+    jobs = plan_jobs([str(first), str(second)], str(out), overwrite=True)
+    assert sorted(Path(job.source).relative_to(tmp_path).as_posix() for job in jobs) == ["in/a.png", "other/b.png"]

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from sagc.core.errors import SagcError
 from sagc.core.outputs import check_outputs
-from sagc.stream.media.images import IMAGE_EXTENSIONS
 from sagc.stream.media.sources import is_lavfi, is_url
-from sagc.stream.run.jobs import Job, folder_job, input_kind, media_below, written_paths
+from sagc.stream.run.jobs import Job, folder_job, folder_jobs, input_kind, written_paths
 
 __all__ = ["LIST_EXTENSIONS", "plan_archive"]
 
@@ -57,11 +56,7 @@ def _jobs_for(spec: str, output: Path, *, many: bool) -> list[Job]:
     if not path.exists():
         raise SagcError(f"input not found: {spec}")
     if path.is_dir():
-        base = output / path.resolve().name if many else output
-        jobs = [folder_job(p, base / p.relative_to(path)) for p in media_below(path, skip=output)]
-        if not jobs:
-            raise SagcError(f"no videos or images ({', '.join(IMAGE_EXTENSIONS)}, …) below {spec}")
-        return jobs
+        return folder_jobs(path, output / path.resolve().name if many else output, skip=output, spec=spec)
     if path.suffix.lower() in LIST_EXTENSIONS:
         listed = _listed(path)
         common = Path(os.path.commonpath([p.resolve().parent for p in listed]))

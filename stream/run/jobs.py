@@ -23,6 +23,8 @@ __all__ = [
     "VIDEO_INPUT_EXTENSIONS",
     "Job",
     "compare_path",
+    "folder_job",
+    "folder_jobs",
     "input_kind",
     "media_below",
     "plan_jobs",
@@ -91,6 +93,16 @@ def folder_job(path: Path, target: Path) -> Job:
     return Job("video", str(path), target.with_name(video_output_name(target.stem, target.suffix)))
 
 
+def folder_jobs(folder: Path, base: Path, *, skip: Path, spec: str) -> list[Job]:
+    """A job for every video and image below ``folder``, written to the same relative path under
+    ``base``; nothing under ``skip`` (the run's output folder) is an input; none found is an error
+    naming ``spec``."""
+    found = media_below(folder, skip=skip)
+    if not found:
+        raise SagcError(f"no videos or images ({', '.join(IMAGE_EXTENSIONS)}, .mp4, …) below {spec}")
+    return [folder_job(p, base / p.relative_to(folder)) for p in found]
+
+
 def _stream_stem(spec: str) -> str:
     return "lavfi" if is_lavfi(spec) else (Path(spec.split("?")[0]).stem or "stream")
 
@@ -116,10 +128,7 @@ def _jobs_for(spec: str, output: Path | None, *, into_dir: bool, many: bool) -> 
             folder = output / path.name if many else output
         if folder.exists() and not folder.is_dir():
             raise SagcError(f"output {folder} exists and is not a directory")
-        found = media_below(path, skip=folder)
-        if not found:
-            raise SagcError(f"no videos or images ({', '.join(IMAGE_EXTENSIONS)}, .mp4, …) below {spec}")
-        return [folder_job(p, folder / p.relative_to(path)) for p in found]
+        return folder_jobs(path, folder, skip=output or folder, spec=spec)
     if is_image_path(path):
         name = f"{path.stem}{SUFFIX}{path.suffix}"
         if output is None:
