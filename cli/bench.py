@@ -34,6 +34,12 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     add_decode_option(p)
     add_encoder_options(p, pix_fmt=False)
     add_threads_option(p)
+    p.add_argument(
+        "--compare-ffmpeg",
+        action="store_true",
+        help="also time the ffmpeg program on the same frames and encoder: a plain transcode and the filter "
+        "chain hqdn3d + eq=gamma a user would reach for instead (needs ffmpeg on PATH)",
+    )
     p.add_argument("--json", help="also write the figures as JSON to this file")
     p.set_defaults(handler=run_bench_command)
 
@@ -54,6 +60,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
         spec = synthetic_spec(args.synthetic) if args.synthetic else args.input
     except ValueError as exc:
         raise SagcError(str(exc)) from exc
+    if args.compare_ffmpeg:
+        from sagc.stream.apps.ffmpeg_chain import ffmpeg_program
+
+        ffmpeg_program()  # missing: said before any measurement
     settings = encoder_settings_from_args(args)
     set_threads(args.threads)
     device = parse_device(args.device)
@@ -65,6 +75,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         settings=settings,
         decoding=decoding_from_args(args, device),
         progress=lambda m: log.info("bench: %s", m),
+        compare_ffmpeg=args.compare_ffmpeg,
     )
     rows = [
         ("input", f"{result.input} ({result.width}x{result.height}, {result.frames} frames decoded)"),
@@ -79,6 +90,16 @@ def run_bench_command(args: argparse.Namespace) -> int:
         ("end-to-end enhance", f"{result.enhance_fps:.1f} frames/s"),
         ("end-to-end / pass-through", f"{result.ratio_enhance_to_passthrough:.3f}"),
     ]
+    if result.ffmpeg_chain_fps is not None:
+        from sagc.stream.apps.ffmpeg_chain import FFMPEG_CHAIN
+
+        rows += [
+            ("ffmpeg", result.ffmpeg_version or ""),
+            ("ffmpeg plain transcode", f"{result.ffmpeg_plain_fps:.1f} frames/s"),
+            ("ffmpeg filter chain", f"{result.ffmpeg_chain_fps:.1f} frames/s ({FFMPEG_CHAIN})"),
+            ("ffmpeg chain / ffmpeg plain", f"{result.ratio_ffmpeg_chain_to_plain:.3f}"),
+            ("sagc end-to-end / ffmpeg chain", f"{result.enhance_fps / result.ffmpeg_chain_fps:.3f}"),
+        ]
     rows += [(f"{name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.stage_ms.items()]
     rows += [(f"  step {name} ms p50/p95", f"{v['p50']:.2f} / {v['p95']:.2f}") for name, v in result.step_ms.items()]
     rows += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -351,6 +352,28 @@ def test_decode_nvdec_without_a_gpu_is_one_clear_error(tmp_path, clip, weights):
     result = sagc("enhance", str(clip), "-o", str(out), "--weights", str(weights), "--decode", "nvdec")
     assert_clean_error(result, "--decode")
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program (apt install ffmpeg)")
+def test_bench_compares_the_ffmpeg_filter_chain_in_the_same_run(tmp_path, weights):
+    clip = make_clip(tmp_path / "clip.mp4", frames=20)
+    out = tmp_path / "bench.json"
+    args = ("bench", str(clip), "--frames", "20", "--weights", str(weights), "--json", str(out), "--compare-ffmpeg")
+    result = sagc(*args)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["ffmpeg_plain_fps"] > 0 and figures["ffmpeg_chain_fps"] > 0
+    assert figures["ratio_ffmpeg_chain_to_plain"] == pytest.approx(
+        figures["ffmpeg_chain_fps"] / figures["ffmpeg_plain_fps"], abs=2e-3
+    )
+    assert figures["ffmpeg_version"].startswith("ffmpeg version")
+    assert "hqdn3d=4:3:6:4.5,eq=gamma=1.6" in result.stdout and "sagc end-to-end / ffmpeg chain" in result.stdout
+    # without ffmpeg on PATH: one line before any measurement
+    bare = subprocess.run(
+        [sys.executable, "-m", "sagc", *args], capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=120
+    )
+    assert_clean_error(bare, "needs the ffmpeg program")
+    assert "bench:" not in bare.stderr
 
 
 def test_bench_needs_one_input(weights):

@@ -25,6 +25,7 @@ import torch
 
 from sagc.core.errors import SagcError
 from sagc.core.timing import StepTimer, percentiles
+from sagc.stream.apps.ffmpeg_chain import time_ffmpeg
 from sagc.stream.apps.live import LiveCapture, parse_live_source
 from sagc.stream.apps.preview import PreviewSession
 from sagc.stream.enhance.stage import FrameStage, Stage, Ticket, as_frame_stage
@@ -89,6 +90,11 @@ class BenchResult:
     peak_gpu_mb: float | None = None
     # the run-time settings the figures were measured with (RuntimeSettings.as_dict)
     settings: dict[str, float | bool] = field(default_factory=dict)
+    # with compare_ffmpeg: the ffmpeg program's plain transcode and FFMPEG_CHAIN, same encoder
+    ffmpeg_version: str | None = None
+    ffmpeg_plain_fps: float | None = None
+    ffmpeg_chain_fps: float | None = None
+    ratio_ffmpeg_chain_to_plain: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,10 +222,13 @@ def run_bench(
     settings: EncoderSettings = EncoderSettings(),
     decoding: Decoding = Decoding(),
     progress: Callable[[str], None] | None = None,
+    compare_ffmpeg: bool = False,
 ) -> BenchResult:
     """Measure every figure of :class:`BenchResult` on the first ``frames`` frames of ``spec``
     (every decode of it, pass-through included, with ``decoding``); a shorter clip is measured
-    on all it holds, and :attr:`BenchResult.frames` says how many were decoded."""
+    on all it holds, and :attr:`BenchResult.frames` says how many were decoded. With
+    ``compare_ffmpeg`` the ffmpeg program transcodes the same frames plainly and through
+    :data:`~sagc.stream.apps.ffmpeg_chain.FFMPEG_CHAIN` in the same run."""
     device = stage.device
     say = progress or (lambda _message: None)
     if device.type == "cuda":
@@ -273,6 +282,10 @@ def run_bench(
             )
         finally:
             stage.timer = None
+        ffmpeg = None
+        if compare_ffmpeg:
+            say("ffmpeg plain transcode and filter chain")
+            ffmpeg = time_ffmpeg(spec, frames, settings, Path(tmp), codec=settings.codec or "libx264")
     say("live mode")
     live_latencies, live_dropped = _live_latency(spec, stage, min(frames, _LIVE_FRAMES))
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
@@ -301,6 +314,10 @@ def run_bench(
         live_dropped=live_dropped,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         peak_gpu_mb=None if peak_gpu is None else round(peak_gpu, 1),
+        ffmpeg_version=None if ffmpeg is None else ffmpeg.version,
+        ffmpeg_plain_fps=None if ffmpeg is None else round(ffmpeg.plain_fps, 2),
+        ffmpeg_chain_fps=None if ffmpeg is None else round(ffmpeg.chain_fps, 2),
+        ratio_ffmpeg_chain_to_plain=None if ffmpeg is None else round(ffmpeg.ratio, 3),
     )
 
 

@@ -17,7 +17,7 @@ from sagc.ops.colour import effective_range, plain_pix_fmt, swscale_colorspace
 from sagc.stream.media.frame import Frame, YuvPlanes
 from sagc.stream.media.sources import VideoInfo
 
-__all__ = ["VIDEO_EXTENSIONS", "PRESETS", "EncoderSettings", "EncoderSink", "container_for"]
+__all__ = ["VIDEO_EXTENSIONS", "PRESETS", "EncoderSettings", "EncoderSink", "codec_options", "container_for"]
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def choose_pix_fmt(codec: av.Codec, info: VideoInfo, requested: str | None, size
     return wanted
 
 
-def _codec_options(codec: str, settings: EncoderSettings) -> dict[str, str]:
+def codec_options(codec: str, settings: EncoderSettings) -> dict[str, str]:
+    """The encoder options (FFmpeg's names) ``settings`` mean for ``codec``."""
     low, high = _CRF_RANGE.get(codec, (0, 63))
     if settings.crf is not None and not low <= settings.crf <= high:
         raise SagcError(f"--crf for {codec} must be between {low} and {high}, got {settings.crf}")
@@ -177,7 +178,7 @@ class EncoderSink:
         self._closed = False
 
     def _add_video(self, codec: av.Codec, info: VideoInfo, settings: EncoderSettings) -> av.VideoStream:
-        options = _codec_options(codec.name, settings)
+        options = codec_options(codec.name, settings)
         stream = self._container.add_stream(codec.name, rate=info.rate, options=options)
         stream.width = self.width
         stream.height = self.height
