@@ -180,7 +180,19 @@ def prior() -> SegPrior:
 
 
 @pytest.mark.parametrize(
-    "term", ["bright", "relative_bright", "exposure", "contrast", "color", "smooth", "flip", "recon", "adversarial"]
+    "term",
+    [
+        "bright",
+        "relative_bright",
+        "exposure",
+        "contrast",
+        "color",
+        "smooth",
+        "flip",
+        "recon",
+        "invariance",
+        "adversarial",
+    ],
 )
 def test_gradient_reaches_enhancer(prior, term):
     torch.manual_seed(1)
@@ -203,6 +215,7 @@ def test_gradient_reaches_enhancer(prior, term):
         "smooth": lambda: losses.smoothness_loss(gamma, masks.detach()),
         "flip": lambda: losses.flip_loss(enhanced, enhancer(low.flip(-1))),
         "recon": lambda: losses.reconstruction_loss(enhancer(normal), normal),
+        "invariance": lambda: losses.invariance_loss(enhanced, enhancer(low * 0.5)),
         "adversarial": lambda: losses.generator_loss(critic.requires_grad_(False), masks),
     }[term]()
     value.backward()
@@ -210,6 +223,16 @@ def test_gradient_reaches_enhancer(prior, term):
     assert all(g is not None for g in grads)
     assert sum(g.abs().sum() for g in grads) > 0
     assert all(p.grad is None for p in prior.parameters())
+
+
+def test_invariance_compares_block_means_not_noise():
+    torch.manual_seed(2)
+    scene = torch.rand(1, 3, 1, 1) * 0.5 + torch.linspace(0, 0.4, 32).view(1, 1, 1, 32)
+    scene = scene.expand(1, 3, 32, 32)
+    noisy = scene + 0.05 * torch.randn(1, 3, 32, 32)
+    assert losses.invariance_loss(scene, noisy) < 0.2 * (scene - noisy).abs().mean()
+    assert losses.invariance_loss(scene, scene * 0.5) == pytest.approx(float((scene * 0.5).mean()), rel=1e-4)
+    assert losses.invariance_loss(scene, scene) == 0
 
 
 def test_critic_loss_trains_only_the_critic(prior):

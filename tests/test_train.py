@@ -179,6 +179,37 @@ def test_night_fraction_darkens_that_share_of_synthetic_samples_to_night_level(t
         SyntheticLowLight([tiny["normal"]], crop=32, night_fraction=1.5)
 
 
+def test_twins_are_one_crop_darkened_by_two_independent_draws(tiny):
+    single = SyntheticLowLight([tiny["normal"]], crop=32, night_fraction=0.5)
+    twins = SyntheticLowLight([tiny["normal"]], crop=32, night_fraction=0.5, twins=True)
+    pairs = [twins[i] for i in range(len(twins))]
+    assert all(pair.shape == (2, 3, 32, 32) for pair in pairs)
+    # the first of each pair is the sample the set makes without twins
+    assert all(torch.equal(pair[0], single[i]) for i, pair in enumerate(pairs))
+    # the second is another exposure of the same crop: brighter or darker, same structure
+    ratios = [float(pair[1].mean() / pair[0].mean()) for pair in pairs]
+    assert max(abs(r - 1) for r in ratios) > 0.2
+    for pair in pairs:
+        a, b = ((pair[k].mean(0) - pair[k].mean()).flatten() for k in (0, 1))
+        assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.5
+
+
+def test_the_invariance_term_pairs_twins_in_training(tiny, tmp_path):
+    data = EnhancerData(normal=[str(tiny["normal"])], synthetic_low=[str(tiny["normal"])])
+    seen: list[dict[str, float]] = []
+    train_enhancer(
+        _config(tiny, steps=2, **{"weights.invariance": 5, "night_fraction": 0.5}),
+        data,
+        out=tmp_path,
+        progress=lambda step, total, values: seen.append(values),
+    )
+    assert len(seen) == 2 and all(values["invariance"] > 0 for values in seen)
+    # off: no twins are made and no term is reported
+    seen.clear()
+    train_enhancer(_config(tiny, steps=1), data, out=tmp_path / "off", progress=lambda s, t, v: seen.append(v))
+    assert "invariance" not in seen[0]
+
+
 def test_synthetic_low_light_is_darkened_before_it_is_shrunk(tmp_path):
     # a flat grey 256×256 picture: all the spread of a darkened crop is sensor noise
     folder = tmp_path / "flat"

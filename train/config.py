@@ -25,6 +25,8 @@ class LossWeights:
     adversarial: float = 0.05
     contrast: float = 0.0  # ours, off by default: per-class luminance spread vs. normal light
     exposure: float = 0.0  # ours, off by default: sorted image exposures vs. normal light's quantiles
+    # ours, off by default: two darkenings of one picture enhanced alike (synthetic low light only)
+    invariance: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -63,6 +65,8 @@ class EnhancerConfig:
     gp_weight: float = 10.0
     width: int = 32
     context: int = 0  # > 0: channels of the deepest layer pooled image-wide (GammaEstimator)
+    # the network sees frames normalised to their white point (sagc.ops.exposure)
+    white_point: bool = False
     train_scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     # the run-time settings saved into every checkpoint; validation scores the enhancer with
     # them, as users run it (noise reduction, exposure gate, guided upsampling, ...)

@@ -247,19 +247,27 @@ class SyntheticLowLight(UnpairedImages):
         resize_to: int | None = None,
         seed: int = 0,
         night_fraction: float = 0.0,
+        twins: bool = False,
     ) -> None:
-        """``night_fraction``: the share of samples darkened at night level instead of dusk."""
+        """``night_fraction``: the share of darkenings at night level instead of dusk. ``twins``:
+        each sample is a 2×3×H×W pair, the same crop of one picture darkened by two independent
+        draws (the light-invariance term compares what the enhancer makes of them)."""
         if not 0.0 <= night_fraction <= 1.0:
             raise SagcError(f"night_fraction must be in [0, 1], got {night_fraction}")
         super().__init__(folders, crop=crop, resize_to=resize_to, seed=seed)
-        self.night_fraction = night_fraction
+        self.night_fraction, self.twins = night_fraction, twins
 
     def _prepare(self, image: Tensor) -> Tensor:
         return image  # kept at full size: shrunk after darkening, in __getitem__
 
-    def __getitem__(self, index: int) -> Tensor:
-        g = sample_generator(self.seed + 1, self.epoch, index)
+    def _darkened(self, index: int, stream: int) -> Tensor:
+        g = sample_generator(self.seed + 1 + 2 * stream, self.epoch, index)
         night = self.night_fraction > 0 and float(torch.rand((), generator=g)) < self.night_fraction
         params = sample_darken_params(g, light=NIGHT_LIGHT if night else DAY_LIGHT)
         dark = darken(self.images[index], params, generator=g)
         return self._crop(shrink_short_side(dark, self.resize_to), index)
+
+    def __getitem__(self, index: int) -> Tensor:
+        if self.twins:
+            return torch.stack([self._darkened(index, 0), self._darkened(index, 1)])
+        return self._darkened(index, 0)

@@ -58,7 +58,9 @@ class _Batches:
         self.low, self.normal, self.config, self.dist = low, normal, config, dist
         self.steps_per_epoch = max(1, len(low) // config.batch_size)
 
-    def __call__(self, step: int) -> tuple[Tensor, Tensor]:
+    def __call__(self, step: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Low-light crops, normal-light crops, and the second darkening of each low-light crop
+        when the synthetic set makes twins (None otherwise)."""
         epoch, index = divmod(step, self.steps_per_epoch)
         size = self.config.batch_size
         low_order = epoch_order(len(self.low), seed=self.config.seed, epoch=epoch)
@@ -69,9 +71,14 @@ class _Batches:
         self.low.set_epoch(epoch)
         self.normal.set_epoch(epoch)
         device = self.dist.device
-        low = torch.stack([self.low[i] for i in ids]).to(device)
+        samples = [self.low[i] for i in ids]
         normal = torch.stack([self.normal[i] for i in ref]).to(device)
-        return low, normal
+        if all(sample.ndim == 4 for sample in samples):  # twins: two darkenings of one crop
+            pairs = torch.stack(samples).to(device)
+            return pairs[:, 0], normal, pairs[:, 1]
+        if any(sample.ndim == 4 for sample in samples):
+            samples = [sample[0] if sample.ndim == 4 else sample for sample in samples]
+        return torch.stack(samples).to(device), normal, None
 
 
 class _LowLight(torch.utils.data.ConcatDataset):
@@ -100,6 +107,7 @@ def _datasets(data: EnhancerData, config: EnhancerConfig) -> tuple[_LowLight, Un
                 resize_to=config.resize_to or None,
                 seed=config.seed + 1,
                 night_fraction=config.night_fraction,
+                twins=config.weights.invariance > 0 and not data.low,
             )
         )
     if not parts:
@@ -161,7 +169,9 @@ def _train(
     # channels_last: depthwise and strided convolutions run several times faster on CPU in it
     prior = _load_prior(config.prior).to(device, memory_format=torch.channels_last) if use_prior else None
     adversarial = config.adversarial and use_prior and config.weights.adversarial > 0
-    estimator = GammaEstimator(width=config.width, context=config.context).to(device, memory_format=torch.channels_last)
+    estimator = GammaEstimator(width=config.width, context=config.context, white_point=config.white_point).to(
+        device, memory_format=torch.channels_last
+    )
     critic = SegCritic(num_classes=prior.num_classes).to(device) if adversarial else None
     trainable: nn.Module = estimator
     if dist.world > 1:
@@ -213,7 +223,7 @@ def _train(
             save_training(out / "last.pt", parts, step=step, best=best, config=config_to_dict(config))
 
     while step < config.steps:
-        low, normal = batches(step)
+        low, normal, twins = batches(step)
         enhancer.settings = enhancer.settings.replace(scale=config.train_scales[step % len(config.train_scales)])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             terms, enhanced_masks, normal_masks = enhancer_terms(
@@ -227,6 +237,7 @@ def _train(
                 contrast=weights.contrast > 0,
                 exposure=weights.exposure > 0,
                 relative=config.relative_brightness,
+                twins=twins,
             )
         total = sum(getattr(weights, name) * value for name, value in terms.items())
         if not torch.isfinite(total):  # nothing is saved from here on: the last checkpoint stays good

@@ -30,6 +30,7 @@ __all__ = [
     "contrast_loss",
     "smoothness_loss",
     "flip_loss",
+    "invariance_loss",
     "reconstruction_loss",
     "gradient_penalty",
     "critic_loss",
@@ -245,6 +246,14 @@ def smoothness_loss(gamma: Tensor, masks: Tensor) -> Tensor:
 def flip_loss(enhanced: Tensor, enhanced_of_flipped: Tensor) -> Tensor:
     """Mean |E(flip x) − flip E(x)|: zero for a flip-equivariant enhancer."""
     return (enhanced_of_flipped - enhanced.flip(-1)).abs().mean()
+
+
+def invariance_loss(enhanced: Tensor, enhanced_twin: Tensor, *, block: int = 8) -> Tensor:
+    """Mean |E(d₁) − E(d₂)| over ``block``×``block`` means, for two darkenings d₁, d₂ of one
+    picture: the output should depend on the scene, not on how dark its capture was. Block
+    means compare tone and exposure, not the two captures' different noise."""
+    size = min(block, *enhanced.shape[-2:])
+    return (F.avg_pool2d(enhanced, size) - F.avg_pool2d(enhanced_twin, size)).abs().mean()
 
 
 def reconstruction_loss(enhanced_normal: Tensor, normal: Tensor) -> Tensor:

@@ -31,17 +31,20 @@ def enhancer_terms(
     contrast: bool = False,
     exposure: bool = False,
     relative: bool = False,
+    twins: Tensor | None = None,
 ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """The enhancer's loss terms for one batch, plus the class maps the critic trains on.
 
-    Low, flipped-low and normal images go through the estimator as one batch: one forward
-    pass per step, which DistributedDataParallel requires.
+    Low, flipped-low, normal images (and ``twins``, a second darkening of each low image, for
+    the light-invariance term) go through the estimator as one batch: one forward pass per
+    step, which DistributedDataParallel requires.
     """
-    n = low.shape[0]
-    x = enhancer.prepare(torch.cat([low, low.flip(-1), normal]).contiguous(memory_format=torch.channels_last))
+    n, m = low.shape[0], normal.shape[0]
+    parts = [low, low.flip(-1), normal] + ([twins] if twins is not None else [])
+    x = enhancer.prepare(torch.cat(parts).contiguous(memory_format=torch.channels_last))
     gamma_all = enhancer.estimate(x)
     out = enhancer.apply(x, gamma_all)
-    enhanced, enhanced_flipped, enhanced_normal = out[:n], out[n : 2 * n], out[2 * n :]
+    enhanced, enhanced_flipped, enhanced_normal = out[:n], out[n : 2 * n], out[2 * n : 2 * n + m]
     gamma = gamma_all[:n]
     with torch.no_grad():
         normal_masks = soft_masks(prior, normal)
@@ -62,6 +65,8 @@ def enhancer_terms(
         "flip": losses.flip_loss(enhanced, enhanced_flipped),
         "recon": losses.reconstruction_loss(enhanced_normal, normal),
     }
+    if twins is not None:
+        terms["invariance"] = losses.invariance_loss(enhanced, out[2 * n + m :])
     if exposure:
         terms["exposure"] = losses.exposure_to(enhanced, targets.exposures)
     if contrast:

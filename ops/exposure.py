@@ -1,0 +1,67 @@
+"""Exposure normalised to the white point: what makes the γ estimate independent of the light.
+
+A capture in less light is, to first order, the same picture with every linear value scaled
+down; the camera's tone curve then turns that scale into a scale of the encoded values too (a
+power curve keeps scales scales). Dividing a frame by its white point — the 99th percentile of
+its low-resolution luma — undoes that scale: the same street darkened to dusk and to deep night
+normalises to nearly the same picture, and a well-exposed frame, whose white point is already
+near 1, is left as it is. The network sees the normalised frame, so what it makes of a scene
+does not depend on how dark the capture was; its exponent γₙ for the normalised frame is turned
+into one for the frame itself::
+
+    x_n = min(1, x / w),    y = x_n ** γₙ = x ** γ,    γ = γₙ · log(x_n) / log(x)
+
+(the factor is in [0, 1]: it carries the lift the normalisation gave). Estimation resolution
+only: the full-resolution frame gets γ upsampled, as any other γ map.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sagc.ops.colour import luma
+
+__all__ = ["MIN_WHITE", "WHITE_QUANTILE", "exponent_of_normalised", "normalise_exposure", "quantiles", "white_point"]
+
+WHITE_QUANTILE = 0.99
+MIN_WHITE = 1.0 / 32.0  # the normalisation lifts by at most 5 stops
+_EPS = 1e-4  # as the exponent's own floor (sagc.ops.gamma.DEFAULT_EPS)
+
+
+def quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
+    """The ``qs`` quantiles along the last dimension of an N×M tensor with linear interpolation
+    (as ``torch.quantile``), from one sort and tensor indices: exportable with a symbolic M,
+    and free of host round trips (CUDA graphs)."""
+    ordered = values.sort(dim=-1).values
+    last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
+    out = []
+    for q in qs:
+        position = last.to(values.dtype) * q
+        below = position.floor().long()
+        above = torch.minimum(below + 1, last)
+        fraction = position - below.to(values.dtype)
+        low, high = ordered.gather(-1, below), ordered.gather(-1, above)
+        out.append((low + (high - low) * fraction)[:, 0])
+    return out
+
+
+def white_point(small: Tensor) -> Tensor:
+    """Shape N: the :data:`WHITE_QUANTILE` of each low-resolution N×3×h×w frame's luma, within
+    [:data:`MIN_WHITE`, 1] (float32)."""
+    (white,) = quantiles(luma(small.float()).flatten(1), (WHITE_QUANTILE,))
+    return white.clamp(MIN_WHITE, 1.0)
+
+
+def normalise_exposure(small: Tensor, white: Tensor) -> Tensor:
+    """``small`` divided by its ``white`` point (shape N), capped at 1; dtype of ``small``."""
+    return (small.float() / white.view(-1, 1, 1, 1)).clamp(max=1.0).to(small.dtype)
+
+
+def exponent_of_normalised(gamma: Tensor, small: Tensor, white: Tensor) -> Tensor:
+    """The exponent for ``small`` itself that gives what ``gamma`` gives its normalised copy:
+    ``small ** result == normalise_exposure(small, white) ** gamma`` (to the floor of 1e-4)."""
+    x = small.float()
+    normalised = torch.log((x / white.view(-1, 1, 1, 1)).clamp(_EPS, 1.0))
+    own = torch.log(x.clamp(_EPS, 1.0)).clamp(max=-1e-6)
+    return (gamma.float() * (normalised / own)).to(gamma.dtype)
