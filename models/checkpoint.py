@@ -101,11 +101,14 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def estimator_arch(estimator: GammaEstimator) -> dict[str, int]:
-    """The constructor arguments that rebuild ``estimator`` (``context`` only when used)."""
-    arch = {"width": estimator.width}
+def estimator_arch(estimator: GammaEstimator) -> dict[str, int | bool]:
+    """The constructor arguments that rebuild ``estimator`` (``context`` and ``white_point``
+    only when used)."""
+    arch: dict[str, int | bool] = {"width": estimator.width}
     if estimator.context:
         arch["context"] = estimator.context
+    if estimator.white_point:
+        arch["white_point"] = True
     return arch
 
 

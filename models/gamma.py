@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
+from sagc.ops.exposure import exponent_of_normalised, normalise_exposure, white_point
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
@@ -86,6 +87,11 @@ class Enhancer(nn.Module):
         return self._settings.guide
 
     @property
+    def white_point(self) -> bool:
+        """Whether the estimator sees frames normalised to their white point (:mod:`sagc.ops.exposure`)."""
+        return bool(getattr(getattr(self.estimator, "module", self.estimator), "white_point", False))
+
+    @property
     def gate(self) -> ExposureGate | None:
         """The exposure gate when it is on, else None."""
         return self.exposure_gate if self._settings.gate else None
@@ -118,7 +124,12 @@ class Enhancer(nn.Module):
         small)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
         per-image weight and lift over time before they are applied. ``estimator`` runs the
         network in place of :attr:`estimator` (the same network on another runtime)."""
-        gamma = (estimator or self.estimator)(small)
+        network = estimator or self.estimator
+        if self.white_point:
+            white = white_point(small)
+            gamma = exponent_of_normalised(network(normalise_exposure(small, white)), small, white)
+        else:
+            gamma = network(small)
         weight = None
         if self.gate is not None:
             weight, stops = self.gate(small), self.gate.lift(small, gamma)

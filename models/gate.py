@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from sagc.ops.colour import luma
+from sagc.ops.exposure import quantiles
 
 __all__ = ["FEATURES", "ExposureGate", "exposure_features"]
 
@@ -47,27 +48,10 @@ _LIFT_STEPS = 12  # bisection steps for the lift: 2^-12 of its range (4 stops / 
 _MAX_LIFT = 4.0  # stops
 
 
-def _quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
-    """The ``qs`` quantiles along the last dimension of an N×M tensor with linear interpolation
-    (as ``torch.quantile``), from one sort and tensor indices: exportable with a symbolic M,
-    and free of host round trips."""
-    ordered = values.sort(dim=-1).values
-    last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
-    out = []
-    for q in qs:
-        position = last.to(values.dtype) * q
-        below = position.floor().long()
-        above = torch.minimum(below + 1, last)
-        fraction = position - below.to(values.dtype)
-        low, high = ordered.gather(-1, below), ordered.gather(-1, above)
-        out.append((low + (high - low) * fraction)[:, 0])
-    return out
-
-
 def exposure_features(small: Tensor) -> Tensor:
     """N×3 features of an N×3×h×w low-resolution RGB frame in [0, 1]: :data:`FEATURES`."""
     values = luma(small.float()).flatten(1)
-    stats = torch.stack([values.mean(1), *_quantiles(values, (0.5, 0.95))], dim=1)
+    stats = torch.stack([values.mean(1), *quantiles(values, (0.5, 0.95))], dim=1)
     return torch.log2(stats.clamp(min=_LOG_FLOOR))
 
 

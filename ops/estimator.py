@@ -43,9 +43,13 @@ class GammaEstimator(nn.Module):
     channels by their image-wide mean before the decoder sees them. It adds no parameters and
     costs one mean per channel, but lets every γ depend on the whole picture: a well-exposed
     frame can be told from a dark one, which a 3×3 trunk at low resolution cannot see locally.
+
+    ``white_point`` (ours) says the network was trained on frames normalised to their white
+    point (:mod:`sagc.ops.exposure`): :class:`~sagc.models.Enhancer` normalises what it is given
+    and converts its exponent back. The module itself is the network alone either way.
     """
 
-    def __init__(self, *, width: int = 32, context: int = 0) -> None:
+    def __init__(self, *, width: int = 32, context: int = 0, white_point: bool = False) -> None:
         super().__init__()
         if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
             raise ValueError(f"width must be a whole number in [1, {MAX_WIDTH}], got {width!r}")
@@ -53,8 +57,11 @@ class GammaEstimator(nn.Module):
             raise ValueError(f"context must be a whole number, got {context!r}")
         if not 0 <= context <= width:
             raise ValueError(f"context must be between 0 and width ({width}), got {context}")
+        if not isinstance(white_point, bool):
+            raise ValueError(f"white_point must be true or false, got {white_point!r}")
         self.width = width
         self.context = context
+        self.white_point = white_point
         self.conv1 = _SeparableConv(3, width)
         self.conv2 = _SeparableConv(width, width)
         self.conv3 = _SeparableConv(width, width)
