@@ -168,6 +168,12 @@ def test_unpaired_sets_are_deterministic_and_filter_by_luminance(tiny):
     torch.testing.assert_close(low[1], low[1], rtol=0, atol=0)
     synthetic = SyntheticLowLight([tiny["normal"]], crop=32)
     assert synthetic[0].mean() < UnpairedImages([tiny["normal"]], crop=32)[0].mean()
+    band = UnpairedImages([tiny["low"], tiny["normal"]], crop=32, min_luminance=0.3)
+    assert len(band) == 6 and all(float(image.mean()) > 0.3 for image in band.images)  # the dark folder is out
+    with pytest.raises(SagcError, match="no usable images"):
+        UnpairedImages([tiny["low"], tiny["normal"]], crop=32, min_luminance=0.3, max_luminance=0.31)
+    with pytest.raises(SagcError, match="normal_luminance"):
+        _config(tiny, normal_luminance="[0.6, 0.2]")
 
 
 def test_night_fraction_darkens_that_share_of_synthetic_samples_to_night_level(tiny):

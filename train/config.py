@@ -74,6 +74,9 @@ class EnhancerConfig:
     # > 0: the losses see γ applied through the guided upsampling too (Enhancer.guide in training)
     train_guide: float = 0.0
     low_max_luminance: float = 0.25
+    # normal-light images are kept only with a mean luma in this band (so a folder of mixed
+    # exposures, such as SICE, gives its well-exposed pictures); (0, 1) keeps every image
+    normal_luminance: tuple[float, float] = (0.0, 1.0)
     # share of the synthetic low-light samples darkened at night level (core.synth.NIGHT_LIGHT)
     # instead of the ISSR recipe's dusk range; 0 keeps every sample at dusk
     night_fraction: float = 0.0
@@ -112,6 +115,10 @@ class EnhancerConfig:
         check_number("train_guide", self.train_guide, low=0.0, high=1.0, meaning="0 is off")
         check_number("low_max_luminance", self.low_max_luminance, low=0.0, high=1.0)
         check_number("night_fraction", self.night_fraction, low=0.0, high=1.0)
+        if len(self.normal_luminance) != 2:
+            raise ValueError(f"normal_luminance must be [LOW, HIGH], got {list(self.normal_luminance)}")
+        check_number("normal_luminance", self.normal_luminance[0], low=0.0, high=1.0)
+        check_number("normal_luminance", self.normal_luminance[1], low=self.normal_luminance[0], high=1.0)
         check_number("reference_momentum", self.reference_momentum, low=0.0, high=1.0, high_open=True)
         check_number("ema", self.ema, low=0.0, high=1.0, high_open=True, meaning="0 is off")
         if not self.train_scales:

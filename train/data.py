@@ -179,7 +179,8 @@ class UnpairedImages(Dataset):
     """Random crops from image folders (normal-light or real low-light), held in memory.
 
     With ``max_luminance`` only images darker than that are kept: SICE's under-exposed third
-    is picked out this way.
+    is picked out this way; ``min_luminance`` keeps only brighter ones (with both: a band, such
+    as SICE's well-exposed images for normal-light references).
     """
 
     def __init__(
@@ -188,6 +189,7 @@ class UnpairedImages(Dataset):
         *,
         crop: int = 256,
         max_luminance: float | None = None,
+        min_luminance: float | None = None,
         resize_to: int | None = None,
         seed: int = 0,
     ) -> None:
@@ -195,7 +197,10 @@ class UnpairedImages(Dataset):
         self.images: list[Tensor] = []
         for path in _collect(folders):
             image = load_rgb(path)
-            if max_luminance is not None and mean_luminance(image) > max_luminance:
+            level = mean_luminance(image) if max_luminance is not None or min_luminance is not None else 0.0
+            if (max_luminance is not None and level > max_luminance) or (
+                min_luminance is not None and level < min_luminance
+            ):
                 continue
             self.images.append(self._prepare(image))
         if not self.images:

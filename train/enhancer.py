@@ -112,7 +112,15 @@ def _datasets(data: EnhancerData, config: EnhancerConfig) -> tuple[_LowLight, Un
         )
     if not parts:
         raise SagcError("give low-light images: --low FOLDER and/or --synthetic-low FOLDER")
-    normal = UnpairedImages(data.normal, crop=config.crop, resize_to=config.resize_to or None, seed=config.seed + 2)
+    low_level, high_level = config.normal_luminance
+    normal = UnpairedImages(
+        data.normal,
+        crop=config.crop,
+        resize_to=config.resize_to or None,
+        seed=config.seed + 2,
+        min_luminance=low_level if low_level > 0 else None,
+        max_luminance=high_level if high_level < 1 else None,
+    )
     return _LowLight(parts), normal
 
 
