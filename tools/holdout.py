@@ -79,9 +79,10 @@ def train_fold(
     held_out: str, frames: dict[str, list[Path]], config: EnhancerConfig, out: Path, sice: Path | None
 ) -> Enhancer:
     """The recipe trained on every sequence but ``held_out`` (``tools/holdout_folds.py``), with
-    the gate refitted on the same frames (and SICE) when ``sice`` is given."""
+    the gate refitted on the same frames (and SICE) when ``sice`` is given and the recipe's
+    run-time settings use the gate."""
     enhancer = load_enhancer(folds.train_fold(held_out, frames, config, out))
-    if sice is not None:
+    if sice is not None and config.runtime.gate:
         camvid = [load_rgb(p) for p in folds.training_frames(held_out, frames)]
         enhancer.exposure_gate = fit_gate(camvid, sice)
     return enhancer
