@@ -83,3 +83,28 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     )
     again = main(argv)  # the folds are trained: nothing is trained again, the figures repeat
     assert again["folds"]["AAA"]["scores"] == aaa["scores"]
+
+
+def test_more_normal_light_folders_train_every_fold_and_the_gate_is_set_for_scoring(tmp_path):
+    camvid = tmp_path / "camvid"
+    _images(camvid / "train" / "images", "AAA", 2, (96, 72), 0)
+    _images(camvid / "train" / "images", "BBB", 2, (96, 72), 20)
+    normal = tmp_path / "normal"
+    _images(normal, "extra", 2, (96, 72), 80)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from holdout import main
+
+    from sagc.models import load_checkpoint
+
+    argv = ["--camvid", str(camvid), "--config", str(ROOT / "configs/sagc_default.yaml"), "--out", str(tmp_path / "r")]
+    argv += [arg for setting in TINY for arg in ("--set", setting)]
+    argv += ["--set", "runtime.gate=true", "--ladder", "1", "--normal", str(normal)]
+    plain = main(argv)
+    lifted = main([*argv, "--gate-odds", "0.0", "0.01", "--gate-target", "0.6"])
+    for held_out in ("AAA", "BBB"):
+        data = load_checkpoint(tmp_path / "r" / f"without_{held_out}" / "final.pt")["provenance"]["data"]
+        assert data["normal"] == [str(tmp_path / "r" / f"without_{held_out}" / "images"), str(normal)]
+        assert data["synthetic_low"] == [str(tmp_path / "r" / f"without_{held_out}" / "images")]
+        # every frame enhanced fully and lifted to a mean luma of at least 0.6 at night
+        night, night_plain = lifted["folds"][held_out]["scores"]["night"], plain["folds"][held_out]["scores"]["night"]
+        assert night["luma"] > max(0.5, night_plain["luma"] + 0.05)

@@ -76,12 +76,19 @@ SICE_LOW = 0.25
 
 
 def train_fold(
-    held_out: str, frames: dict[str, list[Path]], config: EnhancerConfig, out: Path, sice: Path | None
+    held_out: str,
+    frames: dict[str, list[Path]],
+    config: EnhancerConfig,
+    out: Path,
+    sice: Path | None,
+    *,
+    normal: Sequence[Path] = (),
 ) -> Enhancer:
-    """The recipe trained on every sequence but ``held_out`` (``tools/holdout_folds.py``), with
-    the gate refitted on the same frames (and SICE) when ``sice`` is given and the recipe's
-    run-time settings use the gate."""
-    enhancer = load_enhancer(folds.train_fold(held_out, frames, config, out))
+    """The recipe trained on every sequence but ``held_out`` (``tools/holdout_folds.py``, with
+    ``normal`` folders as more normal-light references), with the gate refitted on the same
+    frames (and SICE) when ``sice`` is given and the recipe's run-time settings use the gate."""
+    enhancer = load_enhancer(folds.train_fold(held_out, frames, config, out, normal=normal))
+    enhancer.settings = config.runtime  # the recipe's run-time settings, also where only they changed
     if sice is not None and config.runtime.gate:
         camvid = [load_rgb(p) for p in folds.training_frames(held_out, frames)]
         enhancer.exposure_gate = fit_gate(camvid, sice)
@@ -279,6 +286,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--sice", type=Path)
     parser.add_argument("--sice-count", type=int, default=60)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--normal", nargs="*", type=Path, default=[], help="more normal-light folders for every fold (e.g. SICE)"
+    )
+    parser.add_argument("--gate-target", type=float, help="the gate's lift target (0: no lift; default: the gate's)")
+    parser.add_argument(
+        "--gate-odds", nargs=2, type=float, metavar=("START", "FULL"), help="the gate's ramp (default: the gate's)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     frames = folds.sequences(args.camvid)
@@ -292,8 +306,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
             enhancer, seen = load_enhancer(args.weights), True
         else:
             with torch.inference_mode(False):
-                enhancer = train_fold(held_out, frames, config, args.out, args.sice)
+                enhancer = train_fold(held_out, frames, config, args.out, args.sice, normal=args.normal)
             seen = False
+        if args.gate_target is not None:
+            enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, target=args.gate_target)
+        if args.gate_odds is not None:
+            enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, odds=tuple(args.gate_odds))
         stage = stills_stage(enhancer)
         clean = [load_rgb(p) for p in paths[: args.frames or None]]
         scores = {

@@ -50,13 +50,22 @@ def training_frames(held_out: str, frames: dict[str, list[Path]]) -> list[Path]:
     return [path for name, paths in frames.items() if name != held_out for path in paths]
 
 
-def train_fold(held_out: str, frames: dict[str, list[Path]], config: EnhancerConfig, out: Path) -> Path:
-    """``final.pt`` of the recipe trained on every sequence but ``held_out``."""
+def train_fold(
+    held_out: str,
+    frames: dict[str, list[Path]],
+    config: EnhancerConfig,
+    out: Path,
+    *,
+    normal: Sequence[Path] = (),
+) -> Path:
+    """``final.pt`` of the recipe trained on every sequence but ``held_out``; ``normal`` adds
+    folders of normal-light references (e.g. SICE, kept to the config's ``normal_luminance``
+    band), never darkened into training inputs."""
     fold = out / f"without_{held_out}"
     final = fold / "final.pt"
     if not final.exists():
         images = linked(training_frames(held_out, frames), fold / "images")
-        data = EnhancerData(normal=[str(images)], synthetic_low=[str(images)])
+        data = EnhancerData(normal=[str(images), *map(str, normal)], synthetic_low=[str(images)])
         log.info("training without %s: %d frames", held_out, len(list(images.iterdir())))
         train_enhancer(config, data, out=fold, resume=(fold / "last.pt").exists())
     return final
@@ -68,11 +77,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     parser.add_argument("--config", default="configs/sagc_default.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--out", type=Path, default=Path("runs/holdout"))
+    parser.add_argument(
+        "--normal", nargs="*", type=Path, default=[], help="more normal-light folders for every fold (e.g. SICE)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     frames = sequences(args.camvid)
     config = load_config(EnhancerConfig, args.config, args.set)
-    return {held_out: train_fold(held_out, frames, config, args.out) for held_out in frames}
+    return {held_out: train_fold(held_out, frames, config, args.out, normal=args.normal) for held_out in frames}
 
 
 if __name__ == "__main__":

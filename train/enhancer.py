@@ -293,7 +293,13 @@ def _train(
     if not identical:
         raise RuntimeError("data-parallel ranks ended with different weights")
     if dist.is_main:
-        provenance = {"trainer": "sagc train enhancer", "config": config_to_dict(config), "step": step}
+        provenance = {
+            **run_provenance(),
+            "trainer": "sagc train enhancer",
+            "config": config_to_dict(config),
+            "data": _data_provenance(data),
+            "step": step,
+        }
         save_enhancer(out / "final.pt", kept, config.runtime, provenance=provenance)
     return {
         "best": best,
@@ -302,6 +308,15 @@ def _train(
         "rank": dist.rank,
         "world": dist.world,
         "replicas_identical": identical,
+    }
+
+
+def _data_provenance(data: EnhancerData) -> dict[str, Any]:
+    return {
+        "normal": list(data.normal),
+        "low": list(data.low),
+        "synthetic_low": list(data.synthetic_low),
+        "val": data.val,
     }
 
 
@@ -360,12 +375,7 @@ def _validate_and_keep(
         **run_provenance(),
         "trainer": "sagc train enhancer",
         "config": config_to_dict(config),
-        "data": {
-            "normal": list(data.normal),
-            "low": list(data.low),
-            "synthetic_low": list(data.synthetic_low),
-            "val": data.val,
-        },
+        "data": _data_provenance(data),
         "step": step,
         "metrics": {
             "dark_camvid_val": {k: round(v, 4) for k, v in scores.items()},
