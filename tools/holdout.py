@@ -33,7 +33,11 @@
 - **SICE.** NIQE and output mean luma on the under-exposed SICE images (mean luma ≤ 0.25; at
   most ``--sice-count``, evenly spaced).
 
-Prints one Markdown table; ``--json`` writes the figures too.
+``--normal DIR`` adds normal-light folders (e.g. SICE, kept to the recipe's ``normal_luminance``)
+to every fold's training; the folds are scored with the recipe's run-time settings, so a recipe
+trained once can be scored with other ones (``--set runtime.gate=false``), and ``--gate-target``
+and ``--gate-odds`` set the gate's lift target and ramp. Prints one Markdown table; ``--json``
+writes the figures too.
 """
 
 from __future__ import annotations
