@@ -103,20 +103,27 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
     """The exposure gate's logistic model refitted as ``tools/fit_exposure_gate.py`` fits it."""
     from fit_exposure_gate import features, fit, flattened
 
-    images = [load_rgb(p) for p in list_images(sice)]
-    level = [float(luma(x).mean()) for x in images]
-    normal = [
-        camvid,
-        [x for x, m in zip(images, level, strict=True) if m > 0.4],
-        flattened(camvid + [x for x, m in zip(images, level, strict=True) if 0.3 < m < 0.7][::2], seed=3),
-    ]
+    bright, dim, middle = [], [], []  # SICE above 0.4 and below 0.2 mean luma; every other in 0.3-0.7
+    seen_middle = 0
+    for path in list_images(sice):  # only the images to flatten are kept
+        x = load_rgb(path)
+        level = float(luma(x).mean())
+        if level > 0.4:
+            bright.append(features([x]))
+        if level < 0.2:
+            dim.append(features([x]))
+        if 0.3 < level < 0.7:
+            if seen_middle % 2 == 0:
+                middle.append(x)
+            seen_middle += 1
+    normal = [features(camvid), *bright, features(flattened(camvid + middle, seed=3))]
     dark = [
-        list(darken_sequence(camvid, seed=1, light=DAY_LIGHT)),
-        list(darken_sequence(camvid, seed=1, light=NIGHT_LIGHT)),
-        [x for x, m in zip(images, level, strict=True) if m < 0.2],
+        features(darken_sequence(camvid, seed=1, light=DAY_LIGHT)),
+        features(darken_sequence(camvid, seed=1, light=NIGHT_LIGHT)),
+        *dim,
     ]
     with torch.enable_grad():
-        weights, bias = fit(*(torch.cat([features(s) for s in sets if s]) for sets in (normal, dark)))
+        weights, bias = fit(torch.cat(normal), torch.cat(dark))
     return dataclasses.replace(ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias)
 
 
