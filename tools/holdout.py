@@ -283,10 +283,7 @@ def table(figures: dict) -> list[str]:
 @torch.inference_mode()
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--camvid", required=True, type=Path, help="a folder with train/images and val/images")
-    parser.add_argument("--config", default="configs/sagc_default.yaml")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--out", type=Path, default=Path("runs/holdout"))
+    folds.fold_arguments(parser)
     parser.add_argument("--weights", help="score this checkpoint on every sequence instead of training folds")
     parser.add_argument("--frames", type=int, default=0, help="score at most this many frames per sequence (0: all)")
     parser.add_argument("--ladder", type=int, default=20, help="frames per fold on the darkening ladder")
@@ -297,9 +294,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--sice", type=Path)
     parser.add_argument("--sice-count", type=int, default=60)
     parser.add_argument("--json", type=Path)
-    parser.add_argument(
-        "--normal", nargs="*", type=Path, default=[], help="more normal-light folders for every fold (e.g. SICE)"
-    )
     parser.add_argument("--gate-target", type=float, help="the gate's lift target (0: no lift; default: the gate's)")
     parser.add_argument(
         "--gate-odds", nargs=2, type=float, metavar=("START", "FULL"), help="the gate's ramp (default: the gate's)"

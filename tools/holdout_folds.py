@@ -71,8 +71,9 @@ def train_fold(
     return final
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def fold_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say which folds to train and how: ``--camvid``, ``--config``, ``--set``,
+    ``--out``, ``--normal`` (shared with ``tools/holdout.py``)."""
     parser.add_argument("--camvid", required=True, type=Path, help="a folder with train/images and val/images")
     parser.add_argument("--config", default="configs/sagc_default.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     parser.add_argument(
         "--normal", nargs="*", type=Path, default=[], help="more normal-light folders for every fold (e.g. SICE)"
     )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fold_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     frames = sequences(args.camvid)
