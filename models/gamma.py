@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sagc.ops.black import black_level, levels
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
@@ -20,8 +21,9 @@ from .gate import ExposureGate
 from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
-ExposureFilter = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
-"""``(weight, stops, low-res input) → (weight, stops)``: a filter of the gate's per-image decision."""
+ExposureFilter = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+"""``(weight, stops, black, low-res input) → (weight, stops, black)``: a filter of the gate's
+per-image decision and the black point."""
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -116,45 +118,75 @@ class Enhancer(nn.Module):
         *,
         exposure: ExposureFilter | None = None,
         estimator: Callable[[Tensor], Tensor] | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
-        """γ for a low-resolution (gain-adjusted) input, and the per-image enhancement weight
-        of the gate (None without one); with the gate, γ is already lifted to its target and
-        scaled by that weight, and then compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the
-        output's log halves per stop up; never darker than the input). ``exposure(weight, stops,
-        small)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
-        per-image weight and lift over time before they are applied. ``estimator`` runs the
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """γ for a low-resolution (gain-adjusted) input, the per-image enhancement weight of
+        the gate (None without one) and the black point (shape N; None when ``black`` is off).
+        The network, the gate and its lift see ``small`` moved to its black point
+        (:mod:`sagc.ops.black`); γ applies to a frame moved to the returned point. With the gate,
+        γ is already lifted to its target and scaled by that weight, and then compensated by
+        ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per stop up; never darker
+        than the input). ``exposure(weight, stops, black, small)`` (e.g. a
+        :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's per-image
+        weight, lift and black point over time before they are applied. ``estimator`` runs the
         network in place of :attr:`estimator` (the same network on another runtime)."""
         network = estimator or self.estimator
+        black = self.black_point(small)
+        seen = small if black is None else levels(small, black)
         if self.white_point:
-            white = white_point(small)
-            gamma = exponent_of_normalised(network(normalise_exposure(small, white)), small, white)
+            white = white_point(seen)
+            gamma = exponent_of_normalised(network(normalise_exposure(seen, white)), seen, white)
         else:
-            gamma = network(small)
+            gamma = network(seen)
         weight = None
         if self.gate is not None:
-            weight, stops = self.gate(small), self.gate.lift(small, gamma)
+            weight, stops = self.gate(seen), self.gate.lift(seen, gamma)
             if exposure is not None:
-                weight, stops = exposure(weight, stops, small)
+                point = weight.new_zeros(weight.shape) if black is None else black
+                weight, stops, point = exposure(weight, stops, point, small)
+                black = None if black is None else point
             gamma = (gamma * torch.exp2(-stops.to(gamma.dtype).view(-1, 1, 1, 1))).clamp(max=1.0)
             gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
         if self._settings.ev:
             gamma = (gamma * 2.0**-self._settings.ev).clamp(max=1.0)
-        return gamma, weight
+        return gamma, weight, black
+
+    def black_point(self, small: Tensor) -> Tensor | None:
+        """Shape N: each frame's black point (:mod:`sagc.ops.black`) from its low-resolution
+        (gain-adjusted) input, scaled by the gate's weight and, as the gate's lift, by how far
+        the frame is into night (:meth:`~sagc.models.gate.ExposureGate.nightness`); None when
+        ``black`` is off."""
+        if not self._settings.black:
+            return None
+        gate = self.gate
+        weight = gate(small) * gate.nightness(small) if gate is not None else None
+        return black_level(small, fraction=self._settings.black, weight=weight)
 
     def downscale(self, x: Tensor) -> Tensor:
         """Area-average ``x`` to the estimation size (:func:`sagc.ops.downscale.downscale`)."""
         return downscale(x, scale=self.scale)
 
-    def apply(self, x: Tensor, gamma: Tensor, weight: Tensor | None = None, *, small: Tensor | None = None) -> Tensor:
+    def apply(
+        self,
+        x: Tensor,
+        gamma: Tensor,
+        weight: Tensor | None = None,
+        *,
+        small: Tensor | None = None,
+        black: Tensor | None = None,
+    ) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
-        upsample a (possibly low-resolution) γ map to its size and apply it. γ should come from
-        the unfiltered ``x``; with ``guide`` > 0 the upsampling follows the filtered ``x``'s log
-        luma (:mod:`sagc.ops.guide`), fitted on ``small``, the low-resolution frame γ was
-        estimated from (made from ``x`` when not given)."""
+        move its ``black`` point (shape N, :meth:`black_point`) to 0, upsample a (possibly
+        low-resolution) γ map to its size and apply it. γ should come from the unfiltered ``x``;
+        with ``guide`` > 0 the upsampling follows the filtered ``x``'s log luma
+        (:mod:`sagc.ops.guide`), fitted on ``small``, the low-resolution frame γ was estimated
+        from (made from ``x`` when not given; with ``black``, already moved to it)."""
         filtered = reduce_noise(x, strength=self.denoise, weight=weight)
+        if black is not None:
+            filtered = levels(filtered, black)
         if self.guide > 0.0:
             if small is None:
                 small = x if self.scale == 1.0 else self.downscale(x)
+                small = small if black is None else levels(small, black)
             gamma = guided_gamma(gamma, small, filtered, fraction=self.guide)
         elif self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -176,9 +208,11 @@ class Enhancer(nn.Module):
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
-        gamma, weight = self.gamma(small, exposure=exposure)
+        gamma, weight, black = self.gamma(small, exposure=exposure)
+        if black is not None:
+            small = levels(small, black)
         if prefilter is not None:
             x = prefilter(x, weight)
         if smoother is not None:
             gamma = smoother(gamma, small)
-        return self.apply(x, gamma, weight, small=small)
+        return self.apply(x, gamma, weight, small=small, black=black)

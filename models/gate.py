@@ -101,6 +101,12 @@ class ExposureGate:
         """Weights of shape N (float32): 1 enhances fully, 0 leaves the image as it is."""
         return _ramp(self.probability(small), *self.odds)
 
+    def nightness(self, small: Tensor) -> Tensor:
+        """Shape N (float32): 1 for a frame darker than ``night[0]`` mean luma, 0 above
+        ``night[1]``, linear between: how much of the lift (and of the black point,
+        :mod:`sagc.ops.black`) applies."""
+        return 1.0 - _ramp(luma(small.float()).mean((1, 2, 3)), *self.night)
+
     def lift(self, small: Tensor, gamma: Tensor) -> Tensor:
         """Stops ``s`` ≥ 0 per image (shape N) such that ``small ** (γ · 2^−s)`` (γ capped at 1)
         has mean luma ``target``, or 0 where ``small ** γ`` already reaches it."""
@@ -108,8 +114,7 @@ class ExposureGate:
             return gamma.new_zeros(gamma.shape[0], dtype=torch.float32)
         log_x = torch.log(small.float().clamp(min=1e-4))
         gamma = gamma.float()
-        # the full target below night[0] mean luma, none above night[1]
-        target = self.target * (1.0 - _ramp(luma(small.float()).mean((1, 2, 3)), *self.night))
+        target = self.target * self.nightness(small)
 
         def mean_luma(stops: Tensor) -> Tensor:
             scaled = (gamma * torch.exp2(-stops).view(-1, 1, 1, 1)).clamp(max=1.0)

@@ -181,6 +181,17 @@ class RuntimeSettings:
         help="video and preview: exponential moving average of the low-resolution γ map, SMOOTH = "
         "weight of the past (reset at scene cuts); 0 turns it off",
     )
+    black: float = _setting(
+        0.0,
+        kind=float,
+        high=1.0,
+        flag="--black",
+        meaning="fraction of a dark frame's 1st-percentile luma taken as black; 0 is off",
+        help="black point: move BLACK × the 1st percentile of a dark frame's low-resolution luma to black "
+        "before brightening, so the lift raises detail rather than the noise floor (scaled by the exposure "
+        "gate's weight: frames it leaves alone keep their blacks); 0 turns it off",
+    )
+
     temporal_denoise: float = _setting(
         0.0,
         kind=float,

@@ -26,6 +26,7 @@ from .guide import GAMMA_FLOOR, LOG_FLOOR, Curve
 __all__ = ["DEFAULT_EPS", "ApplyGamma", "GammaMap", "PlanarGammaMap", "apply_gamma"]
 
 DEFAULT_EPS = 1e-4
+_TABLES = 64  # logarithm tables kept (one per code range, floor and black point)
 _MAX_CORRECTION = 1.0  # the 4:2:0 luma correction is held within e^±1 (far beyond what colour explains)
 
 _LUMA = np.array([LUMA_WEIGHTS], dtype=np.float32)
@@ -78,28 +79,35 @@ class GammaMap:
             return self._clamped(offset)
         slope = self._full_size(curve.slope, buffers["slope"])
         luma, luma3 = buffers["luma"], buffers["luma3"]
-        cv2.transform(self._scaled(x), _LUMA, dst=luma)
+        work = self._scaled(x, black=curve.black)
+        if curve.black:  # each channel held at the point before luma is made, as the float path's levels
+            cv2.max(work, (0.0,) * 4, dst=work)
+        cv2.transform(work, _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
         cv2.merge([luma, luma, luma], dst=luma3)
         out = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
         return self._clamped(out)
 
-    def apply(self, x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-        """``x`` (H×W×3 uint8, or float32 in 8-bit units) to the power of ``gamma`` (H×W×3
-        float32): H×W×3 uint8."""
-        work = self._scaled(x)
+    def apply(self, x: np.ndarray, gamma: np.ndarray, *, black: float = 0.0) -> np.ndarray:
+        """``x`` (H×W×3 uint8, or float32 in 8-bit units), moved to its ``black`` point
+        (:mod:`sagc.ops.black`; the curve's), to the power of ``gamma`` (H×W×3 float32): H×W×3
+        uint8."""
+        work = self._scaled(x, black=black)
         cv2.max(work, (self.eps,) * 4, dst=work)
         cv2.log(work, dst=work)
         cv2.multiply(work, gamma, dst=work)
         cv2.exp(work, dst=work)
         return cv2.convertScaleAbs(work, alpha=255.0)  # rounds, saturates at 255
 
-    def _scaled(self, x: np.ndarray) -> np.ndarray:
-        """``min(x · gain / 255, 1)`` in the frame-sized work buffer."""
+    def _scaled(self, x: np.ndarray, *, black: float = 0.0) -> np.ndarray:
+        """``(min(x · gain / 255, 1) − black) / (1 − black)`` in the frame-sized work buffer
+        (below 0 where ``x`` is under the black point: the exponent's floor clamps it)."""
         work = self._buffers(*x.shape[:2])["work"]
         np.multiply(x, np.float32(self.gain / 255.0), out=work, dtype=np.float32)
         if self.gain > 1.0:
             cv2.min(work, (1.0,) * 4, dst=work)
+        if black:
+            cv2.addWeighted(work, 1.0 / (1.0 - black), work, 0.0, -black / (1.0 - black), dst=work)
         return work
 
     def _clamped(self, gamma: np.ndarray) -> np.ndarray:
@@ -149,7 +157,8 @@ class PlanarGammaMap:
         self.floor = floor
         self._key: tuple[int, int, str, int] | None = None
         self._scratch: dict[str, np.ndarray] = {}
-        self._tables: dict[tuple[float, float, float], np.ndarray] = {}
+        self._tables: dict[tuple[float, float, float, float], np.ndarray] = {}
+        self._point = 0.0  # the black point of the frame being applied (the curve's)
 
     def apply(
         self,
@@ -174,6 +183,7 @@ class PlanarGammaMap:
         self._prepare(width, height, matrix, color_range)
         out_y, out_u, out_v = out
         slope, offset = curve.slope, curve.offset
+        self._point = curve.black
         with step(timer, "chroma"):
             if luma_half is None:
                 luma_half = half_luma(filtered[0])
@@ -210,6 +220,9 @@ class PlanarGammaMap:
         if self.gain != 1.0:
             cv2.multiply(rgb, (self.gain,) * 4, dst=rgb)
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
+        if self._point:
+            point = self._point
+            cv2.addWeighted(rgb, 1.0 / (1.0 - point), rgb, 0.0, -point / (1.0 - point), dst=rgb)
         log_half = scratch["log_half"]
         self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half)
         guide_half = cv2.max(log_half, math.log(LOG_FLOOR))
@@ -245,9 +258,11 @@ class PlanarGammaMap:
         return log_y, self._exponent(mixed_slope, cv2.transform(offset, self._mix), guide_y, scratch["gamma_y"])
 
     def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
-        """``log(max(min(gain · (plane · alpha + beta), 1), tiny))`` into ``out`` (float32)."""
-        np.multiply(plane, np.float32(alpha * self.gain), out=out, dtype=np.float32)
-        cv2.add(out, beta * self.gain, dst=out)
+        """``log(max(min(levels(gain · (plane · alpha + beta)), 1), tiny))`` into ``out``
+        (float32), ``levels`` moving the black point to 0."""
+        stretch = 1.0 / (1.0 - self._point)
+        np.multiply(plane, np.float32(alpha * self.gain * stretch), out=out, dtype=np.float32)
+        cv2.add(out, (beta * self.gain - self._point) * stretch, dst=out)
         cv2.min(out, 1.0, dst=out)
         cv2.max(out, min(self.eps, LOG_FLOOR), dst=out)
         cv2.log(out, dst=out)
@@ -265,10 +280,14 @@ class PlanarGammaMap:
         return cv2.min(out, (1.0,) * 4, dst=out)
 
     def _log_table(self, black: float, span: float, floor: float) -> np.ndarray:
-        """``log(max(min(gain · (v − black) / span, 1), floor))`` for the 256 code values v."""
-        key = (black, span, floor)
+        """``log(max(min(levels(gain · (v − black) / span), 1), floor))`` for the 256 code
+        values v, ``levels`` moving the black point to 0 (tables of recent points are kept)."""
+        point = self._point
+        key = (black, span, floor, point)
         if key not in self._tables:
-            levels = (np.arange(256, dtype=np.float64) - black) / span * self.gain
+            if len(self._tables) >= _TABLES:
+                self._tables.clear()
+            levels = ((np.arange(256, dtype=np.float64) - black) / span * self.gain - point) / (1.0 - point)
             self._tables[key] = np.log(np.clip(levels, floor, 1.0)).astype(np.float32).reshape(1, 256)
         return self._tables[key]
 

@@ -342,6 +342,7 @@ def test_bench_json_has_every_field(tmp_path, weights):
         "ev": 0.0,
         "smooth": 0.0,
         "temporal_denoise": 0.0,
+        "black": 0.0,
     }
     assert figures["decoder"] == "cpu"
 

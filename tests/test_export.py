@@ -50,7 +50,7 @@ def test_metadata_records_the_settings(exported, weights):
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
     runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "ev": "0", "smooth": "0"}
-    assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0"}
+    assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0", "black": "0"}
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -94,3 +94,17 @@ def test_the_default_weights_export_without_their_video_only_settings(tmp_path):
     assert json.loads(props["sagc_runtime"])["temporal_denoise"] == "0"
     refused = sagc("export", "-o", str(tmp_path / "t.onnx"), "--temporal-denoise", "0.5")
     assert refused.returncode == 1 and "--temporal-denoise 0" in refused.stderr
+
+
+def test_the_black_point_is_part_of_the_exported_graph(tmp_path, weights):
+    """``--black`` moves each dark image's floor inside the graph, as the enhancer does."""
+    enhancer = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=0.8)
+    path = export_onnx(enhancer, tmp_path / "black.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = 0.02 + 0.1 * torch.rand((2, 3, 48, 64), generator=torch.Generator().manual_seed(3)) ** 2  # night
+    (got,) = session.run(["enhanced"], {"image": x.numpy()})
+    with torch.no_grad():
+        want = enhancer(x).numpy()
+        plain = load_enhancer(weights, denoise=4, gate=True, guide=0.5)(x).numpy()
+    assert np.abs(got - want).max() < 1e-4
+    assert np.quantile(want, 0.01) < np.quantile(plain, 0.01) - 0.02  # the floor moved down

@@ -16,16 +16,21 @@ def _thumb(level: float) -> torch.Tensor:
     return torch.full((1, 3, 8, 8), level)
 
 
-def test_moving_average_of_weight_and_lift():
+def _zero() -> torch.Tensor:
+    return torch.tensor([0.0])
+
+
+def test_moving_average_of_weight_lift_and_black_point():
     tracker = ExposureTracker(0.75)
-    weight, stops = tracker(torch.tensor([1.0]), torch.tensor([2.0]), _thumb(0.05))
-    assert (float(weight), float(stops)) == (1.0, 2.0)  # the first frame as it is
-    weight, stops = tracker(torch.tensor([0.0]), torch.tensor([0.0]), _thumb(0.05))
+    weight, stops, black = tracker(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([0.04]), _thumb(0.05))
+    assert (float(weight), float(stops), float(black)) == (1.0, 2.0, pytest.approx(0.04))  # the first as it is
+    weight, stops, black = tracker(_zero(), _zero(), _zero(), _thumb(0.05))
     assert float(weight) == pytest.approx(0.75) and float(stops) == pytest.approx(1.5)
-    weight, stops = tracker(torch.tensor([0.0]), torch.tensor([0.0]), _thumb(0.9))  # a cut
-    assert (float(weight), float(stops), tracker.cuts) == (0.0, 0.0, 1)
+    assert float(black) == pytest.approx(0.03)
+    weight, stops, black = tracker(_zero(), _zero(), _zero(), _thumb(0.9))  # a cut
+    assert (float(weight), float(stops), float(black), tracker.cuts) == (0.0, 0.0, 0.0, 1)
     tracker.reset()
-    weight, _ = tracker(torch.tensor([0.5]), torch.tensor([0.0]), _thumb(0.9))
+    weight, _, _ = tracker(torch.tensor([0.5]), _zero(), _zero(), _thumb(0.9))
     assert float(weight) == 0.5
     with pytest.raises(ValueError, match="alpha"):
         ExposureTracker(1.0)
@@ -35,13 +40,16 @@ def test_frames_that_held_the_last_decision_count():
     """A stage that reuses an estimate for two frames says so: one call with ``frames=3`` moves
     the decision as two calls holding the last input and one with the new."""
     step_by_step, skipping = ExposureTracker(0.9), ExposureTracker(0.9)
+    first = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([0.05])
+    held = torch.tensor([0.6]), torch.tensor([1.0]), torch.tensor([0.03])
+    new = torch.tensor([0.2]), torch.tensor([0.5]), torch.tensor([0.01])
     for tracker in (step_by_step, skipping):
-        tracker(torch.tensor([1.0]), torch.tensor([2.0]), _thumb(0.05))
-        tracker(torch.tensor([0.6]), torch.tensor([1.0]), _thumb(0.05))
+        tracker(*first, _thumb(0.05))
+        tracker(*held, _thumb(0.05))
     for _ in range(2):
-        step_by_step(torch.tensor([0.6]), torch.tensor([1.0]), _thumb(0.05))
-    expected = step_by_step(torch.tensor([0.2]), torch.tensor([0.5]), _thumb(0.05))
-    got = skipping(torch.tensor([0.2]), torch.tensor([0.5]), _thumb(0.05), frames=3)
+        step_by_step(*held, _thumb(0.05))
+    expected = step_by_step(*new, _thumb(0.05))
+    got = skipping(*new, _thumb(0.05), frames=3)
     assert torch.allclose(torch.stack(got), torch.stack(expected))
 
 

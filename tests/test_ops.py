@@ -10,6 +10,7 @@ import torch
 from onnx import TensorProto
 
 from sagc.models import load_enhancer
+from sagc.ops.black import MAX_BLACK, black_level, levels
 from sagc.ops.colour import (
     LUMA_WEIGHTS,
     luma,
@@ -293,3 +294,50 @@ def test_the_8bit_temporal_filter_is_the_float_filter():
     inner = (slice(1, -1), slice(1, -1))  # (the 3×3 mean of the distance: OpenCV mirrors the border, torch shrinks)
     assert np.abs(got - want)[inner].max() < 0.05
     assert np.abs(got - second).max() > 1  # it did filter
+
+
+# black point
+
+
+def test_black_level_is_a_fraction_of_the_first_percentile_scaled_by_the_gate():
+    small = torch.linspace(0.0, 0.99, 100).view(1, 1, 10, 10).expand(2, 3, 10, 10).contiguous()
+    small[1] = small[1] + 0.5  # no black to move: its floor is capped
+    level = black_level(small, fraction=0.5)
+    assert torch.allclose(level, torch.tensor([0.5 * 0.0099, 0.5 * MAX_BLACK]), atol=1e-4)
+    weighted = black_level(small, fraction=0.5, weight=torch.tensor([1.0, 0.0]))
+    assert weighted[1] == 0.0 and weighted[0] == level[0]  # a frame the gate leaves alone keeps its blacks
+    x = torch.tensor([0.0, 0.1, 0.2, 1.0]).view(1, 1, 1, 4)
+    assert torch.allclose(levels(x, torch.tensor([0.1])), torch.tensor([0.0, 0.0, 0.1 / 0.9, 1.0]).view(1, 1, 1, 4))
+
+
+def test_the_8bit_exponent_with_a_black_point_is_the_float_exponent_of_the_levelled_frame():
+    rgb = (_noisy_scene(sigma=3.0) // 4).astype(np.uint8)  # dark: levels 10-70
+    black = torch.tensor([12.0 / 255])
+    small = levels(_tensor(rgb[::8, ::8]), black)
+    gamma = 0.3 + 0.6 * torch.rand(1, 3, *small.shape[-2:], generator=torch.Generator().manual_seed(0))
+    x = levels(_tensor(rgb), black)
+    want = _pixels(apply_gamma(x, guided_gamma(gamma, small, x, fraction=0.5)))
+    gamma_map = GammaMap(eps=1e-4)
+    curve = Curve.fit(gamma, small, fraction=0.5, black=float(black))
+    got = gamma_map.apply(rgb, gamma_map.full_size(curve, rgb), black=curve.black)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    plain = gamma_map.apply(rgb, gamma_map.full_size(Curve.fit(gamma, small, fraction=0.5), rgb))
+    assert got.mean() < plain.mean() - 5  # the point moved: darker than without it
+
+
+@pytest.mark.parametrize("color_range", [1, 2])
+def test_the_planar_exponent_with_a_black_point_is_the_exponent_of_levelled_luma(color_range):
+    code_black, span, _ = range_scales(color_range)
+    ramp = np.linspace(0, 1, 64 * 96).reshape(64, 96).astype(np.float32)
+    y = np.round(code_black + ramp * span).astype(np.uint8)
+    u = v = np.full((32, 48), 128, np.uint8)
+    gamma = torch.full((1, 3, 8, 12), 0.45)
+    planar = PlanarGammaMap(eps=1e-4)
+    for point in (0.1, 0.05, 0.1):  # a new point, then the first again (its table is kept)
+        curve = Curve.fit(gamma, torch.rand(1, 3, 8, 12), fraction=0.0, black=point)
+        out = tuple(np.empty_like(p) for p in (y, u, v))
+        planar.apply((y, u, v), curve, out=out, matrix="itu709", color_range=color_range)
+        x = np.clip(((y.astype(np.float64) - code_black) / span - point) / (1 - point), 1e-4, 1.0)
+        want = np.round(code_black + x**0.45 * span)
+        assert np.abs(out[0].astype(np.float64) - want).max() <= 1.0
+        assert np.abs(out[1].astype(int) - 128).max() <= 1 and np.abs(out[2].astype(int) - 128).max() <= 1

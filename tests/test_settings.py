@@ -35,6 +35,7 @@ OTHER = {
     "ev": 0.5,
     "smooth": 0.6,
     "temporal_denoise": 0.5,
+    "black": 0.8,
 }
 FIELDS = [s.name for s in settings_fields()]
 

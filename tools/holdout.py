@@ -252,6 +252,8 @@ def table(figures: dict) -> list[str]:
                 f"1st pct {s['p1']:.1f} (clean {s['clean_p1']:.1f}) |"
             )
         means = fold["ladder"]
+        if not means:
+            continue
         levels = ", ".join(f"{level:g}: {m:.3f}" for level, m in zip(LADDER, means, strict=True))
         spread = (max(means) - min(means)) / max(max(means), 1e-6)
         lines.append(f"| {sequence} ladder, output mean luma by light | {levels}; varies {100 * spread:.1f} % |")
@@ -281,6 +283,13 @@ def table(figures: dict) -> list[str]:
 
 
 @torch.inference_mode()
+def runtime_overrides(overrides: Sequence[str], config: EnhancerConfig) -> dict[str, object]:
+    """The run-time settings among ``--set`` overrides (``runtime.black=0.8``), as parsed into
+    ``config``: what ``--weights`` changes in the checkpoint's own settings."""
+    names = [item.split("=", 1)[0].strip() for item in overrides]
+    return {name[8:]: getattr(config.runtime, name[8:]) for name in names if name.startswith("runtime.")}
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     folds.fold_arguments(parser)
@@ -309,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for held_out, paths in frames.items():
         if args.weights:
             enhancer, seen = load_enhancer(args.weights), True
+            enhancer.settings = enhancer.settings.replace(**runtime_overrides(args.set, config))
         else:
             with torch.inference_mode(False):
                 enhancer = train_fold(held_out, frames, config, args.out, args.sice, normal=args.normal)
@@ -323,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             light: score_pairs(stage, list(darken_sequence(clean, seed=0, light=value)), clean)
             for light, value in tqdm(LIGHTS.items(), desc=held_out, leave=False)
         }
-        ladder = ladder_means(stage, clean[:: max(1, len(clean) // args.ladder)][: args.ladder])
+        ladder = ladder_means(stage, clean[:: max(1, len(clean) // args.ladder)][: args.ladder]) if args.ladder else []
         figures["folds"][held_out] = {"seen": seen, "scores": scores, "ladder": ladder}
     assert enhancer is not None
     for path in args.clips:

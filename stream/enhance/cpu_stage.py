@@ -21,6 +21,7 @@ import torch
 from sagc.core.heap import keep_frame_buffers_in_heap
 from sagc.core.timing import step
 from sagc.models import Enhancer, RuntimeSettings
+from sagc.ops.black import levels
 from sagc.ops.estimator import OrtEstimator
 from sagc.ops.guide import Curve
 from sagc.stream.enhance.layouts import Layout, PlanarLayout, RgbLayout
@@ -107,16 +108,17 @@ class CpuStage(Stage):
                 filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
         return layout.apply(pixels, filtered, curve, timer=timer)
 
-    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float]:
+    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float, torch.Tensor | None]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
-        ``frames`` after the last estimate) and the gate's weight (1 without one)."""
+        ``frames`` after the last estimate), the gate's weight (1 without one) and the black
+        point (None when off)."""
         exposure = self.exposure
         if exposure is not None and frames > 1:
             exposure = functools.partial(exposure, frames=frames)
-        gamma, weight = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
+        gamma, weight, black = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
         if self.smoother is not None:
-            gamma = self.smoother(gamma, small, frames=frames)
-        return gamma, 1.0 if weight is None else float(weight)
+            gamma = self.smoother(gamma, small if black is None else levels(small, black), frames=frames)
+        return gamma, 1.0 if weight is None else float(weight), black
 
     def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
         """γ's :class:`~sagc.ops.guide.Curve` and the gate's weight for an h×w×3 uint8
@@ -129,9 +131,12 @@ class CpuStage(Stage):
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
             with step(self.timer, "estimate"):
-                gamma, weight = self._gamma(x, frames=frames)
-                alone = weight == 0.0 and self.settings.gain == 1.0 and bool((gamma >= 1.0).all())
-                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide)
+                gamma, weight, black = self._gamma(x, frames=frames)
+                if black is not None:
+                    x = levels(x, black)
+                point = 0.0 if black is None else float(black)
+                alone = weight == 0.0 and self.settings.gain == 1.0 and point == 0.0 and bool((gamma >= 1.0).all())
+                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point)
             last = Estimate(small.copy() if full_size else small, curve, weight)
             if self.video_state.active:  # video: later frames that barely change may reuse it
                 self._last = last

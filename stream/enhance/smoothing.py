@@ -86,8 +86,8 @@ class GammaSmoother(_SceneFollower):
 
 class ExposureTracker(_SceneFollower):
     """The exposure decision smoothed over time: an exponential moving average of the gate's
-    per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`), reset when
-    the scene cuts.
+    per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`) and of the
+    black point (:mod:`sagc.ops.black`), reset when the scene cuts.
 
     ``alpha`` is the weight of the past per frame: 0.9 follows a lasting change within about ten
     frames (a third of a second at 30 frames/s; a tunnel exit is usually also a cut and is
@@ -98,17 +98,21 @@ class ExposureTracker(_SceneFollower):
     def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
         super().__init__(alpha, "exposure", cut_threshold)
 
-    def __call__(self, weight: Tensor, stops: Tensor, thumbnail: Tensor, *, frames: int = 1) -> tuple[Tensor, Tensor]:
-        """Smoothed ``(weight, stops)`` (each of shape N) for the low-res frame ``thumbnail``.
-        ``frames`` > 1: the frames between the last call and this one held the last decision
-        (a stage that reuses an estimate), and the state moved towards it on each, so the
-        decision follows a change in the same time either way."""
+    def __call__(
+        self, weight: Tensor, stops: Tensor, black: Tensor, thumbnail: Tensor, *, frames: int = 1
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Smoothed ``(weight, stops, black)`` (each of shape N: the enhancement weight, the
+        lift and the black point) for the low-res frame ``thumbnail``. ``frames`` > 1: the
+        frames between the last call and this one held the last decision (a stage that reuses
+        an estimate), and the state moved towards it on each, so the decision follows a change
+        in the same time either way."""
+        decision = weight, stops, black
         state = self._state
         if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
-            self._state = self._held = weight, stops
+            self._state = self._held = decision
             return self._state
         state = tuple(self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True))
         a = self.alpha
-        self._state = a * state[0] + (1 - a) * weight, a * state[1] + (1 - a) * stops
-        self._held = weight, stops
+        self._state = tuple(a * past + (1 - a) * now for past, now in zip(state, decision, strict=True))
+        self._held = decision
         return self._state
