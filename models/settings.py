@@ -189,7 +189,8 @@ class RuntimeSettings:
         meaning="fraction of a dark frame's 1st-percentile luma taken as black; 0 is off",
         help="black point: move BLACK × the 1st percentile of a dark frame's low-resolution luma to black "
         "before brightening, so the lift raises detail rather than the noise floor (scaled by the exposure "
-        "gate's weight: frames it leaves alone keep their blacks); 0 turns it off",
+        "gate's weight and, as its lift, by how far the frame is into night: well-exposed and dusk frames "
+        "keep their blacks); 0 turns it off",
     )
 
     temporal_denoise: float = _setting(

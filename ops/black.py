@@ -9,7 +9,9 @@ the range::
     x' = max(0, x − b) / (1 − b),    y = x' ** γ
 
 so the lift brings up detail rather than the floor under it. ``b`` is scaled by the exposure
-gate's weight: a frame the gate leaves alone keeps its blacks exactly. The same affine step is
+gate's weight and by how far the frame is into night, as the gate's lift is
+(:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk
+frame it does not lift, keeps its blacks exactly. The same affine step is
 part of every form of the exponent (:mod:`sagc.ops.gamma`), next to the run-time gain.
 """
 

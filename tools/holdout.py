@@ -282,14 +282,15 @@ def table(figures: dict) -> list[str]:
     return lines
 
 
-@torch.inference_mode()
 def runtime_overrides(overrides: Sequence[str], config: EnhancerConfig) -> dict[str, object]:
     """The run-time settings among ``--set`` overrides (``runtime.black=0.8``), as parsed into
     ``config``: what ``--weights`` changes in the checkpoint's own settings."""
     names = [item.split("=", 1)[0].strip() for item in overrides]
-    return {name[8:]: getattr(config.runtime, name[8:]) for name in names if name.startswith("runtime.")}
+    fields = [name.removeprefix("runtime.") for name in names if name.startswith("runtime.")]
+    return {field: getattr(config.runtime, field) for field in fields}
 
 
+@torch.inference_mode()
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     folds.fold_arguments(parser)
