@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sagc.ops.black import black_level, levels
+from sagc.ops.black import black_level, toe
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
@@ -121,8 +121,8 @@ class Enhancer(nn.Module):
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """γ for a low-resolution (gain-adjusted) input, the per-image enhancement weight of
         the gate (None without one) and the black point (shape N; None when ``black`` is off).
-        The network, the gate and its lift see ``small`` moved to its black point
-        (:mod:`sagc.ops.black`); γ applies to a frame moved to the returned point. With the gate,
+        The network, the gate and its lift see ``small`` through the toe of its black point
+        (:mod:`sagc.ops.black`); γ applies to a frame through the toe of the returned point. With the gate,
         γ is already lifted to its target and scaled by that weight, and then compensated by
         ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per stop up; never darker
         than the input). ``exposure(weight, stops, black, small)`` (e.g. a
@@ -131,7 +131,7 @@ class Enhancer(nn.Module):
         network in place of :attr:`estimator` (the same network on another runtime)."""
         network = estimator or self.estimator
         black = self.black_point(small)
-        seen = small if black is None else levels(small, black)
+        seen = small if black is None else toe(small, black)
         if self.white_point:
             white = white_point(seen)
             gamma = exponent_of_normalised(network(normalise_exposure(seen, white)), seen, white)
@@ -152,13 +152,14 @@ class Enhancer(nn.Module):
 
     def black_point(self, small: Tensor) -> Tensor | None:
         """Shape N: each frame's black point (:mod:`sagc.ops.black`) from its low-resolution
-        (gain-adjusted) input, scaled by the gate's weight and, as the gate's lift, by how far
-        the frame is into night (:meth:`~sagc.models.gate.ExposureGate.nightness`); None when
-        ``black`` is off."""
+        (gain-adjusted) input, scaled, as the gate's lift, by how far the frame is into night
+        (:meth:`~sagc.models.gate.ExposureGate.nightness`; also with the gate off, so a bright
+        frame keeps its blacks) and by the gate's weight; None when ``black`` is off."""
         if not self._settings.black:
             return None
-        gate = self.gate
-        weight = gate(small) * gate.nightness(small) if gate is not None else None
+        weight = self.exposure_gate.nightness(small)
+        if self.gate is not None:
+            weight = weight * self.gate(small)
         return black_level(small, fraction=self._settings.black, weight=weight)
 
     def downscale(self, x: Tensor) -> Tensor:
@@ -175,18 +176,19 @@ class Enhancer(nn.Module):
         black: Tensor | None = None,
     ) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
-        move its ``black`` point (shape N, :meth:`black_point`) to 0, upsample a (possibly
+        press its levels under the ``black`` point (shape N, :meth:`black_point`) towards 0
+        (:func:`~sagc.ops.black.toe`), upsample a (possibly
         low-resolution) γ map to its size and apply it. γ should come from the unfiltered ``x``;
         with ``guide`` > 0 the upsampling follows the filtered ``x``'s log luma
         (:mod:`sagc.ops.guide`), fitted on ``small``, the low-resolution frame γ was estimated
-        from (made from ``x`` when not given; with ``black``, already moved to it)."""
+        from (made from ``x`` when not given; with ``black``, already through its toe)."""
         filtered = reduce_noise(x, strength=self.denoise, weight=weight)
         if black is not None:
-            filtered = levels(filtered, black)
+            filtered = toe(filtered, black)
         if self.guide > 0.0:
             if small is None:
                 small = x if self.scale == 1.0 else self.downscale(x)
-                small = small if black is None else levels(small, black)
+                small = small if black is None else toe(small, black)
             gamma = guided_gamma(gamma, small, filtered, fraction=self.guide)
         elif self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -210,7 +212,7 @@ class Enhancer(nn.Module):
         small = x if self.scale == 1.0 else self.downscale(x)
         gamma, weight, black = self.gamma(small, exposure=exposure)
         if black is not None:
-            small = levels(small, black)
+            small = toe(small, black)
         if prefilter is not None:
             x = prefilter(x, weight)
         if smoother is not None:

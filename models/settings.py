@@ -184,11 +184,12 @@ class RuntimeSettings:
     black: float = _setting(
         0.0,
         kind=float,
-        high=1.0,
+        high=4.0,
         flag="--black",
-        meaning="fraction of a dark frame's 1st-percentile luma taken as black; 0 is off",
-        help="black point: move BLACK × the 1st percentile of a dark frame's low-resolution luma to black "
-        "before brightening, so the lift raises detail rather than the noise floor (scaled by the exposure "
+        meaning="black point of a dark frame, in multiples of its 1st-percentile luma; 0 is off",
+        help="black point: levels under BLACK × the 1st percentile of a dark frame's low-resolution luma "
+        "are pressed towards black (a smooth toe) before brightening, so the lift raises detail rather than "
+        "the noise floor (scaled by the exposure "
         "gate's weight and, as its lift, by how far the frame is into night: well-exposed and dusk frames "
         "keep their blacks); 0 turns it off",
     )

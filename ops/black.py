@@ -1,28 +1,33 @@
 """The black point: the level a dark frame's darkest content is taken to be black.
 
 Lifting a dark frame with ``x ** γ`` raises its darkest levels most: the noise floor and the
-compression blocks of a night sky come up as a grey veil. A dark frame's black point — a
+compression blocks of a night sky come up as a grey veil. A dark frame's black point ``b`` — a
 fraction of the 1st percentile of its low-resolution luma, where the thumbnail's averaging has
-already taken the noise out — is moved to 0 before the exponent, and the rest stretched to fill
-the range::
+already taken the noise out — sets a toe under which levels are pressed towards 0 before the
+exponent::
 
-    x' = max(0, x − b) / (1 − b),    y = x' ** γ
+    x' = toe(x, b) = (1 + b²) · x³ / (x² + b²),    y = x' ** γ
 
-so the lift brings up detail rather than the floor under it. ``b`` is scaled by the exposure
-gate's weight and by how far the frame is into night, as the gate's lift is
-(:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk
-frame it does not lift, keeps its blacks exactly. The same affine step is
-part of every form of the exponent (:mod:`sagc.ops.gamma`), next to the run-time gain.
+Below ``b`` the toe falls off as ``x³ / b²``, so the floor stays dark; above it the toe tends to
+``x − b² / x``, so mid-tones and highlights keep their levels (``toe(1) = 1``). Its slope is 1 at
+``b`` and nowhere steep, so the noise around the floor is not stretched as a hard clip at ``b``
+would stretch it (a hard clip raises frame-to-frame flicker in video). ``b`` is scaled by the
+exposure gate's weight and by how far the frame is into night, as the gate's lift is
+(:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk frame
+it does not lift, keeps its blacks exactly. :func:`toe` is the tensor form (float path, exported
+graphs), :func:`toe_array` the OpenCV form the 8-bit paths of :mod:`sagc.ops.gamma` use.
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 from torch import Tensor
 
 from .colour import luma
 from .exposure import quantiles
 
-__all__ = ["BLACK_QUANTILE", "MAX_BLACK", "black_level", "levels"]
+__all__ = ["BLACK_QUANTILE", "MAX_BLACK", "black_level", "toe", "toe_array"]
 
 BLACK_QUANTILE = 0.01
 MAX_BLACK = 0.25  # a frame whose darkest percent is brighter than this has no black to move
@@ -36,7 +41,21 @@ def black_level(small: Tensor, *, fraction: float, weight: Tensor | None = None)
     return black if weight is None else black * weight.float()
 
 
-def levels(x: Tensor, black: Tensor) -> Tensor:
-    """``max(0, x − b) / (1 − b)`` with ``b`` per image (shape N); dtype of ``x``."""
-    b = black.to(x.dtype).view(-1, 1, 1, 1)
-    return ((x - b) / (1.0 - b)).clamp(0.0, 1.0)
+def toe(x: Tensor, black: Tensor) -> Tensor:
+    """``(1 + b²) · x³ / (x² + b²)`` of ``x`` clamped to [0, 1], with ``b`` per image (shape N);
+    computed in float32 (half precision would lose the cube of the darkest levels), dtype of ``x``."""
+    b2 = black.float().view(-1, 1, 1, 1).square()
+    v = x.float().clamp(0.0, 1.0)
+    v2 = v * v
+    return ((1.0 + b2) * v2 * v / (v2 + b2).clamp(min=1e-12)).to(x.dtype)
+
+
+def toe_array(x: np.ndarray, black: float) -> np.ndarray:
+    """:func:`toe` of a float32 array in [0, 1] (any shape OpenCV takes), in place; returns ``x``.
+    Below 0 counts as 0."""
+    b2 = black * black
+    cv2.max(x, (0.0,) * 4, dst=x)
+    square = cv2.multiply(x, x)
+    denominator = cv2.add(square, (b2,) * 4)
+    cv2.multiply(x, square, dst=x, scale=1.0 + b2)
+    return cv2.divide(x, denominator, dst=x)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from sagc.core.timing import StepTimer, step
 
+from .black import toe_array
 from .colour import LUMA_WEIGHTS, luma_weights, range_scales, rgb_to_ycc
 from .downscale import half_luma, half_rgb
 from .guide import GAMMA_FLOOR, LOG_FLOOR, Curve
@@ -80,8 +81,6 @@ class GammaMap:
         slope = self._full_size(curve.slope, buffers["slope"])
         luma, luma3 = buffers["luma"], buffers["luma3"]
         work = self._scaled(x, black=curve.black)
-        if curve.black:  # each channel held at the point before luma is made, as the float path's levels
-            cv2.max(work, (0.0,) * 4, dst=work)
         cv2.transform(work, _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
         cv2.merge([luma, luma, luma], dst=luma3)
@@ -89,7 +88,7 @@ class GammaMap:
         return self._clamped(out)
 
     def apply(self, x: np.ndarray, gamma: np.ndarray, *, black: float = 0.0) -> np.ndarray:
-        """``x`` (H×W×3 uint8, or float32 in 8-bit units), moved to its ``black`` point
+        """``x`` (H×W×3 uint8, or float32 in 8-bit units) through the toe of its ``black`` point
         (:mod:`sagc.ops.black`; the curve's), to the power of ``gamma`` (H×W×3 float32): H×W×3
         uint8."""
         work = self._scaled(x, black=black)
@@ -100,14 +99,14 @@ class GammaMap:
         return cv2.convertScaleAbs(work, alpha=255.0)  # rounds, saturates at 255
 
     def _scaled(self, x: np.ndarray, *, black: float = 0.0) -> np.ndarray:
-        """``(min(x · gain / 255, 1) − black) / (1 − black)`` in the frame-sized work buffer
-        (below 0 where ``x`` is under the black point: the exponent's floor clamps it)."""
+        """``toe(min(x · gain / 255, 1), black)`` (:func:`~sagc.ops.black.toe_array`; none
+        when ``black`` is 0) in the frame-sized work buffer."""
         work = self._buffers(*x.shape[:2])["work"]
         np.multiply(x, np.float32(self.gain / 255.0), out=work, dtype=np.float32)
         if self.gain > 1.0:
             cv2.min(work, (1.0,) * 4, dst=work)
         if black:
-            cv2.addWeighted(work, 1.0 / (1.0 - black), work, 0.0, -black / (1.0 - black), dst=work)
+            toe_array(work, black)
         return work
 
     def _clamped(self, gamma: np.ndarray) -> np.ndarray:
@@ -221,8 +220,7 @@ class PlanarGammaMap:
             cv2.multiply(rgb, (self.gain,) * 4, dst=rgb)
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
         if self._point:
-            point = self._point
-            cv2.addWeighted(rgb, 1.0 / (1.0 - point), rgb, 0.0, -point / (1.0 - point), dst=rgb)
+            toe_array(rgb, self._point)
         log_half = scratch["log_half"]
         self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half)
         guide_half = cv2.max(log_half, math.log(LOG_FLOOR))
@@ -258,12 +256,13 @@ class PlanarGammaMap:
         return log_y, self._exponent(mixed_slope, cv2.transform(offset, self._mix), guide_y, scratch["gamma_y"])
 
     def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
-        """``log(max(min(levels(gain · (plane · alpha + beta)), 1), tiny))`` into ``out``
-        (float32), ``levels`` moving the black point to 0."""
-        stretch = 1.0 / (1.0 - self._point)
-        np.multiply(plane, np.float32(alpha * self.gain * stretch), out=out, dtype=np.float32)
-        cv2.add(out, (beta * self.gain - self._point) * stretch, dst=out)
+        """``log(max(toe(min(gain · (plane · alpha + beta), 1)), tiny))`` into ``out``
+        (float32), ``toe`` that of the black point (:func:`~sagc.ops.black.toe_array`)."""
+        np.multiply(plane, np.float32(alpha * self.gain), out=out, dtype=np.float32)
+        cv2.add(out, beta * self.gain, dst=out)
         cv2.min(out, 1.0, dst=out)
+        if self._point:
+            toe_array(out, self._point)
         cv2.max(out, min(self.eps, LOG_FLOOR), dst=out)
         cv2.log(out, dst=out)
 
@@ -280,15 +279,16 @@ class PlanarGammaMap:
         return cv2.min(out, (1.0,) * 4, dst=out)
 
     def _log_table(self, black: float, span: float, floor: float) -> np.ndarray:
-        """``log(max(min(levels(gain · (v − black) / span), 1), floor))`` for the 256 code
-        values v, ``levels`` moving the black point to 0 (tables of recent points are kept)."""
+        """``log(max(toe(min(gain · (v − black) / span, 1)), floor))`` for the 256 code values v,
+        ``toe`` that of the black point (:mod:`sagc.ops.black`; tables of recent points are kept)."""
         point = self._point
         key = (black, span, floor, point)
         if key not in self._tables:
             if len(self._tables) >= _TABLES:
                 self._tables.clear()
-            levels = ((np.arange(256, dtype=np.float64) - black) / span * self.gain - point) / (1.0 - point)
-            self._tables[key] = np.log(np.clip(levels, floor, 1.0)).astype(np.float32).reshape(1, 256)
+            levels = np.clip((np.arange(256, dtype=np.float64) - black) / span * self.gain, 0.0, 1.0)
+            levels = (1.0 + point**2) * levels**3 / np.maximum(levels**2 + point**2, 1e-12)
+            self._tables[key] = np.log(np.maximum(levels, floor)).astype(np.float32).reshape(1, 256)
         return self._tables[key]
 
     def _prepare(self, width: int, height: int, matrix: str, color_range: int) -> None:

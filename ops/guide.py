@@ -159,8 +159,8 @@ class Curve:
     """γ at the low resolution as the 8-bit paths bring it to full resolution: per channel
     ``γ = slope · log luma + offset`` (the window-averaged fit), or, with no slope, γ itself
     (bilinear). Arrays are h×w×3 float32. ``black`` is the frame's black point
-    (:mod:`sagc.ops.black`): the gain-adjusted level moved to 0 before the exponent, which
-    ``log luma`` and the exponent both see."""
+    (:mod:`sagc.ops.black`): the gain-adjusted levels go through its toe before the exponent,
+    and ``log luma`` and the exponent both see the result."""
 
     slope: np.ndarray | None
     offset: np.ndarray
@@ -169,7 +169,7 @@ class Curve:
     @classmethod
     def fit(cls, gamma: Tensor, small: Tensor, *, fraction: float, black: float = 0.0) -> Curve:
         """The curve of γ (1×3×h×w) against the log luma of ``small`` (the gain-adjusted
-        low-resolution RGB γ was estimated from, already moved to its ``black`` point) in
+        low-resolution RGB γ was estimated from, already through the toe of its ``black`` point) in
         windows of ``fraction`` (0: γ itself)."""
         plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
         if fraction <= 0.0:

@@ -1,5 +1,5 @@
-"""The black point (``--black``) through the CPU stage: a dark frame's floor stays dark, a
-well-exposed one is untouched, and the 4:2:0 path keeps to the float path."""
+"""The black point (``--black``, on in the default weights) through the CPU stage: a dark frame's
+floor stays dark, a well-exposed one is untouched, and the 4:2:0 path keeps to the float path."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ def _night(index: int) -> tuple[np.ndarray, np.ndarray]:
     return clean, (dark.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
 
 
-def _stage(black: float, *, reference: bool = False) -> CpuStage | ReferenceStage:
+def _stage(black: float | None = None, *, reference: bool = False) -> CpuStage | ReferenceStage:
+    """The default weights' stage for stills, with their own black point or ``black``."""
     enhancer = load_enhancer("default")
-    enhancer.settings = enhancer.settings.replace(black=black)
+    if black is not None:
+        enhancer.settings = enhancer.settings.replace(black=black)
     stage = (ReferenceStage if reference else CpuStage)(enhancer)
     stage.configure(stage.settings, temporal=False)
     return stage
@@ -51,22 +53,23 @@ def _tensor(rgb: np.ndarray) -> torch.Tensor:
 @pytest.mark.parametrize("planar", [False, True], ids=["rgb", "420"])
 def test_the_black_point_keeps_a_night_frames_floor_near_the_clean_ones(planar):
     clean, dark = _night(6)
+    assert load_enhancer("default").settings.black > 0
     outputs = {}
-    for black in (0.0, 0.8):
+    for black in (0.0, None):
         frame = Frame(planes=YuvPlanes.from_rgb(dark, matrix="itu601", color_range=1)) if planar else Frame(dark)
         out = _stage(black)(frame)
         outputs[black] = out.planes.to_rgb(accurate=True) if planar else out.rgb
-    lifted, kept = _floor(outputs[0.0]), _floor(outputs[0.8])
+    lifted, kept = _floor(outputs[0.0]), _floor(outputs[None])
     assert kept < lifted - 5, (kept, lifted)  # the lift no longer raises the floor with the detail
     assert abs(kept - _floor(clean)) < abs(lifted - _floor(clean))
-    assert luma(_tensor(outputs[0.8])).mean() > 2 * luma(_tensor(dark)).mean()  # still lifted
+    assert luma(_tensor(outputs[None])).mean() > 2 * luma(_tensor(dark)).mean()  # still lifted
 
 
 def test_a_well_exposed_frame_is_untouched_with_the_black_point_on():
     bright = (street_scene(0, size=SIZE, rate=30) * 255).round().astype(np.uint8)
     planes = YuvPlanes.from_rgb(bright, matrix="itu601", color_range=1)
-    assert _stage(0.8)(Frame(planes=planes)).planes is planes
-    assert np.array_equal(_stage(0.8)(Frame(bright)).rgb, bright)
+    assert _stage()(Frame(planes=planes)).planes is planes
+    assert np.array_equal(_stage()(Frame(bright)).rgb, bright)
 
 
 def test_the_420_path_with_a_black_point_keeps_to_the_float_path():
@@ -77,8 +80,8 @@ def test_the_420_path_with_a_black_point_keeps_to_the_float_path():
     for index in range(0, 40, 8):
         clean, dark = _night(index)
         planes = YuvPlanes.from_rgb(dark, matrix="itu601", color_range=1)
-        fast = _stage(0.8)(Frame(planes=planes)).planes.to_rgb(accurate=True)
-        slow = _stage(0.8, reference=True)(Frame(planes.to_rgb(accurate=True))).rgb
+        fast = _stage()(Frame(planes=planes)).planes.to_rgb(accurate=True)
+        slow = _stage(reference=True)(Frame(planes.to_rgb(accurate=True))).rgb
         for planar, out in ((True, fast), (False, slow)):
             scores[planar].append(float(psnr(_tensor(out), _tensor(clean))))
     assert np.mean(scores[True]) >= np.mean(scores[False]) - 0.3, scores

@@ -97,14 +97,14 @@ def test_the_default_weights_export_without_their_video_only_settings(tmp_path):
 
 
 def test_the_black_point_is_part_of_the_exported_graph(tmp_path, weights):
-    """``--black`` moves each dark image's floor inside the graph, as the enhancer does."""
-    enhancer = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=0.8)
+    """``--black`` presses each dark image's floor down inside the graph, as the enhancer does."""
+    enhancer = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=2.0)
     path = export_onnx(enhancer, tmp_path / "black.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = 0.02 + 0.1 * torch.rand((2, 3, 48, 64), generator=torch.Generator().manual_seed(3)) ** 2  # night
     (got,) = session.run(["enhanced"], {"image": x.numpy()})
     with torch.no_grad():
         want = enhancer(x).numpy()
-        plain = load_enhancer(weights, denoise=4, gate=True, guide=0.5)(x).numpy()
+        plain = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=0.0)(x).numpy()
     assert np.abs(got - want).max() < 1e-4
     assert np.quantile(want, 0.01) < np.quantile(plain, 0.01) - 0.02  # the floor moved down

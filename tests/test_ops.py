@@ -10,7 +10,7 @@ import torch
 from onnx import TensorProto
 
 from sagc.models import load_enhancer
-from sagc.ops.black import MAX_BLACK, black_level, levels
+from sagc.ops.black import MAX_BLACK, black_level, toe, toe_array
 from sagc.ops.colour import (
     LUMA_WEIGHTS,
     luma,
@@ -306,16 +306,30 @@ def test_black_level_is_a_fraction_of_the_first_percentile_scaled_by_the_gate():
     assert torch.allclose(level, torch.tensor([0.5 * 0.0099, 0.5 * MAX_BLACK]), atol=1e-4)
     weighted = black_level(small, fraction=0.5, weight=torch.tensor([1.0, 0.0]))
     assert weighted[1] == 0.0 and weighted[0] == level[0]  # a frame the gate leaves alone keeps its blacks
-    x = torch.tensor([0.0, 0.1, 0.2, 1.0]).view(1, 1, 1, 4)
-    assert torch.allclose(levels(x, torch.tensor([0.1])), torch.tensor([0.0, 0.0, 0.1 / 0.9, 1.0]).view(1, 1, 1, 4))
 
 
-def test_the_8bit_exponent_with_a_black_point_is_the_float_exponent_of_the_levelled_frame():
+def test_the_toe_presses_levels_under_the_point_and_keeps_the_rest():
+    x = torch.tensor([-0.1, 0.0, 0.02, 0.1, 0.2, 0.6, 1.0]).view(1, 1, 1, 7)
+    b = 0.1
+    want = torch.tensor([0.0, 0.0, 1.01 * 0.02**3 / (0.02**2 + 0.01), 1.01 * 0.5 * 0.1, 1.01 * 0.008 / 0.05])
+    got = toe(x, torch.tensor([b]))[0, 0, 0]
+    assert torch.allclose(got[:5], want, atol=1e-6)
+    assert got[2] < 0.04 * 0.02  # under the point: nearly black
+    assert abs(float(got[5]) - 0.6) < b * b / 0.6 and got[6] == 1.0  # above it: close to the level, white kept
+    dx = 1e-3  # no steep step anywhere: the slope stays at most 1.25 (a hard clip at b has 1 / (1 - b) ...
+    ramp = torch.arange(0.0, 1.0, dx).view(1, 1, 1, -1)  # ... but a jump in slope from 0, and x ** γ after it)
+    assert float(toe(ramp, torch.tensor([b])).diff().max()) / dx < 1.25
+    assert torch.allclose(toe(x, torch.tensor([0.0]))[0, 0, 0, 1:], x[0, 0, 0, 1:])  # no point: unchanged
+    array = x[0, 0].numpy().copy()
+    assert np.allclose(toe_array(array, b), got.numpy(), atol=1e-6)
+
+
+def test_the_8bit_exponent_with_a_black_point_is_the_float_exponent_of_the_frame_through_its_toe():
     rgb = (_noisy_scene(sigma=3.0) // 4).astype(np.uint8)  # dark: levels 10-70
     black = torch.tensor([12.0 / 255])
-    small = levels(_tensor(rgb[::8, ::8]), black)
+    small = toe(_tensor(rgb[::8, ::8]), black)
     gamma = 0.3 + 0.6 * torch.rand(1, 3, *small.shape[-2:], generator=torch.Generator().manual_seed(0))
-    x = levels(_tensor(rgb), black)
+    x = toe(_tensor(rgb), black)
     want = _pixels(apply_gamma(x, guided_gamma(gamma, small, x, fraction=0.5)))
     gamma_map = GammaMap(eps=1e-4)
     curve = Curve.fit(gamma, small, fraction=0.5, black=float(black))
@@ -326,7 +340,7 @@ def test_the_8bit_exponent_with_a_black_point_is_the_float_exponent_of_the_level
 
 
 @pytest.mark.parametrize("color_range", [1, 2])
-def test_the_planar_exponent_with_a_black_point_is_the_exponent_of_levelled_luma(color_range):
+def test_the_planar_exponent_with_a_black_point_is_the_exponent_of_luma_through_its_toe(color_range):
     code_black, span, _ = range_scales(color_range)
     ramp = np.linspace(0, 1, 64 * 96).reshape(64, 96).astype(np.float32)
     y = np.round(code_black + ramp * span).astype(np.uint8)
@@ -337,7 +351,8 @@ def test_the_planar_exponent_with_a_black_point_is_the_exponent_of_levelled_luma
         curve = Curve.fit(gamma, torch.rand(1, 3, 8, 12), fraction=0.0, black=point)
         out = tuple(np.empty_like(p) for p in (y, u, v))
         planar.apply((y, u, v), curve, out=out, matrix="itu709", color_range=color_range)
-        x = np.clip(((y.astype(np.float64) - code_black) / span - point) / (1 - point), 1e-4, 1.0)
+        x = np.clip((y.astype(np.float64) - code_black) / span, 0.0, 1.0)
+        x = np.maximum((1 + point**2) * x**3 / (x**2 + point**2), 1e-4)
         want = np.round(code_black + x**0.45 * span)
         assert np.abs(out[0].astype(np.float64) - want).max() <= 1.0
         assert np.abs(out[1].astype(int) - 128).max() <= 1 and np.abs(out[2].astype(int) - 128).max() <= 1

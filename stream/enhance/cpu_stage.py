@@ -21,7 +21,7 @@ import torch
 from sagc.core.heap import keep_frame_buffers_in_heap
 from sagc.core.timing import step
 from sagc.models import Enhancer, RuntimeSettings
-from sagc.ops.black import levels
+from sagc.ops.black import toe
 from sagc.ops.estimator import OrtEstimator
 from sagc.ops.guide import Curve
 from sagc.stream.enhance.layouts import Layout, PlanarLayout, RgbLayout
@@ -117,7 +117,7 @@ class CpuStage(Stage):
             exposure = functools.partial(exposure, frames=frames)
         gamma, weight, black = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
         if self.smoother is not None:
-            gamma = self.smoother(gamma, small if black is None else levels(small, black), frames=frames)
+            gamma = self.smoother(gamma, small if black is None else toe(small, black), frames=frames)
         return gamma, 1.0 if weight is None else float(weight), black
 
     def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
@@ -133,7 +133,7 @@ class CpuStage(Stage):
             with step(self.timer, "estimate"):
                 gamma, weight, black = self._gamma(x, frames=frames)
                 if black is not None:
-                    x = levels(x, black)
+                    x = toe(x, black)
                 point = 0.0 if black is None else float(black)
                 alone = weight == 0.0 and self.settings.gain == 1.0 and point == 0.0 and bool((gamma >= 1.0).all())
                 curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point)
