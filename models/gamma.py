@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sagc.ops.black import black_level, toe
+from sagc.ops.black import Levels, black_level, toe
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
-from sagc.ops.exposure import exponent_of_normalised, normalise_exposure, white_point
+from sagc.ops.exposure import exponent_of_normalised, exposure_levels, normalise_exposure, white_point
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
@@ -118,17 +118,20 @@ class Enhancer(nn.Module):
         *,
         exposure: ExposureFilter | None = None,
         estimator: Callable[[Tensor], Tensor] | None = None,
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    ) -> tuple[Tensor, Tensor | None, Levels | None]:
         """γ for a low-resolution (gain-adjusted) input, the per-image enhancement weight of
-        the gate (None without one) and the black point (shape N; None when ``black`` is off).
-        The network, the gate and its lift see ``small`` through the toe of its black point
-        (:mod:`sagc.ops.black`); γ applies to a frame through the toe of the returned point. With the gate,
-        γ is already lifted to its target and scaled by that weight, and then compensated by
-        ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per stop up; never darker
-        than the input). ``exposure(weight, stops, black, small)`` (e.g. a
-        :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's per-image
-        weight, lift and black point over time before they are applied. ``estimator`` runs the
-        network in place of :attr:`estimator` (the same network on another runtime)."""
+        the gate (None without one) and the frame's :class:`~sagc.ops.black.Levels` before the
+        exponent (the gate's exposure gain and the black point; None when neither is on).
+        The network sees ``small`` through the toe of its black point (:mod:`sagc.ops.black`).
+        With the gate, the frame is exposed to the target the gate meters on ``small``
+        (:meth:`~sagc.models.gate.ExposureGate.lift`: a gain in the levels, the rest in γ), and
+        γ and the gain are scaled by that weight (``γ' = 1 − w · (1 − γ)``, ``gain^w``); then
+        γ is compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per
+        stop up; never darker than the input). ``exposure(weight, stops, black, small)`` (e.g.
+        a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
+        per-image weight, exposure and black point over time before they are applied.
+        ``estimator`` runs the network in place of :attr:`estimator` (the same network on
+        another runtime)."""
         network = estimator or self.estimator
         black = self.black_point(small)
         seen = small if black is None else toe(small, black)
@@ -137,22 +140,30 @@ class Enhancer(nn.Module):
             gamma = exponent_of_normalised(network(normalise_exposure(seen, white)), seen, white)
         else:
             gamma = network(seen)
-        weight = None
+        weight = gain = None
         if self.gate is not None:
-            weight, stops = self.gate(seen), self.gate.lift(seen, gamma)
+            weight = self.gate(seen)
+            stops = self.gate.lift(small, gamma, black=black, target=self.gate.target(small))
             if exposure is not None:
                 point = weight.new_zeros(weight.shape) if black is None else black
                 weight, stops, point = exposure(weight, stops, point, small)
                 black = None if black is None else point
-            gamma = (gamma * torch.exp2(-stops.to(gamma.dtype).view(-1, 1, 1, 1))).clamp(max=1.0)
-            gamma = 1.0 - weight.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
+            gamma, gain = exposure_levels(gamma, small, stops)
+            w = weight.float()
+            gamma = 1.0 - w.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
+            gain = gain**w
         if self._settings.ev:
             gamma = (gamma * 2.0**-self._settings.ev).clamp(max=1.0)
-        return gamma, weight, black
+        if black is None and gain is None:
+            return gamma, weight, None
+        ones = small.new_ones(small.shape[0], dtype=torch.float32)
+        gain = ones if gain is None else gain
+        black = ones * 0.0 if black is None else black.float()
+        return gamma, weight, Levels(black * gain, gain)
 
     def black_point(self, small: Tensor) -> Tensor | None:
         """Shape N: each frame's black point (:mod:`sagc.ops.black`) from its low-resolution
-        (gain-adjusted) input, scaled, as the gate's lift, by how far the frame is into night
+        (gain-adjusted) input, scaled by how far the frame is into night
         (:meth:`~sagc.models.gate.ExposureGate.nightness`; also with the gate off, so a bright
         frame keeps its blacks) and by the gate's weight; None when ``black`` is off."""
         if not self._settings.black:
@@ -173,22 +184,22 @@ class Enhancer(nn.Module):
         weight: Tensor | None = None,
         *,
         small: Tensor | None = None,
-        black: Tensor | None = None,
+        levels: Levels | None = None,
     ) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
-        press its levels under the ``black`` point (shape N, :meth:`black_point`) towards 0
-        (:func:`~sagc.ops.black.toe`), upsample a (possibly
-        low-resolution) γ map to its size and apply it. γ should come from the unfiltered ``x``;
-        with ``guide`` > 0 the upsampling follows the filtered ``x``'s log luma
-        (:mod:`sagc.ops.guide`), fitted on ``small``, the low-resolution frame γ was estimated
-        from (made from ``x`` when not given; with ``black``, already through its toe)."""
+        put it through its ``levels`` (:meth:`gamma`: the exposure gain, then the toe of the
+        black point), upsample a (possibly low-resolution) γ map to its size and apply it. γ
+        should come from the unfiltered ``x``; with ``guide`` > 0 the upsampling follows the
+        filtered ``x``'s log luma (:mod:`sagc.ops.guide`), fitted on ``small``, the
+        low-resolution frame γ was estimated from (made from ``x`` when not given; with
+        ``levels``, already through them)."""
         filtered = reduce_noise(x, strength=self.denoise, weight=weight)
-        if black is not None:
-            filtered = toe(filtered, black)
+        if levels is not None:
+            filtered = levels(filtered)
         if self.guide > 0.0:
             if small is None:
                 small = x if self.scale == 1.0 else self.downscale(x)
-                small = small if black is None else toe(small, black)
+                small = small if levels is None else levels(small)
             gamma = guided_gamma(gamma, small, filtered, fraction=self.guide)
         elif self.scale != 1.0 or gamma.shape[-2:] != x.shape[-2:]:
             gamma = F.interpolate(gamma, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -210,11 +221,11 @@ class Enhancer(nn.Module):
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
-        gamma, weight, black = self.gamma(small, exposure=exposure)
-        if black is not None:
-            small = toe(small, black)
+        gamma, weight, levels = self.gamma(small, exposure=exposure)
+        if levels is not None:
+            small = levels(small)
         if prefilter is not None:
             x = prefilter(x, weight)
         if smoother is not None:
             gamma = smoother(gamma, small)
-        return self.apply(x, gamma, weight, small=small, black=black)
+        return self.apply(x, gamma, weight, small=small, levels=levels)

@@ -23,11 +23,23 @@ boundary (``p`` = 0.5) to 1 at odds of 4:1 (``p`` = 0.8)::
 so a frame the model calls normal comes back unchanged, and ``w`` also scales the noise
 reduction.
 
-**How far to lift it.** The network's γ sets the shape of the tone curve; where it leaves a dark
-frame's low-resolution mean luma below ``target``, γ is scaled by ``2^−s`` (``s`` stops, found
-by bisection, never below 0) until the output's mean luma reaches it — a camera's auto-exposure
-on top of the learned local curve. Deep night, which the network alone lifts only half way,
-comes up to a normal level; frames the network already lifts enough are untouched.
+**Where to expose it.** Less light scales a capture's values down (the camera's power-law tone
+curve keeps a scale a scale), so a frame's mean luma over its white — the 99th percentile of
+its low-resolution largest channel (:func:`~sagc.ops.exposure.headroom`; a blue sky's luma is
+far below its blue) — is nearly the same at dusk and at deep night: it says what the scene is,
+not how much light there was. A bright overcast street has a high ratio, a dusk street under a
+bright sky a low one. The target mean luma of the output is a power law of that ratio::
+
+    target = clamp(2^(a · log₂(mean Y / white) + b), low, high)
+
+with ``a`` and ``b`` fitted by least squares on training frames (CamVid and mid-exposure SICE
+images) darkened at dusk and night levels against their clean mean luma
+(``tools/fit_exposure_gate.py``). The network's γ sets the shape of the tone curve; the frame
+is exposed by ``s`` stops (found by bisection; never darker than the input) until the output's
+mean luma reaches the target — a camera's auto-exposure, metered by content, on top of the
+learned curve. Up to the white the stops are a gain before the exponent, which keeps shadows
+where they belong against the highlights; past it, and below 0, they scale γ
+(:func:`~sagc.ops.exposure.exposure_levels`).
 """
 
 from __future__ import annotations
@@ -37,15 +49,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sagc.ops.black import toe
 from sagc.ops.colour import luma
-from sagc.ops.exposure import quantiles
+from sagc.ops.exposure import exposure_levels, headroom, quantiles
 
-__all__ = ["FEATURES", "ExposureGate", "exposure_features"]
+__all__ = ["FEATURES", "ExposureGate", "exposure_features", "white_ratio"]
 
 FEATURES = ("log2 mean luma", "log2 median luma", "log2 95th-percentile luma")
 _LOG_FLOOR = 1e-3  # luma is clamped here before the log
-_LIFT_STEPS = 12  # bisection steps for the lift: 2^-12 of its range (4 stops / 4096)
-_MAX_LIFT = 4.0  # stops
+_LIFT_STEPS = 13  # bisection steps for the lift: 2^-13 of its range (12 stops / 8192)
+_MAX_LIFT = 6.0  # stops, either way
 
 
 def exposure_features(small: Tensor) -> Tensor:
@@ -55,10 +68,11 @@ def exposure_features(small: Tensor) -> Tensor:
     return torch.log2(stats.clamp(min=_LOG_FLOOR))
 
 
-def _may_branch(x: Tensor) -> bool:
-    """True where a decision on a tensor's value may leave the graph: on the CPU, outside
-    tracing and export (CUDA graphs and exported graphs keep one path)."""
-    return x.device.type == "cpu" and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+def white_ratio(small: Tensor) -> Tensor:
+    """Shape N: each low-resolution N×3×h×w frame's mean luma over its white
+    (:func:`~sagc.ops.exposure.headroom`; float32, in (0, 1]): nearly independent of the light
+    the frame was captured in."""
+    return (luma(small.float()).mean((1, 2, 3)) / headroom(small)).clamp(_LOG_FLOOR, 1.0)
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -70,14 +84,18 @@ class ExposureGate:
     """Per-image enhancement weight and lift from a low-resolution N×3×h×w image in [0, 1].
 
     ``coefficients`` and ``bias`` are the logistic model over :data:`FEATURES`; ``odds`` the
-    probabilities where enhancement starts and becomes full; ``target`` the mean luma a fully
-    enhanced frame's output is lifted to at least (0 turns the lift off).
+    probabilities where enhancement starts and becomes full; ``exposure`` the slope and offset
+    ``(a, b)`` of the target mean luma's log₂ on the log₂ of :func:`white_ratio` (None: γ is
+    used as the network gives it, no lift) and ``limits`` the range the target is kept in;
+    ``night`` the mean-luma range over which
+    :meth:`nightness` falls from 1 to 0.
     """
 
     coefficients: tuple[float, float, float] = (-0.9689, -2.3857, -0.7967)
     bias: float = -8.1912
     odds: tuple[float, float] = (0.5, 0.8)
-    target: float = 0.35
+    exposure: tuple[float, float] | None = (0.8646, 0.1567)
+    limits: tuple[float, float] = (0.1, 0.6)
     night: tuple[float, float] = (0.08, 0.16)
 
     def __post_init__(self) -> None:
@@ -88,8 +106,10 @@ class ExposureGate:
             raise ValueError(f"gate needs {len(FEATURES)} coefficients ({', '.join(FEATURES)})")
         if not 0.0 <= self.night[0] < self.night[1] <= 1.0:
             raise ValueError(f"gate night must be a mean-luma range within [0, 1] (full < off), got {self.night}")
-        if not 0.0 <= self.target < 1.0:
-            raise ValueError(f"gate target must be in [0, 1), got {self.target}")
+        if self.exposure is not None and (len(self.exposure) != 2 or not 0.0 <= self.exposure[0] <= 4.0):
+            raise ValueError(f"gate exposure must be (slope in [0, 4], offset), got {self.exposure}")
+        if not 0.0 < self.limits[0] <= self.limits[1] < 1.0:
+            raise ValueError(f"gate limits must be a mean-luma range within (0, 1) (low <= high), got {self.limits}")
 
     def probability(self, small: Tensor) -> Tensor:
         """Shape N: the model's probability that each image is under-exposed."""
@@ -103,31 +123,42 @@ class ExposureGate:
 
     def nightness(self, small: Tensor) -> Tensor:
         """Shape N (float32): 1 for a frame darker than ``night[0]`` mean luma, 0 above
-        ``night[1]``, linear between: how much of the lift (and of the black point,
-        :mod:`sagc.ops.black`) applies."""
+        ``night[1]``, linear between: how much of the black point (:mod:`sagc.ops.black`)
+        applies."""
         return 1.0 - _ramp(luma(small.float()).mean((1, 2, 3)), *self.night)
 
-    def lift(self, small: Tensor, gamma: Tensor) -> Tensor:
-        """Stops ``s`` ≥ 0 per image (shape N) such that ``small ** (γ · 2^−s)`` (γ capped at 1)
-        has mean luma ``target``, or 0 where ``small ** γ`` already reaches it."""
-        if self.target == 0.0:
+    def target(self, small: Tensor) -> Tensor:
+        """Shape N (float32): the mean luma each low-resolution frame's output is exposed to,
+        from its :func:`white_ratio` (see the module); zeros without ``exposure``."""
+        if self.exposure is None:
+            return small.new_zeros(small.shape[0], dtype=torch.float32)
+        slope, offset = self.exposure
+        level = torch.exp2(slope * torch.log2(white_ratio(small)) + offset)
+        return level.clamp(*self.limits)
+
+    def lift(
+        self, small: Tensor, gamma: Tensor, *, black: Tensor | None = None, target: Tensor | None = None
+    ) -> Tensor:
+        """Stops ``s`` per image (shape N, within ±6) such that ``small`` exposed by ``s`` on
+        top of ``gamma`` (:func:`~sagc.ops.exposure.exposure_levels`), through the toe of its
+        ``black`` point where the gain puts it (:class:`~sagc.ops.black.Levels`), has mean luma
+        ``target`` (default :meth:`target` of ``small``); where even γ = 1 leaves the frame
+        brighter, the lowest ``s``; 0 everywhere without ``exposure``."""
+        if self.exposure is None:
             return gamma.new_zeros(gamma.shape[0], dtype=torch.float32)
-        log_x = torch.log(small.float().clamp(min=1e-4))
-        gamma = gamma.float()
-        target = self.target * self.nightness(small)
+        target = self.target(small) if target is None else target.float()
+        x, gamma = small.float(), gamma.float()
+        black = x.new_zeros(x.shape[0]) if black is None else black.float()
 
         def mean_luma(stops: Tensor) -> Tensor:
-            scaled = (gamma * torch.exp2(-stops).view(-1, 1, 1, 1)).clamp(max=1.0)
-            return luma(torch.exp(scaled * log_x)).mean((1, 2, 3))
+            scaled, gain = exposure_levels(gamma, x, stops)
+            return luma(toe(x, black * gain, gain=gain).clamp(min=1e-4) ** scaled).mean((1, 2, 3))
 
-        low = gamma.new_zeros(gamma.shape[0])
-        high = torch.full_like(low, _MAX_LIFT)
-        short = mean_luma(low) < target
-        if _may_branch(small) and not bool(short.any()):
-            return low  # nothing to lift: the bisection would find 0 everywhere
+        low = torch.full_like(target, -_MAX_LIFT)
+        high = torch.full_like(target, _MAX_LIFT)
         for _ in range(_LIFT_STEPS):
             middle = 0.5 * (low + high)
             enough = mean_luma(middle) >= target
             high = torch.where(enough, middle, high)
             low = torch.where(enough, low, middle)
-        return torch.where(short, high, torch.zeros_like(high))
+        return high

@@ -16,9 +16,14 @@ exposure gate's weight and by how far the frame is into night, as the gate's lif
 (:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk frame
 it does not lift, keeps its blacks exactly. :func:`toe` is the tensor form (float path, exported
 graphs), :func:`toe_array` the OpenCV form the 8-bit paths of :mod:`sagc.ops.gamma` use.
+
+The exposure gate's gain (:func:`sagc.ops.exposure.exposure_levels`) comes first: a frame's
+:class:`Levels` are ``toe(min(1, g · x), g · b)``, the toe of the floor where the gain put it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,7 +32,7 @@ from torch import Tensor
 from .colour import luma
 from .exposure import quantiles
 
-__all__ = ["BLACK_QUANTILE", "MAX_BLACK", "black_level", "toe", "toe_array"]
+__all__ = ["BLACK_QUANTILE", "MAX_BLACK", "Levels", "black_level", "toe", "toe_array"]
 
 BLACK_QUANTILE = 0.01
 MAX_BLACK = 0.25  # a frame whose darkest percent is brighter than this has no black to move
@@ -41,11 +46,14 @@ def black_level(small: Tensor, *, fraction: float, weight: Tensor | None = None)
     return black if weight is None else black * weight.float()
 
 
-def toe(x: Tensor, black: Tensor) -> Tensor:
-    """``(1 + b²) · x³ / (x² + b²)`` of ``x`` clamped to [0, 1], with ``b`` per image (shape N);
-    computed in float32 (half precision would lose the cube of the darkest levels), dtype of ``x``."""
+def toe(x: Tensor, black: Tensor, *, gain: Tensor | None = None) -> Tensor:
+    """``(1 + b²) · v³ / (v² + b²)`` of ``v = min(1, gain · x)`` (``x`` clamped to [0, 1]), with
+    ``b`` and ``gain`` per image (shape N); computed in float32 (half precision would lose the
+    cube of the darkest levels), dtype of ``x``."""
     b2 = black.float().view(-1, 1, 1, 1).square()
     v = x.float().clamp(0.0, 1.0)
+    if gain is not None:
+        v = (v * gain.float().view(-1, 1, 1, 1)).clamp(max=1.0)
     v2 = v * v
     return ((1.0 + b2) * v2 * v / (v2 + b2).clamp(min=1e-12)).to(x.dtype)
 
@@ -59,3 +67,15 @@ def toe_array(x: np.ndarray, black: float) -> np.ndarray:
     denominator = cv2.add(square, (b2,) * 4)
     cv2.multiply(x, square, dst=x, scale=1.0 + b2)
     return cv2.divide(x, denominator, dst=x)
+
+
+class Levels(NamedTuple):
+    """A frame's levels before the exponent: the exposure ``gain`` (shape N, ≥ 1), then the toe
+    of the ``black`` point (shape N, where the gain put the floor)."""
+
+    black: Tensor
+    gain: Tensor
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """``toe(min(1, gain · x), black)`` of an N×3×H×W image (:func:`toe`)."""
+        return toe(x, self.black, gain=self.gain)

@@ -22,7 +22,16 @@ from torch import Tensor
 
 from sagc.ops.colour import luma
 
-__all__ = ["MIN_WHITE", "WHITE_QUANTILE", "exponent_of_normalised", "normalise_exposure", "quantiles", "white_point"]
+__all__ = [
+    "MIN_WHITE",
+    "WHITE_QUANTILE",
+    "exposure_levels",
+    "headroom",
+    "exponent_of_normalised",
+    "normalise_exposure",
+    "quantiles",
+    "white_point",
+]
 
 WHITE_QUANTILE = 0.99
 MIN_WHITE = 1.0 / 32.0  # the normalisation lifts by at most 5 stops
@@ -53,6 +62,14 @@ def white_point(small: Tensor) -> Tensor:
     return white.clamp(MIN_WHITE, 1.0)
 
 
+def headroom(small: Tensor) -> Tensor:
+    """Shape N (float32): the :data:`WHITE_QUANTILE` of each low-resolution N×3×h×w frame's
+    largest channel, within [:data:`MIN_WHITE`, 1]: the level a gain may raise to 1 before a
+    channel clips (a blue sky's luma is far below it)."""
+    (white,) = quantiles(small.float().amax(1).flatten(1), (WHITE_QUANTILE,))
+    return white.clamp(MIN_WHITE, 1.0)
+
+
 def normalise_exposure(small: Tensor, white: Tensor) -> Tensor:
     """``small`` divided by its ``white`` point (shape N), capped at 1; dtype of ``small``."""
     return (small.float() / white.view(-1, 1, 1, 1)).clamp(max=1.0).to(small.dtype)
@@ -65,3 +82,18 @@ def exponent_of_normalised(gamma: Tensor, small: Tensor, white: Tensor) -> Tenso
     normalised = torch.log((x / white.view(-1, 1, 1, 1)).clamp(_EPS, 1.0))
     own = torch.log(x.clamp(_EPS, 1.0)).clamp(max=-1e-6)
     return (gamma.float() * (normalised / own)).to(gamma.dtype)
+
+
+def exposure_levels(gamma: Tensor, small: Tensor, stops: Tensor) -> tuple[Tensor, Tensor]:
+    """``(γ', gain)`` that expose a frame by ``stops`` (shape N) on top of ``gamma``: up to the
+    frame's :func:`headroom` (of its low-resolution N×3×h×w ``small``) the stops are a gain
+    applied before the exponent (``min(1, gain · x) ** γ``: every level scaled alike, so
+    shadows keep their place against the highlights); beyond it they scale γ down (``γ' = γ ·
+    2^−(s − s_white)``, a power that lifts what a gain cannot without clipping); below 0 they
+    scale γ up towards 1 (``γ · 2^−s``, capped at 1: never darker than the frame). ``gain`` has
+    shape N (float32), ``γ'`` the dtype of ``gamma``."""
+    stops = stops.float()
+    room = -torch.log2(headroom(small))
+    gain_stops = stops.clamp(min=0.0).minimum(room)
+    scale = torch.exp2(gain_stops - stops).view(-1, 1, 1, 1)
+    return (gamma.float() * scale).clamp(max=1.0).to(gamma.dtype), torch.exp2(gain_stops)

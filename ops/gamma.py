@@ -80,30 +80,31 @@ class GammaMap:
             return self._clamped(offset)
         slope = self._full_size(curve.slope, buffers["slope"])
         luma, luma3 = buffers["luma"], buffers["luma3"]
-        work = self._scaled(x, black=curve.black)
+        work = self._scaled(x, black=curve.black, gain=curve.gain)
         cv2.transform(work, _LUMA, dst=luma)
         cv2.log(cv2.max(luma, LOG_FLOOR, dst=luma), dst=luma)
         cv2.merge([luma, luma, luma], dst=luma3)
         out = cv2.add(cv2.multiply(slope, luma3, dst=slope), offset, dst=slope)
         return self._clamped(out)
 
-    def apply(self, x: np.ndarray, gamma: np.ndarray, *, black: float = 0.0) -> np.ndarray:
-        """``x`` (H×W×3 uint8, or float32 in 8-bit units) through the toe of its ``black`` point
-        (:mod:`sagc.ops.black`; the curve's), to the power of ``gamma`` (H×W×3 float32): H×W×3
-        uint8."""
-        work = self._scaled(x, black=black)
+    def apply(self, x: np.ndarray, gamma: np.ndarray, *, black: float = 0.0, gain: float = 1.0) -> np.ndarray:
+        """``x`` (H×W×3 uint8, or float32 in 8-bit units) through its levels, the exposure
+        ``gain`` and the toe of the ``black`` point (:class:`~sagc.ops.black.Levels`; the
+        curve's), to the power of ``gamma`` (H×W×3 float32): H×W×3 uint8."""
+        work = self._scaled(x, black=black, gain=gain)
         cv2.max(work, (self.eps,) * 4, dst=work)
         cv2.log(work, dst=work)
         cv2.multiply(work, gamma, dst=work)
         cv2.exp(work, dst=work)
         return cv2.convertScaleAbs(work, alpha=255.0)  # rounds, saturates at 255
 
-    def _scaled(self, x: np.ndarray, *, black: float = 0.0) -> np.ndarray:
+    def _scaled(self, x: np.ndarray, *, black: float = 0.0, gain: float = 1.0) -> np.ndarray:
         """``toe(min(x · gain / 255, 1), black)`` (:func:`~sagc.ops.black.toe_array`; none
-        when ``black`` is 0) in the frame-sized work buffer."""
+        when ``black`` is 0), the map's gain times the frame's, in the frame-sized work buffer."""
         work = self._buffers(*x.shape[:2])["work"]
-        np.multiply(x, np.float32(self.gain / 255.0), out=work, dtype=np.float32)
-        if self.gain > 1.0:
+        gain = self.gain * gain
+        np.multiply(x, np.float32(gain / 255.0), out=work, dtype=np.float32)
+        if gain > 1.0:
             cv2.min(work, (1.0,) * 4, dst=work)
         if black:
             toe_array(work, black)
@@ -156,8 +157,9 @@ class PlanarGammaMap:
         self.floor = floor
         self._key: tuple[int, int, str, int] | None = None
         self._scratch: dict[str, np.ndarray] = {}
-        self._tables: dict[tuple[float, float, float, float], np.ndarray] = {}
+        self._tables: dict[tuple[float, float, float, float, float], np.ndarray] = {}
         self._point = 0.0  # the black point of the frame being applied (the curve's)
+        self._gain = gain  # the map's gain times the exposure gain of that frame
 
     def apply(
         self,
@@ -183,6 +185,7 @@ class PlanarGammaMap:
         out_y, out_u, out_v = out
         slope, offset = curve.slope, curve.offset
         self._point = curve.black
+        self._gain = self.gain * curve.gain
         with step(timer, "chroma"):
             if luma_half is None:
                 luma_half = half_luma(filtered[0])
@@ -216,8 +219,8 @@ class PlanarGammaMap:
         black, luma_span, _ = self._range
         log_eps = math.log(self.eps)
         ycc = scratch["ycc"]
-        if self.gain != 1.0:
-            cv2.multiply(rgb, (self.gain,) * 4, dst=rgb)
+        if self._gain != 1.0:
+            cv2.multiply(rgb, (self._gain,) * 4, dst=rgb)
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
         if self._point:
             toe_array(rgb, self._point)
@@ -258,8 +261,8 @@ class PlanarGammaMap:
     def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
         """``log(max(toe(min(gain · (plane · alpha + beta), 1)), tiny))`` into ``out``
         (float32), ``toe`` that of the black point (:func:`~sagc.ops.black.toe_array`)."""
-        np.multiply(plane, np.float32(alpha * self.gain), out=out, dtype=np.float32)
-        cv2.add(out, beta * self.gain, dst=out)
+        np.multiply(plane, np.float32(alpha * self._gain), out=out, dtype=np.float32)
+        cv2.add(out, beta * self._gain, dst=out)
         cv2.min(out, 1.0, dst=out)
         if self._point:
             toe_array(out, self._point)
@@ -281,12 +284,12 @@ class PlanarGammaMap:
     def _log_table(self, black: float, span: float, floor: float) -> np.ndarray:
         """``log(max(toe(min(gain · (v − black) / span, 1)), floor))`` for the 256 code values v,
         ``toe`` that of the black point (:mod:`sagc.ops.black`; tables of recent points are kept)."""
-        point = self._point
-        key = (black, span, floor, point)
+        point, gain = self._point, self._gain
+        key = (black, span, floor, point, gain)
         if key not in self._tables:
             if len(self._tables) >= _TABLES:
                 self._tables.clear()
-            levels = np.clip((np.arange(256, dtype=np.float64) - black) / span * self.gain, 0.0, 1.0)
+            levels = np.clip((np.arange(256, dtype=np.float64) - black) / span * gain, 0.0, 1.0)
             levels = (1.0 + point**2) * levels**3 / np.maximum(levels**2 + point**2, 1e-12)
             self._tables[key] = np.log(np.maximum(levels, floor)).astype(np.float32).reshape(1, 256)
         return self._tables[key]

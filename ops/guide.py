@@ -158,22 +158,24 @@ def guide_coefficients_cv(
 class Curve:
     """γ at the low resolution as the 8-bit paths bring it to full resolution: per channel
     ``γ = slope · log luma + offset`` (the window-averaged fit), or, with no slope, γ itself
-    (bilinear). Arrays are h×w×3 float32. ``black`` is the frame's black point
-    (:mod:`sagc.ops.black`): the gain-adjusted levels go through its toe before the exponent,
-    and ``log luma`` and the exponent both see the result."""
+    (bilinear). Arrays are h×w×3 float32. ``gain`` and ``black`` are the frame's levels
+    (:class:`~sagc.ops.black.Levels`): the gain-adjusted levels are multiplied by the exposure
+    gain (capped at 1) and go through the toe of the black point before the exponent, and
+    ``log luma`` and the exponent both see the result."""
 
     slope: np.ndarray | None
     offset: np.ndarray
     black: float = 0.0
+    gain: float = 1.0
 
     @classmethod
-    def fit(cls, gamma: Tensor, small: Tensor, *, fraction: float, black: float = 0.0) -> Curve:
+    def fit(cls, gamma: Tensor, small: Tensor, *, fraction: float, black: float = 0.0, gain: float = 1.0) -> Curve:
         """The curve of γ (1×3×h×w) against the log luma of ``small`` (the gain-adjusted
-        low-resolution RGB γ was estimated from, already through the toe of its ``black`` point) in
-        windows of ``fraction`` (0: γ itself)."""
+        low-resolution RGB γ was estimated from, already through its levels ``gain`` and
+        ``black``) in windows of ``fraction`` (0: γ itself)."""
         plane = gamma[0].permute(1, 2, 0).float().contiguous().numpy()
         if fraction <= 0.0:
-            return cls(None, plane, black)
+            return cls(None, plane, black, gain)
         radius = guide_radius(gamma.shape[-2], gamma.shape[-1], fraction)
         guide = log_luma(small.float())[0, 0].numpy()
-        return cls(*guide_coefficients_cv(plane, guide, radius=radius), black)
+        return cls(*guide_coefficients_cv(plane, guide, radius=radius), black, gain)

@@ -11,7 +11,9 @@ import torch
 from sagc.core.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
-from sagc.models.gate import exposure_features
+from sagc.models.gate import exposure_features, white_ratio
+from sagc.ops.black import Levels
+from sagc.ops.exposure import exposure_levels, headroom
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame
@@ -59,17 +61,64 @@ def test_flat_daylight_without_highlights_is_left_alone():
     assert float(ExposureGate()(flat)) == 0.0
 
 
-def test_lift_brings_a_night_frame_to_the_target_and_leaves_dusk_to_the_network():
+def _scene(size: tuple[int, int] = (12, 16)) -> torch.Tensor:
+    """A street-like frame: a sky near white over darker ground, mean luma about 0.4."""
+    rng = torch.Generator().manual_seed(3)
+    x = 0.15 + 0.3 * torch.rand(1, 3, *size, generator=rng)
+    x[..., : size[0] // 4, :] = 0.95
+    return x
+
+
+def test_the_white_ratio_and_the_target_do_not_depend_on_the_light():
+    gate = ExposureGate()
+    scene = _scene()
+    ratios = [float(white_ratio(scene * level)) for level in (1.0, 0.3, 0.05)]
+    assert max(ratios) - min(ratios) < 1e-5
+    slope, offset = gate.exposure
+    want = min(max(2.0 ** (slope * math.log2(ratios[0]) + offset), gate.limits[0]), gate.limits[1])
+    for level in (1.0, 0.3, 0.05):
+        assert float(gate.target(scene * level)) == pytest.approx(want, rel=1e-4)
+    # a blue sky is white in its blue channel: the white is the largest channel's, not luma's
+    blue = scene.clone()
+    blue[:, :2, :3, :] = 0.3
+    assert float(headroom(blue)) == pytest.approx(0.95, abs=1e-6)
+    assert float(ExposureGate(limits=(0.2, 0.25)).target(scene)) == 0.25  # within the limits
+
+
+def test_exposure_levels_are_a_gain_up_to_the_white_and_a_power_beyond():
+    x = _scene() * 0.25  # white at 0.2375: 2.07 stops of headroom
+    room = math.log2(1 / 0.2375)
+    gamma = torch.full((1, 3, 12, 16), 0.8)
+    for stops in (0.0, 1.0, 2.0):
+        scaled, gain = exposure_levels(gamma, x, torch.tensor([stops]))
+        torch.testing.assert_close(scaled, gamma)
+        assert float(gain) == pytest.approx(2.0**stops, rel=1e-5)
+    scaled, gain = exposure_levels(gamma, x, torch.tensor([room + 1.0]))
+    assert float(gain) == pytest.approx(1 / 0.2375, rel=1e-4)  # the white at 1, no channel clipped
+    torch.testing.assert_close(scaled, gamma / 2)
+    scaled, gain = exposure_levels(gamma, x, torch.tensor([-1.0]))
+    assert float(gain) == 1.0 and bool((scaled == 1.0).all())  # below 0: towards γ = 1, never past it
+
+
+def test_lift_exposes_a_frame_to_its_target_whatever_the_light():
     gate = ExposureGate()
     gamma = torch.full((1, 3, 12, 16), 0.8)
-    night = _grey(0.03, size=(12, 16))
-    stops = gate.lift(night, gamma)
-    lifted = night ** (gamma * 2.0 ** -stops.view(-1, 1, 1, 1)).clamp(max=1.0)
-    assert float(stops) > 0.0
-    assert float(luma(lifted).mean()) == pytest.approx(gate.target, abs=2e-3)
-    assert float(gate.lift(_grey(0.2, size=(12, 16)), gamma)) == 0.0  # above the night range
-    assert float(gate.lift(night, torch.full_like(gamma, 0.2))) == 0.0  # already bright enough
-    assert float(ExposureGate(target=0.0).lift(night, gamma)) == 0.0
+    outputs = []
+    for level in (0.3, 0.1, 0.05):  # the white stays above MIN_WHITE: gains up to 32
+        x = _scene() * level
+        black = torch.tensor([0.1 * level])  # a point that scales with the light, as a measured one
+        stops = gate.lift(x, gamma, black=black)
+        scaled, gain = exposure_levels(gamma, x, stops)
+        y = Levels(black * gain, gain)(x) ** scaled
+        assert float(luma(y).mean()) == pytest.approx(float(gate.target(x)), abs=2e-3)
+        outputs.append(y)
+    torch.testing.assert_close(outputs[0], outputs[2], atol=0.02, rtol=0)  # the same picture from each
+    bright = _scene() * 0.98  # the network alone would overshoot a low target: γ goes back to 1
+    low = ExposureGate(limits=(0.1, 0.1))
+    stops = low.lift(bright, torch.full_like(gamma, 0.3))
+    scaled, gain = exposure_levels(torch.full_like(gamma, 0.3), bright, stops)
+    assert float(gain) == 1.0 and bool((scaled == 1.0).all())
+    assert float(ExposureGate(exposure=None).lift(_scene() * 0.03, gamma)) == 0.0
 
 
 def test_rejects_bad_settings():
@@ -77,21 +126,26 @@ def test_rejects_bad_settings():
         ExposureGate(odds=(0.8, 0.5))
     with pytest.raises(ValueError, match="night"):
         ExposureGate(night=(0.2, 0.1))
-    with pytest.raises(ValueError, match="target"):
-        ExposureGate(target=1.5)
+    with pytest.raises(ValueError, match="exposure"):
+        ExposureGate(exposure=(-1.0, 0.0))
+    with pytest.raises(ValueError, match="limits"):
+        ExposureGate(limits=(0.5, 0.2))
 
 
-def test_well_exposed_images_come_back_unchanged_and_dark_ones_as_without_the_gate(weights):
+def test_well_exposed_images_come_back_unchanged_and_dark_ones_exposed_to_their_target(weights):
     estimator = load_enhancer(weights).estimator
     gated = Enhancer(estimator, scale=2.0, denoise=4.0, gate=True).eval()
     plain = Enhancer(estimator, scale=2.0, denoise=4.0).eval()
     rng = torch.Generator().manual_seed(0)
     bright = (_grey(0.45, 0.0, (24, 40)) + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
-    dark = (0.18 + 0.02 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)  # dusk: no lift
+    dark = (0.06 + 0.01 * torch.randn(1, 3, 24, 40, generator=rng)).clamp(0, 1)
+    dark[..., :4, :] = 0.2  # a sky: the white
     with torch.no_grad():
         assert torch.equal(torch.round(gated(bright) * 255), torch.round(bright * 255))  # γ = 1, no filter
         assert not torch.equal(torch.round(plain(bright) * 255), torch.round(bright * 255))
-        torch.testing.assert_close(gated(dark), plain(dark))
+        target = float(gated.exposure_gate.target(gated.downscale(dark)))
+        assert float(luma(gated(dark)).mean()) == pytest.approx(target, abs=0.02)
+        assert abs(float(luma(plain(dark)).mean()) - target) > 0.05  # the network alone lands elsewhere
         both = gated(torch.cat([bright, dark]))  # batched: each image gets its own weight
     torch.testing.assert_close(both, torch.cat([gated(bright), gated(dark)]))
 
@@ -148,7 +202,7 @@ def test_shipped_default_has_the_gate_on():
     assert load_enhancer("default").gate == ExposureGate()
 
 
-def test_shipped_night_weights_lift_deep_night_above_the_default_and_leave_daylight_alone():
+def test_shipped_night_weights_expose_deep_night_as_the_default_does_and_leave_daylight_alone():
     night, default = load_enhancer("night"), load_enhancer("default")
     assert night.settings == default.settings  # one recipe, one set of run-time settings
     assert load_checkpoint("night")["provenance"]["config"]["night_fraction"] == 0.3
@@ -156,10 +210,11 @@ def test_shipped_night_weights_lift_deep_night_above_the_default_and_leave_dayli
     y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 128), indexing="ij")
     scene = (0.5 + 0.4 * torch.sin(7 * x) * torch.cos(5 * y)).expand(1, 3, 96, 128)
     dark = (0.04 * scene + 0.003 * torch.randn(1, 3, 96, 128, generator=rng)).clamp(0, 1)
+    target = float(default.exposure_gate.target(default.downscale(dark)))
     with torch.no_grad():
-        lifted = {name: enhancer(dark) for name, enhancer in (("night", night), ("default", default))}
-    contrast = {name: float(out.std()) for name, out in lifted.items()}
-    assert contrast["night"] > contrast["default"]  # the night curve keeps more of the scene's contrast
+        means = [float(luma(enhancer(dark)).mean()) for enhancer in (night, default)]
+    for mean in means:  # the exposure is the gate's, whichever curve shapes it (metered on the thumbnail)
+        assert mean == pytest.approx(target, abs=0.06)
     day = _grey(0.45, 0.0, (48, 64))
     with torch.no_grad():
         assert torch.equal(torch.round(night(day) * 255), torch.round(day * 255))  # γ = 1

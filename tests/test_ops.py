@@ -10,7 +10,7 @@ import torch
 from onnx import TensorProto
 
 from sagc.models import load_enhancer
-from sagc.ops.black import MAX_BLACK, black_level, toe, toe_array
+from sagc.ops.black import MAX_BLACK, Levels, black_level, toe, toe_array
 from sagc.ops.colour import (
     LUMA_WEIGHTS,
     luma,
@@ -324,34 +324,36 @@ def test_the_toe_presses_levels_under_the_point_and_keeps_the_rest():
     assert np.allclose(toe_array(array, b), got.numpy(), atol=1e-6)
 
 
-def test_the_8bit_exponent_with_a_black_point_is_the_float_exponent_of_the_frame_through_its_toe():
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_the_8bit_exponent_with_levels_is_the_float_exponent_of_the_frame_through_them(gain):
     rgb = (_noisy_scene(sigma=3.0) // 4).astype(np.uint8)  # dark: levels 10-70
-    black = torch.tensor([12.0 / 255])
-    small = toe(_tensor(rgb[::8, ::8]), black)
+    levels = Levels(torch.tensor([12.0 / 255 * gain]), torch.tensor([gain]))
+    small = levels(_tensor(rgb[::8, ::8]))
     gamma = 0.3 + 0.6 * torch.rand(1, 3, *small.shape[-2:], generator=torch.Generator().manual_seed(0))
-    x = toe(_tensor(rgb), black)
+    x = levels(_tensor(rgb))
     want = _pixels(apply_gamma(x, guided_gamma(gamma, small, x, fraction=0.5)))
     gamma_map = GammaMap(eps=1e-4)
-    curve = Curve.fit(gamma, small, fraction=0.5, black=float(black))
-    got = gamma_map.apply(rgb, gamma_map.full_size(curve, rgb), black=curve.black)
+    curve = Curve.fit(gamma, small, fraction=0.5, black=float(levels.black), gain=gain)
+    got = gamma_map.apply(rgb, gamma_map.full_size(curve, rgb), black=curve.black, gain=curve.gain)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
-    plain = gamma_map.apply(rgb, gamma_map.full_size(Curve.fit(gamma, small, fraction=0.5), rgb))
+    plain = gamma_map.apply(rgb, gamma_map.full_size(Curve.fit(gamma, small, fraction=0.5, gain=gain), rgb), gain=gain)
     assert got.mean() < plain.mean() - 5  # the point moved: darker than without it
 
 
 @pytest.mark.parametrize("color_range", [1, 2])
-def test_the_planar_exponent_with_a_black_point_is_the_exponent_of_luma_through_its_toe(color_range):
+def test_the_planar_exponent_with_levels_is_the_exponent_of_luma_through_them(color_range):
     code_black, span, _ = range_scales(color_range)
     ramp = np.linspace(0, 1, 64 * 96).reshape(64, 96).astype(np.float32)
     y = np.round(code_black + ramp * span).astype(np.uint8)
     u = v = np.full((32, 48), 128, np.uint8)
     gamma = torch.full((1, 3, 8, 12), 0.45)
     planar = PlanarGammaMap(eps=1e-4)
-    for point in (0.1, 0.05, 0.1):  # a new point, then the first again (its table is kept)
-        curve = Curve.fit(gamma, torch.rand(1, 3, 8, 12), fraction=0.0, black=point)
+    # a new point, then the first again (its table is kept), then a gain with a point
+    for point, gain in ((0.1, 1.0), (0.05, 1.0), (0.1, 1.0), (0.1, 3.0)):
+        curve = Curve.fit(gamma, torch.rand(1, 3, 8, 12), fraction=0.0, black=point, gain=gain)
         out = tuple(np.empty_like(p) for p in (y, u, v))
         planar.apply((y, u, v), curve, out=out, matrix="itu709", color_range=color_range)
-        x = np.clip((y.astype(np.float64) - code_black) / span, 0.0, 1.0)
+        x = np.clip((y.astype(np.float64) - code_black) / span * gain, 0.0, 1.0)
         x = np.maximum((1 + point**2) * x**3 / (x**2 + point**2), 1e-4)
         want = np.round(code_black + x**0.45 * span)
         assert np.abs(out[0].astype(np.float64) - want).max() <= 1.0

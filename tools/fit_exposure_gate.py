@@ -1,4 +1,5 @@
-"""Fit the exposure gate's logistic model (``sagc.models.gate``) on training images only.
+"""Fit the exposure gate (``sagc.models.gate``) on training images only: its logistic model and
+its exposure target.
 
     python tools/fit_exposure_gate.py --camvid-train $DATA/camvid/train/images --sice $DATA/sice
 
@@ -21,7 +22,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
-from sagc.models.gate import FEATURES, exposure_features
+from sagc.models.gate import FEATURES, exposure_features, white_ratio
 from sagc.ops.colour import luma
 from sagc.ops.downscale import downscale
 from sagc.stream.media.images import list_images
@@ -48,6 +49,31 @@ def flattened(images: list[Tensor], *, seed: int) -> list[Tensor]:
         level = min(0.6, max(0.28, mean * (0.8 + 0.5 * float(torch.rand((), generator=generator)))))
         out.append((level + contrast * (x - mean)).clamp(0.0, 1.0))
     return out
+
+
+def middle_sice(levels: dict[int, float], images: list[Tensor]) -> list[Tensor]:
+    """Every other SICE image between 0.3 and 0.7 mean luma (``levels`` by ``id``)."""
+    return [x for x in images if 0.3 < levels[id(x)] < 0.7][::2]
+
+
+def exposure_pairs(clean: list[Tensor], *, seed: int = 1) -> tuple[Tensor, Tensor]:
+    """For each image darkened at dusk and at night level (one ISSR draw each, seeded): the
+    log₂ white ratio of the darkened frame's thumbnail and the log₂ mean luma of the clean one."""
+    ratios, levels = [], []
+    for light in (DAY_LIGHT, NIGHT_LIGHT):
+        for image, dark in zip(clean, darken_sequence(clean, seed=seed, light=light), strict=True):
+            ratios.append(torch.log2(white_ratio(downscale(dark[None], scale=SCALE)))[0])
+            levels.append(torch.log2(luma(image).mean()))
+    return torch.stack(ratios).double(), torch.stack(levels).double()
+
+
+def fit_exposure(ratios: Tensor, levels: Tensor) -> tuple[tuple[float, float], float]:
+    """``(slope, offset)`` of ``levels`` on ``ratios`` by least squares, and the root mean
+    square error in stops."""
+    design = torch.stack([ratios, torch.ones_like(ratios)], dim=1)
+    solution = torch.linalg.lstsq(design, levels[:, None]).solution[:, 0]
+    error = float((design @ solution - levels).square().mean().sqrt())
+    return (float(solution[0]), float(solution[1])), error
 
 
 def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:
@@ -80,7 +106,7 @@ def main() -> None:
     sets = {
         "CamVid train": camvid,
         "SICE > 0.4": [x for x in sice if level[id(x)] > 0.4],
-        "flattened": flattened(camvid + [x for x in sice if 0.3 < level[id(x)] < 0.7][::2], seed=3),
+        "flattened": flattened(camvid + middle_sice(level, sice), seed=3),
         "CamVid train, dusk": list(darken_sequence(camvid, seed=1, light=DAY_LIGHT)),
         "CamVid train, night": list(darken_sequence(camvid, seed=1, light=NIGHT_LIGHT)),
         "SICE < 0.2": [x for x in sice if level[id(x)] < 0.2],
@@ -91,6 +117,8 @@ def main() -> None:
         weights, bias = fit(torch.cat([table[n] for n in names[:3]]), torch.cat([table[n] for n in names[3:]]))
     log.info("coefficients (%s): (%s)", ", ".join(FEATURES), ", ".join(f"{w:.4f}" for w in weights))
     log.info("bias: %.4f", bias)
+    exposure, error = fit_exposure(*exposure_pairs(camvid + middle_sice(level, sice)))
+    log.info("exposure (slope, offset): (%.4f, %.4f); error %.3f stops", *exposure, error)
     for name in names:
         p = torch.sigmoid(table[name] @ torch.from_numpy(weights) + bias).numpy()
         log.info(

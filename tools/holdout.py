@@ -35,8 +35,9 @@
 
 ``--normal DIR`` adds normal-light folders (e.g. SICE, kept to the recipe's ``normal_luminance``)
 to every fold's training; the folds are scored with the recipe's run-time settings, so a recipe
-trained once can be scored with other ones (``--set runtime.gate=false``), and ``--gate-target``
-and ``--gate-odds`` set the gate's lift target and ramp. Prints one Markdown table; ``--json``
+trained once can be scored with other ones (``--set runtime.gate=false``); ``--gate-exposure``,
+``--gate-limits``, ``--no-lift`` and ``--gate-odds`` set the gate's exposure target, its range,
+turn the exposure off and set the ramp. Prints one Markdown table; ``--json``
 writes the figures too.
 """
 
@@ -100,8 +101,9 @@ def train_fold(
 
 
 def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
-    """The exposure gate's logistic model refitted as ``tools/fit_exposure_gate.py`` fits it."""
-    from fit_exposure_gate import features, fit, flattened
+    """The exposure gate's logistic model and exposure target refitted as
+    ``tools/fit_exposure_gate.py`` fits them."""
+    from fit_exposure_gate import exposure_pairs, features, fit, fit_exposure, flattened
 
     bright, dim, middle = [], [], []  # SICE above 0.4 and below 0.2 mean luma; every other in 0.3-0.7
     seen_middle = 0
@@ -124,7 +126,10 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
     ]
     with torch.enable_grad():
         weights, bias = fit(torch.cat(normal), torch.cat(dark))
-    return dataclasses.replace(ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias)
+    exposure, _ = fit_exposure(*exposure_pairs(camvid + middle))
+    return dataclasses.replace(
+        ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
+    )
 
 
 def stills_stage(enhancer: Enhancer) -> CpuStage:
@@ -304,7 +309,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--sice", type=Path)
     parser.add_argument("--sice-count", type=int, default=60)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--gate-target", type=float, help="the gate's lift target (0: no lift; default: the gate's)")
+    parser.add_argument(
+        "--gate-exposure",
+        nargs=2,
+        type=float,
+        metavar=("SLOPE", "OFFSET"),
+        help="the gate's exposure target model (default: the gate's, or as refitted)",
+    )
+    parser.add_argument("--no-lift", action="store_true", help="use γ as the network gives it (no exposure target)")
+    parser.add_argument(
+        "--gate-limits", nargs=2, type=float, metavar=("LOW", "HIGH"), help="the range of the gate's target mean luma"
+    )
     parser.add_argument(
         "--gate-odds", nargs=2, type=float, metavar=("START", "FULL"), help="the gate's ramp (default: the gate's)"
     )
@@ -324,8 +339,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
             with torch.inference_mode(False):
                 enhancer = train_fold(held_out, frames, config, args.out, args.sice, normal=args.normal)
             seen = False
-        if args.gate_target is not None:
-            enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, target=args.gate_target)
+        if args.gate_exposure is not None or args.no_lift:
+            exposure = None if args.no_lift else tuple(args.gate_exposure)
+            enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, exposure=exposure)
+        if args.gate_limits is not None:
+            enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, limits=tuple(args.gate_limits))
         if args.gate_odds is not None:
             enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, odds=tuple(args.gate_odds))
         stage = stills_stage(enhancer)

@@ -21,7 +21,7 @@ import torch
 from sagc.core.heap import keep_frame_buffers_in_heap
 from sagc.core.timing import step
 from sagc.models import Enhancer, RuntimeSettings
-from sagc.ops.black import toe
+from sagc.ops.black import Levels
 from sagc.ops.estimator import OrtEstimator
 from sagc.ops.guide import Curve
 from sagc.stream.enhance.layouts import Layout, PlanarLayout, RgbLayout
@@ -108,17 +108,17 @@ class CpuStage(Stage):
                 filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
         return layout.apply(pixels, filtered, curve, timer=timer)
 
-    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float, torch.Tensor | None]:
+    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float, Levels | None]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
-        ``frames`` after the last estimate), the gate's weight (1 without one) and the black
-        point (None when off)."""
+        ``frames`` after the last estimate), the gate's weight (1 without one) and the frame's
+        levels (:meth:`~sagc.models.gamma.Enhancer.gamma`)."""
         exposure = self.exposure
         if exposure is not None and frames > 1:
             exposure = functools.partial(exposure, frames=frames)
-        gamma, weight, black = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
+        gamma, weight, levels = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
         if self.smoother is not None:
-            gamma = self.smoother(gamma, small if black is None else toe(small, black), frames=frames)
-        return gamma, 1.0 if weight is None else float(weight), black
+            gamma = self.smoother(gamma, small if levels is None else levels(small), frames=frames)
+        return gamma, 1.0 if weight is None else float(weight), levels
 
     def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
         """γ's :class:`~sagc.ops.guide.Curve` and the gate's weight for an h×w×3 uint8
@@ -131,12 +131,13 @@ class CpuStage(Stage):
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
             with step(self.timer, "estimate"):
-                gamma, weight, black = self._gamma(x, frames=frames)
-                if black is not None:
-                    x = toe(x, black)
-                point = 0.0 if black is None else float(black)
-                alone = weight == 0.0 and self.settings.gain == 1.0 and point == 0.0 and bool((gamma >= 1.0).all())
-                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point)
+                gamma, weight, levels = self._gamma(x, frames=frames)
+                point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
+                if levels is not None:
+                    x = levels(x)
+                plain = self.settings.gain == 1.0 and point == 0.0 and gain == 1.0
+                alone = weight == 0.0 and plain and bool((gamma >= 1.0).all())
+                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point, gain=gain)
             last = Estimate(small.copy() if full_size else small, curve, weight)
             if self.video_state.active:  # video: later frames that barely change may reuse it
                 self._last = last

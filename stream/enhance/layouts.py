@@ -78,7 +78,7 @@ class RgbLayout(Layout[np.ndarray]):
         with step(timer, "upsample"):
             gamma = self.map.full_size(curve, filtered)
         with step(timer, "apply"):
-            return self.map.apply(filtered, gamma, black=curve.black)
+            return self.map.apply(filtered, gamma, black=curve.black, gain=curve.gain)
 
 
 class PlanarLayout(Layout[YuvPlanes]):
