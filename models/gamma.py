@@ -13,7 +13,7 @@ from sagc.ops.black import Levels, black_level, toe
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
-from sagc.ops.exposure import exponent_of_normalised, exposure_levels, normalise_exposure, white_point
+from sagc.ops.exposure import exponent_of_normalised, exposure_levels, headroom, normalise_exposure, white_point
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
@@ -21,9 +21,9 @@ from .gate import ExposureGate
 from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
-ExposureFilter = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
-"""``(weight, stops, black, low-res input) → (weight, stops, black)``: a filter of the gate's
-per-image decision and the black point."""
+ExposureFilter = Callable[..., tuple[Tensor, ...]]
+"""``(weight, stops, black, room, low-res input) → (weight, stops, black, room)``: a filter of
+the gate's per-image decision, the black point and the headroom in stops."""
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -127,9 +127,10 @@ class Enhancer(nn.Module):
         (:meth:`~sagc.models.gate.ExposureGate.lift`: a gain in the levels, the rest in γ), and
         γ and the gain are scaled by that weight (``γ' = 1 − w · (1 − γ)``, ``gain^w``); then
         γ is compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per
-        stop up; never darker than the input). ``exposure(weight, stops, black, small)`` (e.g.
+        stop up; never darker than the input). ``exposure(weight, stops, black, room, small)`` (e.g.
         a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
-        per-image weight, exposure and black point over time before they are applied.
+        per-image weight, exposure, black point and headroom (in stops) over time before they
+        are applied.
         ``estimator`` runs the network in place of :attr:`estimator` (the same network on
         another runtime)."""
         network = estimator or self.estimator
@@ -144,11 +145,12 @@ class Enhancer(nn.Module):
         if self.gate is not None:
             weight = self.gate(seen)
             stops = self.gate.lift(small, gamma, black=black, target=self.gate.target(small))
+            room = -torch.log2(headroom(small))
             if exposure is not None:
                 point = weight.new_zeros(weight.shape) if black is None else black
-                weight, stops, point = exposure(weight, stops, point, small)
+                weight, stops, point, room = exposure(weight, stops, point, room, small)
                 black = None if black is None else point
-            gamma, gain = exposure_levels(gamma, small, stops)
+            gamma, gain = exposure_levels(gamma, small, stops, room=room)
             w = weight.float()
             gamma = 1.0 - w.to(gamma.dtype).view(-1, 1, 1, 1) * (1.0 - gamma)
             gain = gain**w

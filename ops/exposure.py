@@ -84,16 +84,20 @@ def exponent_of_normalised(gamma: Tensor, small: Tensor, white: Tensor) -> Tenso
     return (gamma.float() * (normalised / own)).to(gamma.dtype)
 
 
-def exposure_levels(gamma: Tensor, small: Tensor, stops: Tensor) -> tuple[Tensor, Tensor]:
+def exposure_levels(
+    gamma: Tensor, small: Tensor, stops: Tensor, *, room: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """``(γ', gain)`` that expose a frame by ``stops`` (shape N) on top of ``gamma``: up to the
     frame's :func:`headroom` (of its low-resolution N×3×h×w ``small``) the stops are a gain
     applied before the exponent (``min(1, gain · x) ** γ``: every level scaled alike, so
     shadows keep their place against the highlights); beyond it they scale γ down (``γ' = γ ·
     2^−(s − s_white)``, a power that lifts what a gain cannot without clipping); below 0 they
-    scale γ up towards 1 (``γ · 2^−s``, capped at 1: never darker than the frame). ``gain`` has
-    shape N (float32), ``γ'`` the dtype of ``gamma``."""
+    scale γ up towards 1 (``γ · 2^−s``, capped at 1: never darker than the frame). ``room``
+    (shape N, in stops) in place of the frame's own headroom ``−log₂ headroom(small)`` (e.g.
+    smoothed over time). ``gain`` has shape
+    N (float32), ``γ'`` the dtype of ``gamma``."""
     stops = stops.float()
-    room = -torch.log2(headroom(small))
+    room = -torch.log2(headroom(small)) if room is None else room.float()
     gain_stops = stops.clamp(min=0.0).minimum(room)
     scale = torch.exp2(gain_stops - stops).view(-1, 1, 1, 1)
     return (gamma.float() * scale).clamp(max=1.0).to(gamma.dtype), torch.exp2(gain_stops)

@@ -21,7 +21,7 @@ def _zero() -> torch.Tensor:
 
 
 def test_moving_average_of_weight_lift_and_black_point():
-    tracker = ExposureTracker(0.75)
+    tracker = ExposureTracker(0.75, max_step=10.0)
     weight, stops, black = tracker(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([0.04]), _thumb(0.05))
     assert (float(weight), float(stops), float(black)) == (1.0, 2.0, pytest.approx(0.04))  # the first as it is
     weight, stops, black = tracker(_zero(), _zero(), _zero(), _thumb(0.05))
@@ -34,12 +34,25 @@ def test_moving_average_of_weight_lift_and_black_point():
     assert float(weight) == 0.5
     with pytest.raises(ValueError, match="alpha"):
         ExposureTracker(1.0)
+    with pytest.raises(ValueError, match="max_step"):
+        ExposureTracker(0.9, max_step=0.0)
+
+
+def test_the_exposure_and_the_headroom_move_a_limited_number_of_stops_per_frame():
+    tracker = ExposureTracker(0.5, max_step=0.1)
+    decision = [torch.tensor([1.0]), torch.tensor([4.0]), torch.tensor([0.02]), torch.tensor([4.5])]
+    tracker(*decision, _thumb(0.05))
+    weight, stops, black, room = tracker(_zero(), _zero(), _zero(), _zero(), _thumb(0.05))
+    assert float(weight) == pytest.approx(0.5) and float(black) == pytest.approx(0.01)  # the average
+    assert float(stops) == pytest.approx(3.9) and float(room) == pytest.approx(4.4)  # 0.1 stops a frame
+    _, stops, _, _ = tracker(_zero(), _zero(), _zero(), _zero(), _thumb(0.05), frames=3)
+    assert float(stops) == pytest.approx(3.6)  # three frames' worth
 
 
 def test_frames_that_held_the_last_decision_count():
     """A stage that reuses an estimate for two frames says so: one call with ``frames=3`` moves
     the decision as two calls holding the last input and one with the new."""
-    step_by_step, skipping = ExposureTracker(0.9), ExposureTracker(0.9)
+    step_by_step, skipping = ExposureTracker(0.9, max_step=10.0), ExposureTracker(0.9, max_step=10.0)
     first = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([0.05])
     held = torch.tensor([0.6]), torch.tensor([1.0]), torch.tensor([0.03])
     new = torch.tensor([0.2]), torch.tensor([0.5]), torch.tensor([0.01])

@@ -240,4 +240,6 @@ def test_enhance_writes_the_planar_result_and_matches_the_rgb_path(tmp_path):
     assert len(planar) == len(rgb) == len(source)
     a, b, x = (np.frombuffer(raw, np.uint8).astype(int) for raw in (planar, rgb, source))
     assert (a - x).mean() > 10  # enhanced: brighter than the input
-    assert np.abs(a - b).mean() < 2.0  # and as the RGB path enhances it
+    # and as the RGB path enhances it (to within 1 %; the frame is lifted threefold, and the
+    # rounding of 4:2:0 planes against RGB grows with the lift)
+    assert abs(a.mean() - b.mean()) < 0.01 * a.mean() and np.abs(a - b).mean() < 3.0

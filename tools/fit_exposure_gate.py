@@ -68,12 +68,15 @@ def exposure_pairs(clean: list[Tensor], *, seed: int = 1) -> tuple[Tensor, Tenso
 
 
 def fit_exposure(ratios: Tensor, levels: Tensor) -> tuple[tuple[float, float], float]:
-    """``(slope, offset)`` of ``levels`` on ``ratios`` by least squares, and the root mean
-    square error in stops."""
+    """``(slope, offset)`` of ``levels`` on ``ratios`` by least squares, the slope kept within
+    [0, 4] (a scene with more of its light near the white is not exposed darker; with the slope
+    at a bound the offset is refitted), and the root mean square error in stops."""
     design = torch.stack([ratios, torch.ones_like(ratios)], dim=1)
-    solution = torch.linalg.lstsq(design, levels[:, None]).solution[:, 0]
-    error = float((design @ solution - levels).square().mean().sqrt())
-    return (float(solution[0]), float(solution[1])), error
+    slope = float(torch.linalg.lstsq(design, levels[:, None]).solution[0, 0])
+    slope = min(max(slope, 0.0), 4.0)
+    offset = float((levels - slope * ratios).mean())
+    error = float((slope * ratios + offset - levels).square().mean().sqrt())
+    return (slope, offset), error
 
 
 def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:

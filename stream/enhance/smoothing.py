@@ -8,6 +8,8 @@ not drag a trail of stale γ behind them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -86,33 +88,54 @@ class GammaSmoother(_SceneFollower):
 
 class ExposureTracker(_SceneFollower):
     """The exposure decision smoothed over time: an exponential moving average of the gate's
-    per-frame enhancement weight and lift (:class:`~sagc.models.gate.ExposureGate`) and of the
-    black point (:mod:`sagc.ops.black`), reset when the scene cuts.
+    per-frame enhancement weight, exposure and headroom (:class:`~sagc.models.gate.ExposureGate`;
+    the headroom decides how much of the exposure is a gain, so a headlight that takes it away
+    is followed as slowly as the exposure) and of the black point (:mod:`sagc.ops.black`), reset
+    when the scene cuts.
 
     ``alpha`` is the weight of the past per frame: 0.9 follows a lasting change within about ten
     frames (a third of a second at 30 frames/s; a tunnel exit is usually also a cut and is
     followed at once), while a passing headlight or a flash moves the decision by a tenth of its
-    own swing per frame instead of at once.
+    own swing per frame instead of at once. The exposure and the headroom (the second and fourth
+    values, in stops) move by at most ``max_step`` stops per frame besides: a headlight that
+    takes the white from a night street (several stops of swing) darkens the rest of it by 7 %
+    a frame at most (0.1 stops), and a lasting change of 4 stops is followed within 40 frames.
     """
 
-    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35) -> None:
+    _IN_STOPS = (1, 3)  # the values the step limit applies to
+
+    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35, max_step: float = 0.1) -> None:
+        if not max_step > 0.0:
+            raise ValueError(f"exposure max_step must be > 0 stops, got {max_step}")
+        self.max_step = max_step
         super().__init__(alpha, "exposure", cut_threshold)
 
-    def __call__(
-        self, weight: Tensor, stops: Tensor, black: Tensor, thumbnail: Tensor, *, frames: int = 1
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Smoothed ``(weight, stops, black)`` (each of shape N: the enhancement weight, the
-        lift and the black point) for the low-res frame ``thumbnail``. ``frames`` > 1: the
-        frames between the last call and this one held the last decision (a stage that reuses
-        an estimate), and the state moved towards it on each, so the decision follows a change
-        in the same time either way."""
-        decision = weight, stops, black
+    def _limit(self, values: list[Tensor], start: Sequence[Tensor], step: float) -> None:
+        """Keep the values in stops within ``step`` of ``start``, in place."""
+        for index in self._IN_STOPS:
+            if index < len(values):
+                values[index] = start[index] + (values[index] - start[index]).clamp(-step, step)
+
+    def __call__(self, *decision: Tensor, frames: int = 1) -> tuple[Tensor, ...]:
+        """The smoothed per-image decision (``weight, stops, black, room, thumbnail``: the
+        enhancement weight, the exposure, the black point and the headroom in stops, each of
+        shape N, then
+        the low-res frame ``thumbnail`` they were made for; any number of such shape-N values
+        before it). ``frames`` > 1: the frames between the last call and this one held the last
+        decision (a stage that reuses an estimate), and the state moved towards it on each, so
+        the decision follows a change in the same time either way."""
+        *values, thumbnail = decision
+        decision = tuple(values)
         state = self._state
-        if self._continuing(thumbnail, fresh=state is None or state[0].shape != weight.shape) is None:
+        fresh = state is None or len(state) != len(decision) or state[0].shape != decision[0].shape
+        if self._continuing(thumbnail, fresh=fresh) is None:
             self._state = self._held = decision
             return self._state
-        state = tuple(self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True))
+        caught = [self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True)]
+        self._limit(caught, state, self.max_step * (frames - 1))  # the frames that held the last decision
         a = self.alpha
-        self._state = tuple(a * past + (1 - a) * now for past, now in zip(state, decision, strict=True))
+        moved = [a * past + (1 - a) * now for past, now in zip(caught, decision, strict=True)]
+        self._limit(moved, caught, self.max_step)
+        self._state = tuple(moved)
         self._held = decision
         return self._state
