@@ -149,9 +149,10 @@ class ExposureGate:
         target = self.target(small) if target is None else target.float()
         x, gamma = small.float(), gamma.float()
         black = x.new_zeros(x.shape[0]) if black is None else black.float()
+        room = -torch.log2(headroom(x))
 
         def mean_luma(stops: Tensor) -> Tensor:
-            scaled, gain = exposure_levels(gamma, x, stops)
+            scaled, gain = exposure_levels(gamma, x, stops, room=room)
             return luma(toe(x, black * gain, gain=gain).clamp(min=1e-4) ** scaled).mean((1, 2, 3))
 
         low = torch.full_like(target, -_MAX_LIFT)
