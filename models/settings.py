@@ -140,7 +140,7 @@ class RuntimeSettings:
         key="g",
         on=True,
         help="exposure decision: leave frames a model of whole-frame brightness calls well exposed alone, "
-        "enhance them less in between, and lift deep night to a normal level",
+        "enhance them less in between, and expose dark ones to a level metered by content (mean luma over the white)",
     )
     guide: float = _setting(
         0.0,
@@ -190,7 +190,7 @@ class RuntimeSettings:
         help="black point: levels under BLACK × the 1st percentile of a dark frame's low-resolution luma "
         "are pressed towards black (a smooth toe) before brightening, so the lift raises detail rather than "
         "the noise floor (scaled by the exposure "
-        "gate's weight and, as its lift, by how far the frame is into night: well-exposed and dusk frames "
+        "gate's weight and by how far the frame is into night: well-exposed and dusk frames "
         "keep their blacks); 0 turns it off",
     )
 

@@ -12,9 +12,9 @@ Below ``b`` the toe falls off as ``x³ / b²``, so the floor stays dark; above i
 ``x − b² / x``, so mid-tones and highlights keep their levels (``toe(1) = 1``). Its slope is 1 at
 ``b`` and nowhere steep, so the noise around the floor is not stretched as a hard clip at ``b``
 would stretch it (a hard clip raises frame-to-frame flicker in video). ``b`` is scaled by the
-exposure gate's weight and by how far the frame is into night, as the gate's lift is
-(:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk frame
-it does not lift, keeps its blacks exactly. :func:`toe` is the tensor form (float path, exported
+exposure gate's weight and by how far the frame is into night
+(:meth:`~sagc.models.gate.ExposureGate.nightness`): a frame the gate leaves alone, or a dusk
+frame, keeps its blacks exactly. :func:`toe` is the tensor form (float path, exported
 graphs), :func:`toe_array` the OpenCV form the 8-bit paths of :mod:`sagc.ops.gamma` use.
 
 The exposure gate's gain (:func:`sagc.ops.exposure.exposure_levels`) comes first: a frame's
