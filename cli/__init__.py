@@ -9,11 +9,14 @@ ends the command quietly with status 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from sagc.core import __version__
 from sagc.core.errors import SagcError
@@ -74,13 +77,31 @@ def run() -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives while the libraries load until they have: raised inside an
+    extension's start-up code (pybind11), it aborts the process instead of reaching Python."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    import cv2  # noqa: F401, I001  - before PyAV (see sagc.stream)
-    import av.error
+    with _deferred_interrupt():
+        import cv2  # noqa: F401, I001  - before PyAV (see sagc.stream)
+        import av.error  # noqa: I001
 
-    from sagc.core.extras import missing_extra
+        from sagc.core.extras import missing_extra
 
-    parser = build_parser()
+        parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

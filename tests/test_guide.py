@@ -98,7 +98,7 @@ def test_fast_path_matches_the_float_path_with_guide(gain):
     assert diff.mean() < 0.6 and diff.max() <= 3
     plain = CpuStage(load_enhancer("default", scale=4.0, gain=gain, guide=0.0))(Frame(rgb)).rgb
     guided = np.abs(plain.astype(int) - outputs[True].astype(int))
-    assert guided.max() >= 4 and guided.mean() > 3 * diff.mean()  # the guide changed more than the path
+    assert guided.max() >= 4 and guided.mean() > 1.5 * diff.mean()  # the guide changed more than the path
 
 
 def test_checkpoints_carry_the_guide_and_specs_override_it(tmp_path, weights):

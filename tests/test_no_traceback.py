@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -56,3 +57,16 @@ def test_unsafe_checkpoint_is_refused_without_torch_advice(tmp_path, capsys):
     junk.write_bytes(bytes(range(256)) * 4)
     assert main(["weights", str(junk)]) == 1
     assert "not a sagc checkpoint" in one_error(capsys)
+
+
+def test_a_ctrl_c_while_the_libraries_load_is_held_until_they_have():
+    from sagc.cli import _deferred_interrupt
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with _deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here: recorded, not raised
+            reached.append(True)
+    assert reached == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
