@@ -143,9 +143,9 @@ class Enhancer(nn.Module):
             gamma = network(seen)
         weight = gain = None
         if self.gate is not None:
-            weight = self.gate(seen)
-            stops = self.gate.lift(small, gamma, black=black, target=self.gate.target(small))
-            room = -torch.log2(headroom(small))
+            weight, white = self.gate(seen), headroom(small)  # the white: metered once, used thrice
+            stops = self.gate.lift(small, gamma, black=black, white=white)
+            room = -torch.log2(white)
             if exposure is not None:
                 point = weight.new_zeros(weight.shape) if black is None else black
                 weight, stops, point, room = exposure(weight, stops, point, room, small)
@@ -160,7 +160,7 @@ class Enhancer(nn.Module):
             return gamma, weight, None
         ones = small.new_ones(small.shape[0], dtype=torch.float32)
         gain = ones if gain is None else gain
-        black = ones * 0.0 if black is None else black.float()
+        black = torch.zeros_like(ones) if black is None else black.float()
         return gamma, weight, Levels(black * gain, gain)
 
     def black_point(self, small: Tensor) -> Tensor | None:

@@ -69,11 +69,12 @@ def exposure_features(small: Tensor) -> Tensor:
     return torch.log2(stats.clamp(min=_LOG_FLOOR))
 
 
-def white_ratio(small: Tensor) -> Tensor:
+def white_ratio(small: Tensor, *, white: Tensor | None = None) -> Tensor:
     """Shape N: each low-resolution N×3×h×w frame's mean luma over its white
-    (:func:`~sagc.ops.exposure.headroom`; float32, in (0, 1]): nearly independent of the light
-    the frame was captured in."""
-    return (luma(small.float()).mean((1, 2, 3)) / headroom(small)).clamp(_LOG_FLOOR, 1.0)
+    (:func:`~sagc.ops.exposure.headroom`, or ``white`` where the caller has it; float32, in
+    (0, 1]): nearly independent of the light the frame was captured in."""
+    white = headroom(small) if white is None else white
+    return (luma(small.float()).mean((1, 2, 3)) / white).clamp(_LOG_FLOOR, 1.0)
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -128,27 +129,36 @@ class ExposureGate:
         applies."""
         return 1.0 - _ramp(luma(small.float()).mean((1, 2, 3)), *self.night)
 
-    def target(self, small: Tensor) -> Tensor:
+    def target(self, small: Tensor, *, white: Tensor | None = None) -> Tensor:
         """Shape N (float32): the mean luma each low-resolution frame's output is exposed to,
-        from its :func:`white_ratio` (see the module); zeros without ``exposure``."""
+        from its :func:`white_ratio` (``white``: its headroom, where the caller has it; see the
+        module); zeros without ``exposure``."""
         if self.exposure is None:
             return small.new_zeros(small.shape[0], dtype=torch.float32)
         slope, offset = self.exposure
-        level = torch.exp2(slope * torch.log2(white_ratio(small)) + offset)
+        level = torch.exp2(slope * torch.log2(white_ratio(small, white=white)) + offset)
         return level.clamp(*self.limits)
 
     def lift(
-        self, small: Tensor, gamma: Tensor, *, black: Tensor | None = None, target: Tensor | None = None
+        self,
+        small: Tensor,
+        gamma: Tensor,
+        *,
+        black: Tensor | None = None,
+        target: Tensor | None = None,
+        white: Tensor | None = None,
     ) -> Tensor:
         """Stops ``s`` per image (shape N, within ±6) such that ``small`` exposed by ``s`` on
         top of ``gamma`` (:func:`~sagc.ops.exposure.exposure_levels`), through the toe of its
         ``black`` point where the gain puts it (:class:`~sagc.ops.black.Levels`), has mean luma
         ``target`` (default :meth:`target` of ``small``); where even γ = 1 leaves the frame
-        brighter, the lowest ``s``; 0 everywhere without ``exposure``."""
+        brighter, the lowest ``s``; 0 everywhere without ``exposure``. ``white``: the frame's
+        headroom (:func:`~sagc.ops.exposure.headroom`), where the caller has it."""
         if self.exposure is None:
             return gamma.new_zeros(gamma.shape[0], dtype=torch.float32)
-        target = self.target(small) if target is None else target.float()
-        room = -torch.log2(headroom(small))
+        white = headroom(small) if white is None else white
+        target = self.target(small, white=white) if target is None else target.float()
+        room = -torch.log2(white)
         stride = 2 if small.shape[-2] * small.shape[-1] >= _SUBSAMPLE_FROM else 1  # the mean of every 4th is as good
         x, gamma = small[..., ::stride, ::stride].float(), gamma[..., ::stride, ::stride].float()
         black = x.new_zeros(x.shape[0]) if black is None else black.float()
