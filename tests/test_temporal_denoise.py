@@ -58,6 +58,25 @@ def test_a_moving_square_leaves_no_trail_and_arrives_at_full_brightness():
     assert abs(float(left.mean()) - float(_background()[12:24, 4 * 10 - 8 : 4 * 10 - 2].mean())) < 3
 
 
+def test_planes_leave_no_trail_behind_a_moving_square_and_steady_the_still_background():
+    """On 4:2:0 planes the motion is measured at chroma resolution (2×2 luma means): an edge
+    moving 3 pixels a frame still starts the history over, and the still background is steadied."""
+    rng = np.random.default_rng(3)
+    denoiser = TemporalDenoiser(0.8)
+    chroma = np.full((24, 32), 128, np.uint8)
+    for step in range(12):
+        clean = _background()
+        clean[10:26, 3 * step + 1 : 3 * step + 17] = 200  # odd offsets: edges inside 2×2 blocks
+        luma = np.clip(clean + rng.normal(0, SIGMA, clean.shape), 0, 255).round().astype(np.uint8)
+        out = denoiser.filter_planes((luma, chroma, chroma), noise=SIGMA, matrix="itu601", color_range=1)
+    y = out[0]
+    assert abs(float(y[12:24, 3 * 11 + 3 : 3 * 11 + 15].mean()) - 200) < 3  # arrived, no history in it
+    where_it_was = y[12:24, 3 * 9 - 6 : 3 * 9]
+    assert abs(float(where_it_was.mean()) - float(_background()[12:24, 3 * 9 - 6 : 3 * 9].mean())) < 3
+    still = (y[30:46, :] - _background()[30:46, :]).std()
+    assert still < 0.7 * SIGMA  # the background below the square kept its history
+
+
 def test_a_cut_starts_over_and_clean_or_gated_frames_pass_through():
     rng = np.random.default_rng(2)
     denoiser = TemporalDenoiser(0.8)
