@@ -17,6 +17,7 @@ only: the full-resolution frame gets γ upsampled, as any other γ map.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,8 +41,11 @@ _EPS = 1e-4  # as the exponent's own floor (sagc.ops.gamma.DEFAULT_EPS)
 
 def quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
     """The ``qs`` quantiles along the last dimension of an N×M tensor with linear interpolation
-    (as ``torch.quantile``), from one sort and tensor indices: exportable with a symbolic M,
-    and free of host round trips (CUDA graphs)."""
+    (as ``torch.quantile``). On the CPU outside export and autograd, from one partial sort of
+    the order statistics they need (NumPy's selection: linear time); elsewhere from one sort
+    and tensor indices: exportable with a symbolic M, and free of host round trips (CUDA graphs)."""
+    if values.device.type == "cpu" and not (values.requires_grad or _exporting()):
+        return _selected_quantiles(values, qs)
     ordered = values.sort(dim=-1).values
     last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
     out = []
@@ -52,6 +56,26 @@ def quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
         fraction = position - below.to(values.dtype)
         low, high = ordered.gather(-1, below), ordered.gather(-1, above)
         out.append((low + (high - low) * fraction)[:, 0])
+    return out
+
+
+def _exporting() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+def _selected_quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
+    """:func:`quantiles` from ``np.partition`` at the order statistics the ``qs`` fall between."""
+    last = values.shape[-1] - 1
+    # the position computed in the tensor's dtype, as the sorting path does
+    positions = [float(torch.tensor(last, dtype=values.dtype) * q) for q in qs]
+    bounds = [(int(p // 1), min(int(p // 1) + 1, last)) for p in positions]
+    array = values.detach().numpy()
+    ordered = np.partition(array, sorted({i for pair in bounds for i in pair}), axis=-1)
+    out = []
+    for position, (below, above) in zip(positions, bounds, strict=True):
+        low, high = ordered[:, below], ordered[:, above]
+        fraction = np.asarray(position - below, dtype=array.dtype)
+        out.append(torch.from_numpy(low + (high - low) * fraction))
     return out
 
 

@@ -38,6 +38,17 @@ def test_the_white_point_is_the_99th_percentile_of_luma_within_its_range():
         torch.testing.assert_close(got, torch.quantile(values, q, dim=1))
 
 
+def test_quantiles_by_selection_match_the_sorting_path_used_in_export_and_autograd():
+    values = torch.rand(2, 14400, generator=torch.Generator().manual_seed(0))
+    qs = (0.0, 0.01, 0.5, 0.95, 0.99, 1.0)
+    selected = quantiles(values, qs)  # the CPU path: NumPy's selection
+    sorted_ = quantiles(values.clone().requires_grad_(), qs)  # autograd takes the sorting path
+    for a, b, q in zip(selected, sorted_, qs, strict=True):
+        assert a.shape == (2,) and a.dtype == torch.float32
+        torch.testing.assert_close(a, b.detach())
+        torch.testing.assert_close(a, torch.quantile(values, q, dim=1))
+
+
 def test_a_scaled_capture_normalises_to_the_same_picture():
     small = _scene()
     for k in (0.5, 0.2, 0.08):
