@@ -105,6 +105,37 @@ def test_video_reuses_the_curve_while_the_light_holds():
     assert len(estimates) == 1
 
 
+def test_a_pan_runs_the_network_on_a_schedule_and_decides_the_exposure_every_estimate():
+    """Frames of one scene in one light reuse the network's γ for REUSE_NETWORK_FRAMES frames;
+    the exposure decision is still made on each estimated frame, so the output stays close to
+    running the network every time; a change of light runs the network at once."""
+    from sagc.stream.enhance import reuse
+
+    scene = (street_scene(0, size=(480, 180), rate=30) * 70).round().astype(np.uint8)
+    pan = [np.ascontiguousarray(scene[:, 8 * t : 8 * t + 240]) for t in range(12)]
+    stage = CpuStage(load_enhancer("default"))
+    estimates: list[int] = []  # the frames estimated, and those the network ran on
+    runs: list[int] = []
+    outputs: list[np.ndarray] = []
+    decide, network = stage._gamma, stage._runtime
+    stage._gamma = lambda x, **kw: estimates.append(len(outputs)) or decide(x, **kw)
+    stage._runtime = lambda x: runs.append(len(outputs)) or network(x)
+    for rgb in pan:
+        outputs.append(stage(Frame(rgb)).rgb)
+    expected: list[int] = []  # the network again once its γ is more than REUSE_NETWORK_FRAMES old
+    for index in estimates:
+        if not expected or index - expected[-1] > reuse.REUSE_NETWORK_FRAMES:
+            expected.append(index)
+    assert runs == expected and len(runs) < len(estimates)
+    every = CpuStage(load_enhancer("default"))
+    every.configure(every.settings, temporal=False)  # the network on each frame
+    fresh = [every(Frame(rgb)).rgb for rgb in pan]
+    assert min(float(psnr(_to_tensor(a), _to_tensor(b))) for a, b in zip(outputs, fresh, strict=True)) > 35
+    runs.clear()
+    stage(Frame((pan[-1] * 0.6).astype(np.uint8)))  # the light fell: the network runs again
+    assert len(runs) == 1
+
+
 def test_a_fading_light_is_estimated_on_every_frame():
     """A still dark scene whose light falls 1 % a frame moves each thumbnail pixel by under a
     level (the still test alone would reuse it), but its mean by more than REUSE_MEAN."""

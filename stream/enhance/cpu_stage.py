@@ -26,7 +26,7 @@ from sagc.ops.estimator import OrtEstimator
 from sagc.ops.guide import Curve
 from sagc.stream.enhance.layouts import Layout, PlanarLayout, RgbLayout
 from sagc.stream.enhance.reference import enhance_float
-from sagc.stream.enhance.reuse import Estimate, reusable
+from sagc.stream.enhance.reuse import Estimate, NetworkEstimate, network_reusable, reusable
 from sagc.stream.enhance.stage import Done, Stage
 from sagc.stream.media.frame import Frame
 
@@ -58,15 +58,16 @@ class CpuStage(Stage):
         # the 8-bit paths run the network on ONNX Runtime (the float path keeps the module)
         self._runtime = OrtEstimator(self.enhancer.estimator, threads=torch.get_num_threads())
         self._last: Estimate | None = None  # video: the last estimate, for frames that barely change
+        self._network: NetworkEstimate | None = None  # video: the network's last γ, for frames of the same scene
         self._noise = 0.0  # the last frame's measured noise, 8-bit levels
         self.configure(settings or enhancer.settings)
 
     def reset(self) -> None:
         super().reset()
-        self._last, self._noise = None, 0.0
+        self._last, self._network, self._noise = None, None, 0.0
 
     def _configured(self, settings: RuntimeSettings) -> None:
-        self._last = None  # γ depends on the settings
+        self._last = self._network = None  # γ depends on the settings
         if self.rgb is None or self.rgb.map.gain != settings.gain:
             self.rgb = RgbLayout(gain=settings.gain, eps=self.enhancer.eps)
             self.planes = PlanarLayout(gain=settings.gain, eps=self.enhancer.eps)
@@ -108,14 +109,17 @@ class CpuStage(Stage):
                 filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
         return layout.apply(pixels, filtered, curve, timer=timer)
 
-    def _gamma(self, small: torch.Tensor, *, frames: int = 1) -> tuple[torch.Tensor, float, Levels | None]:
+    def _gamma(
+        self, small: torch.Tensor, *, frames: int = 1, network: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, float, Levels | None]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
         ``frames`` after the last estimate), the gate's weight (1 without one) and the frame's
-        levels (:meth:`~sagc.models.gamma.Enhancer.gamma`)."""
+        levels (:meth:`~sagc.models.gamma.Enhancer.gamma`); ``network`` in place of the
+        estimator (e.g. one that returns a held γ)."""
         exposure = self.exposure
         if exposure is not None and frames > 1:
             exposure = functools.partial(exposure, frames=frames)
-        gamma, weight, levels = self.enhancer.gamma(small, exposure=exposure, estimator=self._runtime)
+        gamma, weight, levels = self.enhancer.gamma(small, exposure=exposure, estimator=network or self._runtime)
         if self.smoother is not None:
             gamma = self.smoother(gamma, small if levels is None else levels(small), frames=frames)
         return gamma, 1.0 if weight is None else float(weight), levels
@@ -124,14 +128,17 @@ class CpuStage(Stage):
         """γ's :class:`~sagc.ops.guide.Curve` and the gate's weight for an h×w×3 uint8
         thumbnail (``full_size``: the frame itself); None when the gate leaves the frame alone
         (γ = 1, no filtering: nothing to do at full resolution). In video a frame that barely
-        differs from the last estimated one reuses its curve."""
+        differs from the last estimated one reuses its curve, and one of the same scene in
+        nearly the same light the network's γ (:mod:`sagc.stream.enhance.reuse`)."""
+        if self._network is not None:
+            self._network.age += 1
         last = reusable(self._last, small, noise=self._noise)
         if last is None:
             x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
             x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
             frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
             with step(self.timer, "estimate"):
-                gamma, weight, levels = self._gamma(x, frames=frames)
+                gamma, weight, levels = self._gamma(x, frames=frames, network=self._network_for(small))
                 point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
                 if levels is not None:
                     x = levels(x)
@@ -146,6 +153,23 @@ class CpuStage(Stage):
                 self.temporal_denoiser.reset()
             return None
         return last.curve, last.weight
+
+    def _network_for(self, small: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The estimator for the frame whose thumbnail is ``small``: the held γ where video may
+        reuse it, else the network, whose γ is then held for the next frames."""
+        if not self.video_state.active:
+            return self._runtime
+        held = network_reusable(self._network, small)
+        if held is not None:
+            return lambda _: held.gamma
+        kept = small.copy()
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            gamma = self._runtime(x)
+            self._network = NetworkEstimate(kept, gamma)
+            return gamma
+
+        return run
 
     def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
         return lambda: self._runtime(x)

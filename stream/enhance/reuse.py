@@ -13,6 +13,15 @@ the frames that held an estimate. Chosen on darkened CamVid train frames (10 ima
 −0.008 dB/−0.0007 and −0.004 dB/−0.0003 against estimating every frame; 60-frame pans through a
 fade (light ×0.6 in 60 frames) kept the flicker of estimating every frame (0.962 against 0.948;
 1.918 without the light test).
+
+A frame that may not reuse the whole estimate may still reuse the network's γ
+(:func:`network_reusable`): within the same scene (luma histogram within
+:data:`REUSE_HISTOGRAM`) and nearly the same light (mean within :data:`REUSE_NETWORK_MEAN`,
+relative), for at most :data:`REUSE_NETWORK_FRAMES` frames after the network ran. The exposure
+decision (gate weight, black point, lift, the guided curve's fit to the frame's own luma) is
+made afresh on such a frame, so the picture's exposure follows it as on a fully estimated
+frame; only the shape of γ — which the curve's fit spreads over windows of half the picture —
+is held.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from sagc.ops.guide import Curve
 from sagc.ops.histogram import histogram_l1, luma_histogram_8bit
@@ -33,8 +43,12 @@ __all__ = [
     "REUSE_MEAN",
     "REUSE_MEAN_FLOOR",
     "REUSE_MOVING_FRAMES",
+    "REUSE_NETWORK_FRAMES",
+    "REUSE_NETWORK_MEAN",
     "REUSE_NOISE",
     "Estimate",
+    "NetworkEstimate",
+    "network_reusable",
     "reusable",
 ]
 
@@ -45,6 +59,8 @@ REUSE_NOISE = 0.5
 REUSE_FRAMES = 15
 REUSE_HISTOGRAM = 0.1
 REUSE_MOVING_FRAMES = 2
+REUSE_NETWORK_FRAMES = 4
+REUSE_NETWORK_MEAN = 0.05
 
 
 @dataclass
@@ -84,4 +100,34 @@ def reusable(last: Estimate | None, small: np.ndarray, *, noise: float) -> Estim
     ):
         return None
     last.age += 1
+    return last
+
+
+@dataclass
+class NetworkEstimate:
+    """The network's γ for the h×w×3 uint8 thumbnail ``small`` (the 1×3×h×w tensor it
+    returned), and the frames since (the stage counts them, estimated or not)."""
+
+    small: np.ndarray
+    gamma: torch.Tensor
+    age: int = 0
+
+    @functools.cached_property
+    def mean(self) -> float:
+        return float(self.small.mean())
+
+    @functools.cached_property
+    def histogram(self) -> np.ndarray:
+        return luma_histogram_8bit(self.small)
+
+
+def network_reusable(last: NetworkEstimate | None, small: np.ndarray) -> NetworkEstimate | None:
+    """``last`` when the thumbnail ``small``, ``last.age`` frames later, may reuse its γ
+    (module docstring); else None."""
+    if last is None or last.age > REUSE_NETWORK_FRAMES or last.small.shape != small.shape:
+        return None
+    if abs(float(small.mean()) - last.mean) > REUSE_NETWORK_MEAN * last.mean + REUSE_MEAN_FLOOR:
+        return None
+    if histogram_l1(luma_histogram_8bit(small), last.histogram) > REUSE_HISTOGRAM:
+        return None
     return last
