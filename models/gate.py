@@ -44,6 +44,7 @@ where they belong against the highlights; past it, and below 0, they scale γ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +61,7 @@ _LOG_FLOOR = 1e-3  # luma is clamped here before the log
 _LIFT_STEPS = 11  # bisection steps for the lift: 2^-11 of its range (12 stops / 2048)
 _SUBSAMPLE_FROM = 8192  # thumbnails of this many pixels or more are metered on every 2nd row and column
 _MAX_LIFT = 6.0  # stops, either way
+_TINY = 1e-4  # levels are clamped here before the exponent
 
 
 def exposure_features(small: Tensor) -> Tensor:
@@ -162,10 +164,17 @@ class ExposureGate:
         stride = 2 if small.shape[-2] * small.shape[-1] >= _SUBSAMPLE_FROM else 1  # the mean of every 4th is as good
         x, gamma = small[..., ::stride, ::stride].float(), gamma[..., ::stride, ::stride].float()
         black = x.new_zeros(x.shape[0]) if black is None else black.float()
+        # the toe of black point b·g on min(1, g·x) is c(g) = g(1 + b²g²)/(1 + b²) times the toe
+        # of b on x, capped at 1, so its log is log toe(x) + log c(g), capped at 0 (toe(1) = 1):
+        # one log before the search, none in it (:func:`~sagc.ops.black.toe`)
+        log_toe = torch.log(toe(x, black).clamp(min=1e-12))
+        b2 = black.square()
 
         def mean_luma(stops: Tensor) -> Tensor:
             scaled, gain = exposure_levels(gamma, x, stops, room=room)
-            return luma(toe(x, black * gain, gain=gain).clamp(min=1e-4) ** scaled).mean((1, 2, 3))
+            log_scale = torch.log(gain * (1.0 + b2 * gain.square()) / (1.0 + b2)).view(-1, 1, 1, 1)
+            levels = (log_toe + log_scale).clamp(math.log(_TINY), 0.0)
+            return luma(torch.exp(levels * scaled)).mean((1, 2, 3))
 
         low = torch.full_like(target, -_MAX_LIFT)
         high = torch.full_like(target, _MAX_LIFT)
