@@ -58,15 +58,16 @@ def toe(x: Tensor, black: Tensor, *, gain: Tensor | None = None) -> Tensor:
     return ((1.0 + b2) * v2 * v / (v2 + b2).clamp(min=1e-12)).to(x.dtype)
 
 
-def toe_array(x: np.ndarray, black: float) -> np.ndarray:
+def toe_array(x: np.ndarray, black: float, *, scratch: np.ndarray | None = None) -> np.ndarray:
     """:func:`toe` of a float32 array in [0, 1] (any shape OpenCV takes), in place; returns ``x``.
-    Below 0 counts as 0."""
+    Below 0 counts as 0. ``scratch``: a float32 buffer of ``x``'s shape to work in (else one is
+    allocated)."""
     b2 = black * black
     cv2.max(x, (0.0,) * 4, dst=x)
-    square = cv2.multiply(x, x)
-    denominator = cv2.add(square, (b2,) * 4)
+    square = cv2.multiply(x, x, dst=scratch)
     cv2.multiply(x, square, dst=x, scale=1.0 + b2)
-    return cv2.divide(x, denominator, dst=x)
+    cv2.add(square, (b2,) * 4, dst=square)
+    return cv2.divide(x, square, dst=x)
 
 
 class Levels(NamedTuple):

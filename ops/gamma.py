@@ -223,17 +223,19 @@ class PlanarGammaMap:
             cv2.multiply(rgb, (self._gain,) * 4, dst=rgb)
         cv2.min(rgb, (1.0,) * 4, dst=rgb)
         if self._point:
-            toe_array(rgb, self._point)
+            toe_array(rgb, self._point, scratch=scratch["gamma3"])
         log_half = scratch["log_half"]
-        self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half)
-        guide_half = cv2.max(log_half, math.log(LOG_FLOOR))
-        gamma_rgb = self._exponent(slope, offset, cv2.merge([guide_half] * 3, dst=scratch["guide3"]), scratch["gamma3"])
+        self._log_normalised(luma_half, 1.0 / luma_span, -black / luma_span, log_half, scratch=scratch["half"])
+        guide_half = cv2.max(log_half, math.log(LOG_FLOOR), dst=scratch["half"])
+        gamma_rgb = self._exponent(
+            slope, offset, cv2.merge([guide_half] * 3, dst=scratch["guide3"]), scratch["gamma3"], scratch["slope3"]
+        )
         cv2.max(rgb, (self.eps,) * 4, dst=rgb)
         cv2.log(rgb, dst=rgb)
         cv2.multiply(rgb, gamma_rgb, dst=rgb)
         cv2.exp(rgb, dst=rgb)
         cv2.transform(rgb, self._to_ycc, dst=ycc)
-        luma_out, chroma_u, chroma_v = cv2.split(ycc)
+        luma_out, chroma_u, chroma_v = cv2.split(ycc, scratch["ycc_planes"])
         cv2.convertScaleAbs(chroma_u, dst=out_u)
         cv2.convertScaleAbs(chroma_v, dst=out_v)
         correction = cv2.multiply(cv2.transform(gamma_rgb, self._mix), cv2.max(log_half, log_eps))
@@ -252,31 +254,38 @@ class PlanarGammaMap:
             cv2.LUT(y, self._log_table(black, luma_span, self.eps), dst=log_y)
             cv2.LUT(y, self._log_table(black, luma_span, LOG_FLOOR), dst=guide_y)
         else:
-            self._log_normalised(y, 1.0 / luma_span, -black / luma_span, log_y)
+            self._log_normalised(y, 1.0 / luma_span, -black / luma_span, log_y, scratch=guide_y)
             cv2.max(log_y, math.log(LOG_FLOOR), dst=guide_y)
-            cv2.max(log_y, math.log(self.eps), dst=log_y)
+            if self.eps > LOG_FLOOR:  # else the log is already clamped at eps
+                cv2.max(log_y, math.log(self.eps), dst=log_y)
         mixed_slope = None if slope is None else cv2.transform(slope, self._mix)
-        return log_y, self._exponent(mixed_slope, cv2.transform(offset, self._mix), guide_y, scratch["gamma_y"])
+        offset = cv2.transform(offset, self._mix)
+        return log_y, self._exponent(mixed_slope, offset, guide_y, scratch["gamma_y"], scratch["slope_y"])
 
-    def _log_normalised(self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray) -> None:
+    def _log_normalised(
+        self, plane: np.ndarray, alpha: float, beta: float, out: np.ndarray, *, scratch: np.ndarray
+    ) -> None:
         """``log(max(toe(min(gain · (plane · alpha + beta), 1)), tiny))`` into ``out``
-        (float32), ``toe`` that of the black point (:func:`~sagc.ops.black.toe_array`)."""
+        (float32), ``toe`` that of the black point (:func:`~sagc.ops.black.toe_array`, worked
+        in ``scratch``, a buffer of ``out``'s shape)."""
         np.multiply(plane, np.float32(alpha * self._gain), out=out, dtype=np.float32)
         cv2.add(out, beta * self._gain, dst=out)
         cv2.min(out, 1.0, dst=out)
         if self._point:
-            toe_array(out, self._point)
+            toe_array(out, self._point, scratch=scratch)
         cv2.max(out, min(self.eps, LOG_FLOOR), dst=out)
         cv2.log(out, dst=out)
 
-    def _exponent(self, slope: np.ndarray | None, offset: np.ndarray, guide: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """γ at ``guide``'s size: ``slope · guide + offset`` (coefficients upsampled; ``guide``
-        the log luma clamped at log LOG_FLOOR, overwritten), or ``offset`` bilinearly when there
-        is no slope; clamped to [floor, 1]."""
+    def _exponent(
+        self, slope: np.ndarray | None, offset: np.ndarray, guide: np.ndarray, out: np.ndarray, scratch: np.ndarray
+    ) -> np.ndarray:
+        """γ at ``guide``'s size: ``slope · guide + offset`` (coefficients upsampled, the slope
+        into ``scratch``; ``guide`` the log luma clamped at log LOG_FLOOR, overwritten), or
+        ``offset`` bilinearly when there is no slope; clamped to [floor, 1]."""
         size = (guide.shape[1], guide.shape[0])
         cv2.resize(offset, size, dst=out, interpolation=cv2.INTER_LINEAR)
         if slope is not None:
-            cv2.multiply(guide, cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR), dst=guide)
+            cv2.multiply(guide, cv2.resize(slope, size, dst=scratch, interpolation=cv2.INTER_LINEAR), dst=guide)
             cv2.add(out, guide, dst=out)
         cv2.max(out, (self.floor,) * 4, dst=out)
         return cv2.min(out, (1.0,) * 4, dst=out)
@@ -312,5 +321,9 @@ class PlanarGammaMap:
             "rgb": (*half, 3),
             "guide3": (*half, 3),
             "gamma3": (*half, 3),
+            "slope_y": full,
+            "half": half,
+            "slope3": (*half, 3),
         }
         self._scratch = {name: np.empty(shape, np.float32) for name, shape in shapes.items()}
+        self._scratch["ycc_planes"] = [np.empty(half, np.float32) for _ in range(3)]
