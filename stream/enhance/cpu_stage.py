@@ -166,7 +166,7 @@ class CpuStage(Stage):
 
         def run(x: torch.Tensor) -> torch.Tensor:
             gamma = self._runtime(x)
-            self._network = NetworkEstimate(kept, gamma)
+            self._network = NetworkEstimate(kept, gamma.clone())  # held apart from what the decision does with it
             return gamma
 
         return run
