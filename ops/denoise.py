@@ -168,7 +168,7 @@ _MASK = np.array(NOISE_MASK, dtype=np.float32)
 
 def noise_level_8bit(rgb: np.ndarray) -> float:
     """:func:`noise_level` of an H×W×3 uint8 image, in 8-bit levels, with OpenCV."""
-    return noise_level_plane(cv2.transform(rgb.astype(np.float32), _GREY))
+    return noise_level_plane(cv2.transform(rgb.astype(np.float32, copy=False), _GREY))
 
 
 def noise_level_plane(plane: np.ndarray) -> float:
@@ -189,7 +189,7 @@ def denoise_8bit(rgb: np.ndarray, *, noise: float, strength: float) -> np.ndarra
     sigma = strength * noise
     if sigma <= 0 or noise < MIN_NOISE_LEVELS:
         return rgb
-    return cv2.bilateralFilter(rgb.astype(np.float32), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+    return cv2.bilateralFilter(rgb.astype(np.float32, copy=False), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
 
 
 def denoise_planes(
@@ -205,10 +205,12 @@ def denoise_planes(
         return planes
     luma, *chroma = planes
     return (
-        cv2.bilateralFilter(luma.astype(np.float32), 2 * RADIUS + 1, sigma * PLANAR_LUMA_SIGMA, SIGMA_SPACE),
+        cv2.bilateralFilter(
+            luma.astype(np.float32, copy=False), 2 * RADIUS + 1, sigma * PLANAR_LUMA_SIGMA, SIGMA_SPACE
+        ),
         *(
             cv2.bilateralFilter(
-                plane.astype(np.float32),
+                plane.astype(np.float32, copy=False),
                 RADIUS + 1,
                 sigma * PLANAR_CHROMA_SIGMA * chroma_span / luma_span,
                 SIGMA_SPACE / 2,

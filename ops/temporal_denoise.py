@@ -98,7 +98,13 @@ class TemporalDenoiser:
         luma_half = cv2.resize(history[0], half, interpolation=cv2.INTER_AREA)
         difference = cv2.transform(cv2.merge([luma_half, *history[1:]]), ycc_to_rgb_levels(matrix, color_range))
         distance = cv2.blur(cv2.transform(np.abs(difference, out=difference), _MEAN), (3, 3))
-        keep_half = cv2.multiply(np.clip(distance * (-0.5 / noise) + 1.5, 0.0, 1.0), strength)
+        # keep = strength · clamp(1.5 − d / 2σ, 0, 1), in place
+        keep_half = np.clip(
+            cv2.addWeighted(distance, -0.5 * strength / noise, distance, 0.0, 1.5 * strength, dst=distance),
+            0.0,
+            strength,
+            out=distance,
+        )
         full = history[0].shape[1], history[0].shape[0]
         keeps = (cv2.resize(keep_half, full, interpolation=cv2.INTER_LINEAR), keep_half)
         out = tuple(
