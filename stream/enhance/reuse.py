@@ -64,15 +64,11 @@ REUSE_NETWORK_MEAN = 0.05
 
 
 @dataclass
-class Estimate:
-    """γ's curve as estimated from the h×w×3 uint8 thumbnail ``small`` (None: the gate left the
-    frame alone), the gate's weight, and the frames that reused it; what later frames are
-    compared with is derived from ``small`` once."""
+class _Held:
+    """What a held result was made from, the h×w×3 uint8 thumbnail ``small``; what later frames
+    are compared with is derived from it once."""
 
     small: np.ndarray
-    curve: Curve | None
-    weight: float
-    age: int = 0
 
     @functools.cached_property
     def mean(self) -> float:
@@ -83,6 +79,16 @@ class Estimate:
     def histogram(self) -> np.ndarray:
         """The thumbnail's luma histogram."""
         return luma_histogram_8bit(self.small)
+
+
+@dataclass
+class Estimate(_Held):
+    """γ's curve as estimated from the thumbnail ``small`` (None: the gate left the frame
+    alone), the gate's weight, and the frames that reused it."""
+
+    curve: Curve | None
+    weight: float
+    age: int = 0
 
 
 def reusable(last: Estimate | None, small: np.ndarray, *, noise: float) -> Estimate | None:
@@ -104,21 +110,12 @@ def reusable(last: Estimate | None, small: np.ndarray, *, noise: float) -> Estim
 
 
 @dataclass
-class NetworkEstimate:
-    """The network's γ for the h×w×3 uint8 thumbnail ``small`` (the 1×3×h×w tensor it
-    returned), and the frames since (the stage counts them, estimated or not)."""
+class NetworkEstimate(_Held):
+    """The network's γ for the thumbnail ``small`` (the 1×3×h×w tensor it returned), and the
+    frames since (the stage counts them, estimated or not)."""
 
-    small: np.ndarray
     gamma: torch.Tensor
     age: int = 0
-
-    @functools.cached_property
-    def mean(self) -> float:
-        return float(self.small.mean())
-
-    @functools.cached_property
-    def histogram(self) -> np.ndarray:
-        return luma_histogram_8bit(self.small)
 
 
 def network_reusable(last: NetworkEstimate | None, small: np.ndarray) -> NetworkEstimate | None:
