@@ -161,12 +161,13 @@ class CpuStage(Stage):
             return self._runtime
         held = network_reusable(self._network, small)
         if held is not None:
-            return lambda _: held.gamma
+            return lambda _: held.gamma.clone()
         kept = small.copy()
 
         def run(x: torch.Tensor) -> torch.Tensor:
             gamma = self._runtime(x)
-            self._network = NetworkEstimate(kept, gamma.clone())  # held apart from what the decision does with it
+            # the decision gets copies: nothing it does reaches the held γ
+            self._network = NetworkEstimate(kept, gamma.clone())
             return gamma
 
         return run
