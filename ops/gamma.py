@@ -235,7 +235,7 @@ class PlanarGammaMap:
         cv2.multiply(rgb, gamma_rgb, dst=rgb)
         cv2.exp(rgb, dst=rgb)
         cv2.transform(rgb, self._to_ycc, dst=ycc)
-        luma_out, chroma_u, chroma_v = cv2.split(ycc, scratch["ycc_planes"])
+        luma_out, chroma_u, chroma_v = cv2.split(ycc, [scratch["ycc_y"], scratch["ycc_u"], scratch["ycc_v"]])
         cv2.convertScaleAbs(chroma_u, dst=out_u)
         cv2.convertScaleAbs(chroma_v, dst=out_v)
         correction = cv2.multiply(cv2.transform(gamma_rgb, self._mix), cv2.max(log_half, log_eps))
@@ -324,6 +324,8 @@ class PlanarGammaMap:
             "slope_y": full,
             "half": half,
             "slope3": (*half, 3),
+            "ycc_y": half,
+            "ycc_u": half,
+            "ycc_v": half,
         }
         self._scratch = {name: np.empty(shape, np.float32) for name, shape in shapes.items()}
-        self._scratch["ycc_planes"] = [np.empty(half, np.float32) for _ in range(3)]
