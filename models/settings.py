@@ -242,7 +242,7 @@ class RuntimeSettings:
         return {s.name: s.text(getattr(self, s.name)) for s in settings_fields()}
 
     def line(self) -> str:
-        """``scale 8, gain 1, denoise 4, gate on, guide 0.5, smooth 0``: the settings on one line."""
+        """``scale 8, gain 1, denoise 7, gate on, guide 0.5, smooth 0``: the settings on one line."""
         return ", ".join(f"{name} {text}" for name, text in self.describe().items())
 
     def toggled(self, setting: Setting, on: bool, *, reference: RuntimeSettings) -> RuntimeSettings:

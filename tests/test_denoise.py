@@ -162,4 +162,4 @@ def test_checkpoints_carry_the_setting(tmp_path):
 
 
 def test_shipped_default_denoises():
-    assert load_enhancer("default").denoise == 4.0
+    assert load_enhancer("default").denoise == 7.0
