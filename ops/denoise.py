@@ -53,8 +53,8 @@ SIGMA_SPACE = 3.0
 # the mask and the scale of Immerkær's estimator (on the grey of colour.GREY_WEIGHTS)
 NOISE_MASK = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 NOISE_SCALE = math.sqrt(math.pi / 2.0) / 6.0
-# the strength the shipped default weights use (chosen on Dark-CamVid-train; sagc/weights/default.md)
-DEFAULT_STRENGTH = 4.0
+# the strength the shipped default weights use (chosen on CamVid train darkened; sagc/weights/default.md)
+DEFAULT_STRENGTH = 7.0
 _MIN_SIGMA = 1e-4  # in units of x: 0.03 of an 8-bit level
 MIN_NOISE_LEVELS = 0.5
 """Frames with less noise than this many 8-bit levels are not filtered: clean footage costs nothing."""

@@ -162,7 +162,7 @@ def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
     assert session.stage.smoother is None and session.view == "split"
-    assert session.stage.enhancer.denoise == 4.0 and session.stats().controls["denoise"]  # the default strength
+    assert session.stage.enhancer.denoise == 7.0 and session.stats().controls["denoise"]  # the default strength
     assert session.stage.enhancer.gate == ExposureGate() and session.stats().controls["gate"]  # the default gate
     assert session.stage.enhancer.guide == 0.5 and session.stats().controls["guide"]  # the default window
     assert view is not None and view.shape == (120, 160, 3)
@@ -187,7 +187,7 @@ def test_server_routes_over_real_http(session: PreviewSession) -> None:
         while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["denoise"]:
             assert time.monotonic() < deadline, "the denoise request never reached the loop"
             time.sleep(0.05)
-        assert session.stage.enhancer.denoise == 4.0
+        assert session.stage.enhancer.denoise == 7.0
         toggle = urllib.request.Request(server.url + "control", data=b'{"gate": true}', method="POST", headers=JSON)
         assert json.loads(urllib.request.urlopen(toggle, timeout=10).read()) == {"requested": {"gate": True}}
         while not json.loads(urllib.request.urlopen(server.url + "stats", timeout=10).read())["gate"]:
@@ -328,3 +328,24 @@ def test_cli_preview_window_on_a_virtual_display(tmp_path: Path, weights: Path) 
     assert "QFontDatabase" not in done.stderr
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 15
+
+
+def test_the_live_loop_lets_the_stage_estimate_beside_its_filters(tmp_path: Path) -> None:
+    """No encoder takes the second core in preview: the stage's ``overlap`` is on while the loop
+    runs (dark moving frames: their estimates run on the stage's worker) and back off after."""
+    seen: list[bool] = []
+
+    class Watched(CpuStage):
+        def submit(self, frame: Frame):
+            seen.append(self.overlap)
+            return super().submit(frame)
+
+    stage = Watched(load_enhancer("default"))
+    clip = make_clip(tmp_path / "dark.mp4", size=(240, 136), frames=16, brightness=0.25)
+    with LiveCapture(parse_live_source(str(clip)), realtime=False, planar=True) as capture:
+        capture.wait_open()
+        session = PreviewSession(capture, stage, max_frames=12)
+        session.run()
+    assert len(seen) == 12 and all(seen) and stage.overlap is False
+    assert stage._worker is not None  # the moving pattern estimated on the worker
+    stage.close()

@@ -208,3 +208,43 @@ def test_the_reference_stage_is_the_enhancer_in_floating_point():
     assert diff.max() <= 1 and diff.mean() < 0.01
     with pytest.raises(ValueError, match="CPU"):
         CpuStage(load_enhancer("default"), device="meta")
+
+
+@pytest.mark.parametrize("planar", [False, True], ids=["rgb", "4:2:0"])
+def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
+    """With ``overlap`` (live preview) a video frame that estimates runs its estimate on the
+    stage's worker thread while its noise filters run; the filters take the last estimate's gate
+    weight, which in a steady light is the frame's own, so the output matches the serial stage."""
+    import threading
+
+    from sagc.stream.media.frame import YuvPlanes
+
+    scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
+    rng = np.random.default_rng(0)
+    pan = [
+        np.clip(scene[:, 4 * t : 4 * t + 240] + rng.normal(0, 2, (180, 240, 3)), 0, 255).astype(np.uint8)
+        for t in range(9)
+    ]
+
+    def frame(rgb: np.ndarray) -> Frame:
+        return Frame(planes=YuvPlanes.from_rgb(rgb)) if planar else Frame(rgb)
+
+    def output(out: Frame) -> np.ndarray:
+        return out.planes.to_rgb(accurate=True) if planar else out.rgb
+
+    threads: dict[str, list[str]] = {"serial": [], "overlap": []}
+    outputs: dict[str, list[np.ndarray]] = {}
+    for name in threads:
+        stage = CpuStage(load_enhancer("default"), overlap=name == "overlap")
+        decide = stage._gamma
+        stage._gamma = lambda x, _decide=decide, _seen=threads[name], **kw: (
+            _seen.append(threading.current_thread().name) or _decide(x, **kw)
+        )
+        outputs[name] = [output(stage(frame(rgb))) for rgb in pan]
+        stage.close()
+    assert threads["serial"] and all(name == threading.current_thread().name for name in threads["serial"])
+    workers = [name for name in threads["overlap"] if name.startswith("sagc-estimate")]
+    assert len(threads["overlap"]) == len(threads["serial"]) and len(workers) == len(threads["overlap"]) - 1
+    pairs = zip(outputs["overlap"], outputs["serial"], strict=True)
+    scores = [float(psnr(_to_tensor(a), _to_tensor(b))) for a, b in pairs]
+    assert min(scores) > 40, scores

@@ -237,8 +237,11 @@ class PreviewSession:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        """Process frames until the source ends, ``max_frames`` were shown, or :meth:`close`."""
+        """Process frames until the source ends, ``max_frames`` were shown, or :meth:`close`.
+        No encoder takes the second core here, so the stage may estimate beside its
+        full-resolution work (:attr:`~sagc.stream.enhance.stage.Stage.overlap`)."""
         self._running = True
+        overlap, self.stage.overlap = self.stage.overlap, True
         try:
             while not self._stop.is_set():
                 try:
@@ -266,6 +269,7 @@ class PreviewSession:
             self.error = exc
             raise
         finally:
+            self.stage.overlap = overlap
             self._finish_recording()  # before the loop reads as stopped: its error is the run's
             with self._cond:
                 self._running = False

@@ -8,12 +8,18 @@ form of each :mod:`sagc.ops` algorithm a step runs. A frame the exposure gate le
 returned as it is after the estimate. In video a frame reuses the last estimate while the light
 holds (:mod:`sagc.stream.enhance.reuse`). Frames that are not 8-bit take the reference stage's
 floating-point path (:func:`~sagc.stream.enhance.reference.enhance_float`).
+
+With :attr:`CpuStage.overlap` (live preview, where no encoder takes the second core) a video
+frame that estimates runs its estimate on a worker thread beside its noise filters, which then
+take the last estimate's gate weight (in video the weight follows the light over many frames;
+a frame after one the gate left alone does not overlap).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -47,6 +53,7 @@ class CpuStage(Stage):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         settings: RuntimeSettings | None = None,
+        overlap: bool = False,
     ) -> None:
         keep_frame_buffers_in_heap()
         device = torch.device(device)
@@ -60,11 +67,18 @@ class CpuStage(Stage):
         self._last: Estimate | None = None  # video: the last estimate, for frames that barely change
         self._network: NetworkEstimate | None = None  # video: the network's last γ, for frames of the same scene
         self._noise = 0.0  # the last frame's measured noise, 8-bit levels
+        self.overlap = overlap  # video: the estimate on a worker beside the noise filters (module docstring)
+        self._worker: ThreadPoolExecutor | None = None
         self.configure(settings or enhancer.settings)
 
     def reset(self) -> None:
         super().reset()
         self._last, self._network, self._noise = None, None, 0.0
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
 
     def _configured(self, settings: RuntimeSettings) -> None:
         self._last = self._network = None  # γ depends on the settings
@@ -87,13 +101,43 @@ class CpuStage(Stage):
 
     def _steps(self, layout: Layout, pixels: object) -> object:
         """The step sequence on ``pixels`` in ``layout``'s forms."""
-        settings, timer = self.settings, self.timer
+        timer = self.timer
         with step(timer, "downscale"):
             small = layout.thumbnail(pixels, scale=self.enhancer.scale)
-        estimate = self._estimate(small, full_size=small is pixels)
-        if estimate is None:
+        full_size = small is pixels
+        if self._network is not None:
+            self._network.age += 1
+        estimate = reusable(self._last, small, noise=self._noise)
+        filtered: object | None = None
+        if estimate is None and self._overlaps():
+            assert self._last is not None
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="sagc-estimate")
+            ahead = self._worker.submit(self._estimate, small, full_size=full_size)
+            try:
+                filtered = self._filter(layout, pixels, weight=self._last.weight)
+            finally:
+                estimate = ahead.result()  # (the worker is done with the stage's state either way)
+        elif estimate is None:
+            estimate = self._estimate(small, full_size=full_size)
+        if estimate.curve is None:  # the gate leaves the frame alone: nothing to do at full resolution
+            if self.temporal_denoiser is not None:
+                self.temporal_denoiser.reset()
             return pixels
-        curve, weight = estimate
+        if filtered is None:
+            filtered = self._filter(layout, pixels, weight=estimate.weight)
+        return layout.apply(pixels, filtered, estimate.curve, timer=timer)
+
+    def _overlaps(self) -> bool:
+        """Whether this frame's estimate runs beside its noise filters: with :attr:`overlap`, in
+        video, after an enhanced frame (whose weight the filters take), with a filter on."""
+        last = self._last
+        filters = self.temporal_denoiser is not None or bool(self.settings.denoise)
+        return self.overlap and self.video_state.active and last is not None and last.curve is not None and filters
+
+    def _filter(self, layout: Layout, pixels: object, *, weight: float) -> object:
+        """The temporal and the bilateral noise reduction at the gate's ``weight``."""
+        settings, timer = self.settings, self.timer
         filtered: object = pixels
         noise = None  # the frame's noise in its code values, measured once for both filters
         if self.temporal_denoiser is not None:
@@ -107,7 +151,7 @@ class CpuStage(Stage):
                 noise = layout.noise(filtered) if noise is None else noise
                 self._noise = layout.levels(noise)
                 filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
-        return layout.apply(pixels, filtered, curve, timer=timer)
+        return filtered
 
     def _gamma(
         self, small: torch.Tensor, *, frames: int = 1, network: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -124,35 +168,28 @@ class CpuStage(Stage):
             gamma = self.smoother(gamma, small if levels is None else levels(small), frames=frames)
         return gamma, 1.0 if weight is None else float(weight), levels
 
-    def _estimate(self, small: np.ndarray, *, full_size: bool) -> tuple[Curve, float] | None:
-        """γ's :class:`~sagc.ops.guide.Curve` and the gate's weight for an h×w×3 uint8
-        thumbnail (``full_size``: the frame itself); None when the gate leaves the frame alone
-        (γ = 1, no filtering: nothing to do at full resolution). In video a frame that barely
-        differs from the last estimated one reuses its curve, and one of the same scene in
-        nearly the same light the network's γ (:mod:`sagc.stream.enhance.reuse`)."""
-        if self._network is not None:
-            self._network.age += 1
-        last = reusable(self._last, small, noise=self._noise)
-        if last is None:
-            x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
-            x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
-            frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
-            with step(self.timer, "estimate"):
-                gamma, weight, levels = self._gamma(x, frames=frames, network=self._network_for(small))
-                point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
-                if levels is not None:
-                    x = levels(x)
-                plain = self.settings.gain == 1.0 and point == 0.0 and gain == 1.0
-                alone = weight == 0.0 and plain and bool((gamma >= 1.0).all())
-                curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point, gain=gain)
-            last = Estimate(small.copy() if full_size else small, curve, weight)
-            if self.video_state.active:  # video: later frames that barely change may reuse it
-                self._last = last
-        if last.curve is None:
-            if self.temporal_denoiser is not None:
-                self.temporal_denoiser.reset()
-            return None
-        return last.curve, last.weight
+    @torch.inference_mode()
+    def _estimate(self, small: np.ndarray, *, full_size: bool) -> Estimate:
+        """γ's :class:`~sagc.ops.guide.Curve` (None where the gate leaves the frame alone: γ = 1,
+        no filtering, nothing to do at full resolution) and the gate's weight for an h×w×3 uint8
+        thumbnail (``full_size``: the frame itself), estimated afresh; in video the estimate is
+        kept for later frames that barely change, and a frame of the same scene in nearly the
+        same light reuses the network's γ (:mod:`sagc.stream.enhance.reuse`)."""
+        x = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(self.dtype).div_(255.0)
+        x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
+        frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
+        with step(self.timer, "estimate"):
+            gamma, weight, levels = self._gamma(x, frames=frames, network=self._network_for(small))
+            point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
+            if levels is not None:
+                x = levels(x)
+            plain = self.settings.gain == 1.0 and point == 0.0 and gain == 1.0
+            alone = weight == 0.0 and plain and bool((gamma >= 1.0).all())
+            curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point, gain=gain)
+        estimate = Estimate(small.copy() if full_size else small, curve, weight)
+        if self.video_state.active:  # video: later frames that barely change may reuse it
+            self._last = estimate
+        return estimate
 
     def _network_for(self, small: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
         """The estimator for the frame whose thumbnail is ``small``: the held γ where video may
