@@ -15,6 +15,7 @@ import collections
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -239,9 +240,11 @@ class PreviewSession:
     def run(self) -> None:
         """Process frames until the source ends, ``max_frames`` were shown, or :meth:`close`.
         No encoder takes the second core here, so the stage may estimate beside its
-        full-resolution work (:attr:`~sagc.stream.enhance.stage.Stage.overlap`)."""
+        full-resolution work (:attr:`~sagc.stream.enhance.stage.Stage.overlap`), and the
+        input's RGB for the view is converted beside the stage."""
         self._running = True
         overlap, self.stage.overlap = self.stage.overlap, True
+        converter = ThreadPoolExecutor(1, thread_name_prefix="sagc-preview-rgb")
         try:
             while not self._stop.is_set():
                 try:
@@ -251,8 +254,9 @@ class PreviewSession:
                 if item is None:
                     continue
                 self._apply_requests()
+                before = converter.submit(lambda frame=item.frame: frame.rgb)  # (the stage only reads the frame)
                 enhanced = self.stage(item.frame)
-                view = compose(item.frame.rgb, enhanced.rgb, self.view)
+                view = compose(before.result(), enhanced.rgb, self.view)
                 now = time.monotonic()
                 if self.record_path is not None:
                     self._record(view, now)
@@ -269,6 +273,7 @@ class PreviewSession:
             self.error = exc
             raise
         finally:
+            converter.shutdown()
             self.stage.overlap = overlap
             self._finish_recording()  # before the loop reads as stopped: its error is the run's
             with self._cond:
