@@ -111,11 +111,12 @@ class CpuStage(Stage):
         filtered: object | None = None
         if estimate is None and self._overlaps():
             assert self._last is not None
+            weight = self._last.weight  # (read before the worker replaces the last estimate)
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="sagc-estimate")
             ahead = self._worker.submit(self._estimate, small, full_size=full_size)
             try:
-                filtered = self._filter(layout, pixels, weight=self._last.weight)
+                filtered = self._filter(layout, pixels, weight=weight)
             finally:
                 estimate = ahead.result()  # (the worker is done with the stage's state either way)
         elif estimate is None:
