@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -76,11 +78,12 @@ def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return float(psnr(y, reference)), float(ssim(y, reference))
 
 
-def _count_estimates(stage: CpuStage) -> list[int]:
-    """A list that grows by one on every estimate the stage runs (the real estimate still runs)."""
-    estimates: list[int] = []
+def _count_estimates(stage: CpuStage) -> list[str]:
+    """A list that grows by the name of the thread that ran it on every estimate the stage runs
+    (the real estimate still runs)."""
+    estimates: list[str] = []
     real = stage._gamma
-    stage._gamma = lambda x, **kw: estimates.append(1) or real(x, **kw)
+    stage._gamma = lambda x, **kw: estimates.append(threading.current_thread().name) or real(x, **kw)
     return estimates
 
 
@@ -215,8 +218,6 @@ def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
     """With ``overlap`` (live preview) a video frame that estimates runs its estimate on the
     stage's worker thread while its noise filters run; the filters take the last estimate's gate
     weight, which in a steady light is the frame's own, so the output matches the serial stage."""
-    import threading
-
     from sagc.stream.media.frame import YuvPlanes
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
@@ -232,14 +233,11 @@ def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
     def output(out: Frame) -> np.ndarray:
         return out.planes.to_rgb(accurate=True) if planar else out.rgb
 
-    threads: dict[str, list[str]] = {"serial": [], "overlap": []}
+    threads: dict[str, list[str]] = {}
     outputs: dict[str, list[np.ndarray]] = {}
-    for name in threads:
+    for name in ("serial", "overlap"):
         stage = CpuStage(load_enhancer("default"), overlap=name == "overlap")
-        decide = stage._gamma
-        stage._gamma = lambda x, _decide=decide, _seen=threads[name], **kw: (
-            _seen.append(threading.current_thread().name) or _decide(x, **kw)
-        )
+        threads[name] = _count_estimates(stage)
         outputs[name] = [output(stage(frame(rgb))) for rgb in pan]
         stage.close()
     assert threads["serial"] and all(name == threading.current_thread().name for name in threads["serial"])
