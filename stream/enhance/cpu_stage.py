@@ -79,6 +79,7 @@ class CpuStage(Stage):
         if self._worker is not None:
             self._worker.shutdown()
             self._worker = None
+        super().close()
 
     def _configured(self, settings: RuntimeSettings) -> None:
         self._last = self._network = None  # γ depends on the settings
