@@ -18,6 +18,7 @@ from .colour import LUMA_WEIGHTS, luma
 
 __all__ = [
     "HISTOGRAM_BINS",
+    "SCENE_CUT",
     "histogram_distance",
     "histogram_distance_8bit",
     "luma_histogram",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 HISTOGRAM_BINS = 32
+SCENE_CUT = 0.35
+"""The histogram distance above which two frames count as different scenes."""
 
 _LUMA_BINS = np.array([LUMA_WEIGHTS], dtype=np.float32) * np.float32(HISTOGRAM_BINS / 255.0)
 

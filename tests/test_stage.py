@@ -214,10 +214,11 @@ def test_the_reference_stage_is_the_enhancer_in_floating_point():
 
 
 @pytest.mark.parametrize("planar", [False, True], ids=["rgb", "4:2:0"])
-def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
-    """With ``overlap`` (live preview) a video frame that estimates runs its estimate on the
-    stage's worker thread while its noise filters run; the filters take the last estimate's gate
-    weight, which in a steady light is the frame's own, so the output matches the serial stage."""
+def test_overlap_estimates_on_a_worker_ahead_of_the_frames(planar):
+    """With ``overlap`` (live preview) the first frame estimates on the caller's thread and
+    every later estimate on the stage's worker, ahead of the frames that use it: paced as a
+    camera's frames are (each estimate done before the next frame), as many estimates as the
+    serial stage, and in a steady light the outputs, one estimate late, match it closely."""
     from sagc.stream.media.frame import YuvPlanes
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
@@ -238,7 +239,11 @@ def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
     for name in ("serial", "overlap"):
         stage = CpuStage(load_enhancer("default"), overlap=name == "overlap")
         threads[name] = _count_estimates(stage)
-        outputs[name] = [output(stage(frame(rgb))) for rgb in pan]
+        outputs[name] = []
+        for rgb in pan:
+            outputs[name].append(output(stage(frame(rgb))))
+            if stage._ahead is not None:  # paced as a camera: the estimate is done before the next frame
+                stage._ahead.result()
         stage.close()
     assert threads["serial"] and all(name == threading.current_thread().name for name in threads["serial"])
     workers = [name for name in threads["overlap"] if name.startswith("sagc-estimate")]
@@ -246,3 +251,43 @@ def test_overlap_estimates_on_a_worker_beside_the_noise_filters(planar):
     pairs = zip(outputs["overlap"], outputs["serial"], strict=True)
     scores = [float(psnr(_to_tensor(a), _to_tensor(b))) for a, b in pairs]
     assert min(scores) > 40, scores
+
+
+def test_overlap_never_waits_for_a_running_estimate_but_waits_at_a_scene_cut():
+    """While the worker's estimate runs, frames are enhanced with the last one (held here until
+    two frames went by without it); it is used once finished; a scene cut waits for its own
+    estimate, which runs on the caller's thread and matches the serial stage's output."""
+    scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
+    pan = [np.ascontiguousarray(scene[:, 8 * t : 8 * t + 240]) for t in range(8)]
+    entered, release = threading.Event(), threading.Event()
+    stage = CpuStage(load_enhancer("default"), overlap=True)
+    real = stage._gamma
+
+    def held(x: torch.Tensor, **kw: object) -> object:
+        if threading.current_thread().name.startswith("sagc-estimate"):
+            entered.set()
+            assert release.wait(30), "a frame waited for the worker's estimate"
+        return real(x, **kw)
+
+    stage._gamma = held
+    estimates = _count_estimates(stage)  # counted as they start
+    first = stage(Frame(pan[0]))
+    outputs = [stage(Frame(rgb)) for rgb in pan[1:6]]  # one estimate starts ahead and is held there
+    running = stage._ahead
+    assert entered.wait(30) and running is not None and not running.done() and len(estimates) == 2
+    assert estimates[0] == threading.current_thread().name and estimates[1].startswith("sagc-estimate")
+    release.set()
+    finished = running.result()
+    stage(Frame(pan[6]))
+    assert stage._shown is finished  # the finished estimate is the next frame's
+    other = (street_scene(40, size=(240, 180), rate=30) * 255).round().astype(np.uint8)  # bright: another scene
+    serial = CpuStage(load_enhancer("default"))
+    for rgb in pan[:7]:
+        serial(Frame(rgb))
+    want = serial(Frame(other)).rgb
+    got = stage(Frame(other)).rgb
+    assert estimates[-1] == threading.current_thread().name
+    np.testing.assert_array_equal(got, want)
+    assert first.rgb.shape == outputs[-1].rgb.shape
+    stage.close()
+    serial.close()

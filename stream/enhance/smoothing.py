@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from sagc.ops.colour import luma
-from sagc.ops.histogram import histogram_distance
+from sagc.ops.histogram import SCENE_CUT, histogram_distance
 
 __all__ = ["ExposureTracker", "GammaSmoother"]
 
@@ -60,7 +60,7 @@ class GammaSmoother(_SceneFollower):
     drops per pixel as ``alpha · exp(−|Δ luma| / motion)`` where the thumbnail changed.
     """
 
-    def __init__(self, alpha: float, *, cut_threshold: float = 0.35, motion: float = 0.05) -> None:
+    def __init__(self, alpha: float, *, cut_threshold: float = SCENE_CUT, motion: float = 0.05) -> None:
         if motion < 0:
             raise ValueError(f"motion scale must be >= 0, got {motion}")
         self.motion = motion
@@ -104,7 +104,7 @@ class ExposureTracker(_SceneFollower):
 
     _IN_STOPS = (1, 3)  # the values the step limit applies to
 
-    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = 0.35, max_step: float = 0.1) -> None:
+    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = SCENE_CUT, max_step: float = 0.1) -> None:
         if not max_step > 0.0:
             raise ValueError(f"exposure max_step must be > 0 stops, got {max_step}")
         self.max_step = max_step
