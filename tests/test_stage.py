@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,7 +95,7 @@ def test_video_reuses_the_curve_while_the_light_holds():
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
     pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(10)]  # estimated at 0, 3, 6, 9
-    stage = CpuStage(load_enhancer("default"))
+    stage = CpuStage(load_enhancer("default"), overlap=False)  # the schedule, frame by frame
     estimates = _count_estimates(stage)
     outputs = [stage(Frame(rgb)).rgb for rgb in pan]
     assert len(estimates) == -(-len(pan) // (REUSE_MOVING_FRAMES + 1))
@@ -117,7 +118,7 @@ def test_a_pan_runs_the_network_on_a_schedule_and_decides_the_exposure_every_est
 
     scene = street_scene(0, size=(240, 180), rate=30) * 70
     pan = [np.clip(scene * 1.007**t, 0, 255).round().astype(np.uint8) for t in range(12)]
-    stage = CpuStage(load_enhancer("default"))
+    stage = CpuStage(load_enhancer("default"), overlap=False)  # the schedule, frame by frame
     estimates: list[int] = []  # the frames estimated, and those the network ran on
     runs: list[int] = []
     outputs: list[np.ndarray] = []
@@ -144,7 +145,7 @@ def test_a_fading_light_is_estimated_on_every_frame():
     level (the still test alone would reuse it), but its mean by more than REUSE_MEAN."""
     base = street_scene(0, size=(240, 136), rate=30) * 60
     fade = [np.clip(base * 0.99**k, 0, 255).round().astype(np.uint8) for k in range(8)]
-    stage = CpuStage(load_enhancer("default"))
+    stage = CpuStage(load_enhancer("default"), overlap=False)  # the schedule, frame by frame
     estimates = _count_estimates(stage)
     for rgb in fade:
         stage(Frame(rgb))
@@ -159,7 +160,7 @@ def test_video_reuses_the_estimate_while_the_picture_stays_put():
     rng = np.random.default_rng(0)
     base = (street_scene(0, size=(240, 136), rate=30) * 60).astype(np.float32)  # a dark street
     noisy = [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(40)]
-    stage = CpuStage(load_enhancer("default"))
+    stage = CpuStage(load_enhancer("default"), overlap=False)  # the schedule, frame by frame
     estimates = _count_estimates(stage)
     outputs = [stage(Frame(rgb)).rgb for rgb in noisy]
     assert len(estimates) == -(-len(noisy) // (REUSE_FRAMES + 1))
@@ -214,11 +215,11 @@ def test_the_reference_stage_is_the_enhancer_in_floating_point():
 
 
 @pytest.mark.parametrize("planar", [False, True], ids=["rgb", "4:2:0"])
-def test_overlap_estimates_on_a_worker_ahead_of_the_frames(planar):
-    """With ``overlap`` (live preview) the first frame estimates on the caller's thread and
-    every later estimate on the stage's worker, ahead of the frames that use it: paced as a
-    camera's frames are (each estimate done before the next frame), as many estimates as the
-    serial stage, and in a steady light the outputs, one estimate late, match it closely."""
+def test_overlap_estimates_on_a_worker_one_frame_ahead(planar):
+    """With ``overlap`` (the default) the first frame estimates on the caller's thread and every
+    later estimate on the stage's worker, beside the full-resolution work of the frame it was
+    made from, which takes the last estimate: as many estimates as the serial stage, and in a
+    steady light the outputs, one estimate late, match it closely."""
     from sagc.stream.media.frame import YuvPlanes
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
@@ -239,11 +240,7 @@ def test_overlap_estimates_on_a_worker_ahead_of_the_frames(planar):
     for name in ("serial", "overlap"):
         stage = CpuStage(load_enhancer("default"), overlap=name == "overlap")
         threads[name] = _count_estimates(stage)
-        outputs[name] = []
-        for rgb in pan:
-            outputs[name].append(output(stage(frame(rgb))))
-            if stage._ahead is not None:  # paced as a camera: the estimate is done before the next frame
-                stage._ahead.result()
+        outputs[name] = [output(stage(frame(rgb))) for rgb in pan]
         stage.close()
     assert threads["serial"] and all(name == threading.current_thread().name for name in threads["serial"])
     workers = [name for name in threads["overlap"] if name.startswith("sagc-estimate")]
@@ -253,41 +250,37 @@ def test_overlap_estimates_on_a_worker_ahead_of_the_frames(planar):
     assert min(scores) > 40, scores
 
 
-def test_overlap_never_waits_for_a_running_estimate_but_waits_at_a_scene_cut():
-    """While the worker's estimate runs, frames are enhanced with the last one (held here until
-    two frames went by without it); it is used once finished; a scene cut waits for its own
-    estimate, which runs on the caller's thread and matches the serial stage's output."""
+def test_overlap_output_does_not_depend_on_the_workers_speed_and_a_scene_cut_estimates_in_place():
+    """The frame that starts an estimate on the worker takes the last one and the next frame
+    waits for the worker's, so a slow worker changes nothing in the output; a scene cut
+    estimates on the caller's thread and comes out as the serial stage makes it."""
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
     pan = [np.ascontiguousarray(scene[:, 8 * t : 8 * t + 240]) for t in range(8)]
-    entered, release = threading.Event(), threading.Event()
-    stage = CpuStage(load_enhancer("default"), overlap=True)
-    real = stage._gamma
-
-    def held(x: torch.Tensor, **kw: object) -> object:
-        if threading.current_thread().name.startswith("sagc-estimate"):
-            entered.set()
-            assert release.wait(30), "a frame waited for the worker's estimate"
-        return real(x, **kw)
-
-    stage._gamma = held
-    estimates = _count_estimates(stage)  # counted as they start
-    first = stage(Frame(pan[0]))
-    outputs = [stage(Frame(rgb)) for rgb in pan[1:6]]  # one estimate starts ahead and is held there
-    running = stage._ahead
-    assert entered.wait(30) and running is not None and not running.done() and len(estimates) == 2
-    assert estimates[0] == threading.current_thread().name and estimates[1].startswith("sagc-estimate")
-    release.set()
-    finished = running.result()
-    stage(Frame(pan[6]))
-    assert stage._shown is finished  # the finished estimate is the next frame's
     other = (street_scene(40, size=(240, 180), rate=30) * 255).round().astype(np.uint8)  # bright: another scene
-    serial = CpuStage(load_enhancer("default"))
-    for rgb in pan[:7]:
+    outputs, started = {}, {}
+    for speed in ("fast", "slow"):
+        stage = CpuStage(load_enhancer("default"))
+        real = stage._gamma
+
+        def slowed(x: torch.Tensor, real=real, speed=speed, **kw: object) -> object:
+            if speed == "slow" and threading.current_thread().name.startswith("sagc-estimate"):
+                time.sleep(0.05)
+            return real(x, **kw)
+
+        stage._gamma = slowed
+        estimates = _count_estimates(stage)
+        outputs[speed], started[speed] = [], []
+        for rgb in [*pan, other]:
+            outputs[speed].append(stage(Frame(rgb)).rgb)
+            started[speed].append(stage._ahead is not None)
+        stage.close()
+        assert estimates[0] == estimates[-1] == threading.current_thread().name  # the first frame, the cut
+        assert sum(name.startswith("sagc-estimate") for name in estimates) == sum(started[speed]) > 0
+    assert started["fast"] == started["slow"]
+    for fast, slow in zip(outputs["fast"], outputs["slow"], strict=True):
+        np.testing.assert_array_equal(fast, slow)
+    serial = CpuStage(load_enhancer("default"), overlap=False)
+    for rgb in pan:
         serial(Frame(rgb))
-    want = serial(Frame(other)).rgb
-    got = stage(Frame(other)).rgb
-    assert estimates[-1] == threading.current_thread().name
-    np.testing.assert_array_equal(got, want)
-    assert first.rgb.shape == outputs[-1].rgb.shape
-    stage.close()
+    np.testing.assert_array_equal(outputs["fast"][-1], serial(Frame(other)).rgb)
     serial.close()

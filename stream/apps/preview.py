@@ -239,11 +239,8 @@ class PreviewSession:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         """Process frames until the source ends, ``max_frames`` were shown, or :meth:`close`.
-        No encoder takes the second core here, so the stage may estimate beside its
-        full-resolution work (:attr:`~sagc.stream.enhance.stage.Stage.overlap`), and the
-        input's RGB for the view is converted beside the stage."""
+        The input's RGB for the view is converted beside the stage."""
         self._running = True
-        overlap, self.stage.overlap = self.stage.overlap, True
         converter = ThreadPoolExecutor(1, thread_name_prefix="sagc-preview-rgb")
         try:
             while not self._stop.is_set():
@@ -274,7 +271,6 @@ class PreviewSession:
             raise
         finally:
             converter.shutdown()
-            self.stage.overlap = overlap
             self._finish_recording()  # before the loop reads as stopped: its error is the run's
             with self._cond:
                 self._running = False

@@ -9,14 +9,14 @@ returned as it is after the estimate. In video a frame reuses the last estimate 
 holds (:mod:`sagc.stream.enhance.reuse`). Frames that are not 8-bit take the reference stage's
 floating-point path (:func:`~sagc.stream.enhance.reference.enhance_float`).
 
-With :attr:`CpuStage.overlap` (live preview, where no encoder takes the second core) the
-estimate runs ahead on a worker thread: a video frame that needs a fresh estimate starts it
-there and is itself enhanced with the newest finished one, so no frame waits for the network
-and the picture's γ is at most a few frames late (one at the frame rate of a camera: the
-estimate takes less than a frame's interval). A frame waits for its own estimate where a late
-one would be wrong: the first frame, a scene cut (luma histogram beyond
-:data:`~sagc.ops.histogram.SCENE_CUT` of the estimate's), and after a frame the gate left
-alone.
+With :attr:`CpuStage.overlap` (on by default) a video frame that needs a fresh estimate runs it
+on a worker thread beside its own full-resolution work and is itself enhanced with the last
+estimate, made from an earlier frame; the next frame waits for the worker's result and uses it.
+The picture's γ is one frame late, the same whatever the threads' timing (the output is
+deterministic), and the estimate and the full-resolution work share the two cores. A frame
+estimates in place, as without ``overlap``, where a late estimate would be wrong: the first
+frame, a scene cut (luma histogram beyond :data:`~sagc.ops.histogram.SCENE_CUT` of the
+estimate's), and after a frame the gate left alone.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class CpuStage(Stage):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         settings: RuntimeSettings | None = None,
-        overlap: bool = False,
+        overlap: bool = True,
     ) -> None:
         keep_frame_buffers_in_heap()
         device = torch.device(device)
@@ -72,11 +72,9 @@ class CpuStage(Stage):
         self._last: Estimate | None = None  # video: the last estimate, for frames that barely change
         self._network: NetworkEstimate | None = None  # video: the network's last γ, for frames of the same scene
         self._noise = 0.0  # the last frame's measured noise, 8-bit levels
-        self.overlap = overlap  # video: the estimate runs ahead on a worker (module docstring)
+        self.overlap = overlap  # video: a frame's estimate runs on a worker beside its full-resolution work
         self._worker: ThreadPoolExecutor | None = None
         self._ahead: Future[Estimate] | None = None  # the estimate running on the worker
-        self._shown: Estimate | None = None  # the estimate the last frame was enhanced with
-        self._waited = 0  # frames enhanced with an older estimate while the worker's ran
         self.configure(settings or enhancer.settings)
 
     def reset(self) -> None:
@@ -116,14 +114,18 @@ class CpuStage(Stage):
         timer = self.timer
         with step(timer, "downscale"):
             small = layout.thumbnail(pixels, scale=self.enhancer.scale)
-        full_size = small is pixels
-        estimate = self._estimate_ahead(small, full_size=full_size) if self.overlap else None
-        if estimate is None:
-            self._settle(keep=True)
-            if self._network is not None:
-                self._network.age += 1
-            estimate = reusable(self._last, small, noise=self._noise) or self._estimate(small, full_size=full_size)
-        self._shown = estimate
+        self._settle(keep=True)  # the worker's estimate, from the last frame, becomes the last one
+        if self._network is not None:
+            self._network.age += 1
+        estimate = reusable(self._last, small, noise=self._noise)
+        if estimate is None and self._runs_ahead(small):
+            assert self._last is not None
+            estimate = self._last
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="sagc-estimate")
+            self._ahead = self._worker.submit(self._estimate, small.copy(), full_size=False)
+        elif estimate is None:
+            estimate = self._estimate(small, full_size=small is pixels)
         if estimate.curve is None:  # the gate leaves the frame alone: nothing to do at full resolution
             if self.temporal_denoiser is not None:
                 self.temporal_denoiser.reset()
@@ -131,50 +133,32 @@ class CpuStage(Stage):
         filtered = self._filter(layout, pixels, weight=estimate.weight)
         return layout.apply(pixels, filtered, estimate.curve, timer=timer)
 
-    def _estimate_ahead(self, small: np.ndarray, *, full_size: bool) -> Estimate | None:
-        """With :attr:`overlap`, in video: the estimate this frame is enhanced with while a
-        fresh one runs on the worker (the module docstring), or None where the frame waits for
-        its own estimate."""
-        if not self.video_state.active:
-            return None
-        ahead, shown = self._ahead, self._shown
-        if ahead is not None and not ahead.done():  # still running: the last frame's estimate once more
-            if shown is None or shown.curve is None or _cut(small, shown):
-                return None
-            self._waited += 1
-            return shown
-        self._settle(keep=True)  # a finished estimate becomes the last one
-        if self._network is not None:
-            self._network.age += 1
+    def _runs_ahead(self, small: np.ndarray) -> bool:
+        """Whether this frame's estimate runs on the worker while the frame takes the last one
+        (:attr:`overlap`, in video, after an enhanced frame of the same scene)."""
         last = self._last
-        held = reusable(last, small, noise=self._noise)
-        if held is not None:
-            return held
-        if last is None or last.curve is None or _cut(small, last):
-            return self._estimate(small, full_size=full_size)
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="sagc-estimate")
-        self._ahead = self._worker.submit(self._estimate, small.copy(), full_size=False)
-        return last
+        return (
+            self.overlap
+            and self.video_state.active
+            and last is not None
+            and last.curve is not None
+            and histogram_l1(luma_histogram_8bit(small), last.histogram) <= SCENE_CUT
+        )
 
     def _settle(self, *, keep: bool = False) -> None:
         """Wait for the estimate running on the worker, if any (its errors raise here); with
-        ``keep`` it stays the last estimate, as old as the frames that went by while it ran,
-        else it is dropped with the rest of the state it set."""
+        ``keep`` it is the last estimate from here on, else it is dropped with the rest of the
+        state it set."""
         ahead, self._ahead = self._ahead, None
-        waited, self._waited = self._waited, 0
         if ahead is None:
             return
         if keep:
             ahead.result()
-            for held in (self._last, self._network):
-                if held is not None:
-                    held.age += waited
             return
         try:
             ahead.result()
         finally:
-            self._last = self._network = self._shown = None
+            self._last = self._network = None
 
     def _filter(self, layout: Layout, pixels: object, *, weight: float) -> object:
         """The temporal and the bilateral noise reduction at the gate's ``weight``."""
@@ -252,9 +236,3 @@ class CpuStage(Stage):
 
     def estimator_runner(self, x: torch.Tensor) -> Callable[[], object]:
         return lambda: self._runtime(x)
-
-
-def _cut(small: np.ndarray, estimate: Estimate) -> bool:
-    """Whether the thumbnail ``small`` shows another scene than the one ``estimate`` was made
-    from."""
-    return histogram_l1(luma_histogram_8bit(small), estimate.histogram) > SCENE_CUT

@@ -54,7 +54,7 @@ class Stage(ABC):
     slots: int = 1  # frames that may be in flight at once
     planar: bool = False  # enhances 8-bit 4:2:0 frames in their planes (Frame.planes) without RGB
     reuses_estimates: bool = False  # video frames may reuse the last estimate while the light holds
-    overlap: bool = False  # video: a frame's estimate may run beside its full-resolution work (a free core)
+    overlap: bool = False  # video: a frame's estimate may run on a worker beside its full-resolution work
     timer: StepTimer | None = None  # set to time the implementation's steps (sagc bench)
 
     def __init__(self, enhancer: Enhancer, *, device: torch.device, dtype: torch.dtype) -> None:
