@@ -1,5 +1,5 @@
 """tools/overlap_bench.py on a tiny clip: both stage modes and the pass-through transcoded, every
-ratio filled."""
+ratio filled; both live."""
 
 from __future__ import annotations
 
@@ -23,5 +23,7 @@ def test_times_both_modes_against_the_pass_through(tmp_path, caplog):
     assert set(ratios) == {"in step", "overlap"}
     assert all(len(values) == 2 and all(0.0 < v < 10.0 for v in values) for values in ratios.values())
     assert "median" in caplog.text
+    live = main([str(clip), "--frames", "10", "--runs", "1", "--live"])  # paced at the clip's 24 frames/s
+    assert set(live) == {"in step", "overlap"} and all(0.0 < v[0] < 1000.0 for v in live.values())
     with pytest.raises(SystemExit):
         main([])  # neither a file nor --synthetic

@@ -216,7 +216,7 @@ def test_the_reference_stage_is_the_enhancer_in_floating_point():
 
 @pytest.mark.parametrize("planar", [False, True], ids=["rgb", "4:2:0"])
 def test_overlap_estimates_on_a_worker_one_frame_ahead(planar):
-    """With ``overlap`` (the default) the first frame estimates on the caller's thread and every
+    """With ``overlap`` (live preview) the first frame estimates on the caller's thread and every
     later estimate on the stage's worker, beside the full-resolution work of the frame it was
     made from, which takes the last estimate: as many estimates as the serial stage, and in a
     steady light the outputs, one estimate late, match it closely."""
@@ -259,7 +259,7 @@ def test_overlap_output_does_not_depend_on_the_workers_speed_and_a_scene_cut_est
     other = (street_scene(40, size=(240, 180), rate=30) * 255).round().astype(np.uint8)  # bright: another scene
     outputs, started = {}, {}
     for speed in ("fast", "slow"):
-        stage = CpuStage(load_enhancer("default"))
+        stage = CpuStage(load_enhancer("default"), overlap=True)
         real = stage._gamma
 
         def slowed(x: torch.Tensor, real=real, speed=speed, **kw: object) -> object:

@@ -333,13 +333,14 @@ def _run_stage(stage: Stage, frames: list[Frame]) -> None:
         pending.popleft().result()
 
 
-def _live_latency(spec: str, stage: Stage, frames: int) -> tuple[list[float], int]:
-    """Preview mode on the input paced at its frame rate: arrival → shown latencies, drops."""
+def _live_latency(spec: str, stage: Stage, frames: int, *, overlap: bool = True) -> tuple[list[float], int]:
+    """Preview mode on the input paced at its frame rate (the session's ``overlap``, as
+    :class:`~sagc.stream.apps.preview.PreviewSession` has it): arrival → shown latencies, drops."""
     capture = LiveCapture(parse_live_source(spec), realtime=True, planar=stage.planar)
     settings = stage.settings
     stage.configure(settings.replace(smooth=0.0))
     try:
-        with PreviewSession(capture, stage, max_frames=frames) as session:
+        with PreviewSession(capture, stage, max_frames=frames, overlap=overlap) as session:
             capture.wait_open()
             session.run()
     finally:

@@ -156,7 +156,9 @@ class _Recorder:
 
 
 class PreviewSession:
-    """The preview loop; ``run()`` blocks, or ``start()`` it in a thread and ``close()`` it."""
+    """The preview loop; ``run()`` blocks, or ``start()`` it in a thread and ``close()`` it.
+    ``overlap``: the stage's :attr:`~sagc.stream.enhance.stage.Stage.overlap` while the loop
+    runs (no encoder takes the second core here, unless recording)."""
 
     def __init__(
         self,
@@ -168,6 +170,7 @@ class PreviewSession:
         record_settings: EncoderSettings = EncoderSettings(),
         overwrite: bool = False,
         max_frames: int | None = None,
+        overlap: bool = True,
     ) -> None:
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
@@ -180,6 +183,7 @@ class PreviewSession:
         self.record_settings = record_settings
         self.overwrite = overwrite
         self.max_frames = max_frames
+        self.overlap = overlap
         self.error: BaseException | None = None
         self._recorder: _Recorder | None = None
         self._requests: collections.deque[tuple[str, object]] = collections.deque()
@@ -239,8 +243,10 @@ class PreviewSession:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         """Process frames until the source ends, ``max_frames`` were shown, or :meth:`close`.
-        The input's RGB for the view is converted beside the stage."""
+        The stage's ``overlap`` is the session's while it runs, and the input's RGB for the
+        view is converted beside the stage."""
         self._running = True
+        overlap, self.stage.overlap = self.stage.overlap, self.overlap
         converter = ThreadPoolExecutor(1, thread_name_prefix="sagc-preview-rgb")
         try:
             while not self._stop.is_set():
@@ -271,6 +277,7 @@ class PreviewSession:
             raise
         finally:
             converter.shutdown()
+            self.stage.overlap = overlap
             self._finish_recording()  # before the loop reads as stopped: its error is the run's
             with self._cond:
                 self._running = False

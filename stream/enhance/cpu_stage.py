@@ -9,14 +9,15 @@ returned as it is after the estimate. In video a frame reuses the last estimate 
 holds (:mod:`sagc.stream.enhance.reuse`). Frames that are not 8-bit take the reference stage's
 floating-point path (:func:`~sagc.stream.enhance.reference.enhance_float`).
 
-With :attr:`CpuStage.overlap` (on by default) a video frame that needs a fresh estimate runs it
-on a worker thread beside its own full-resolution work and is itself enhanced with the last
-estimate, made from an earlier frame; the next frame waits for the worker's result and uses it.
-The picture's γ is one frame late, the same whatever the threads' timing (the output is
-deterministic), and the estimate and the full-resolution work share the two cores. A frame
-estimates in place, as without ``overlap``, where a late estimate would be wrong: the first
-frame, a scene cut (luma histogram beyond :data:`~sagc.ops.histogram.SCENE_CUT` of the
-estimate's), and after a frame the gate left alone.
+With :attr:`CpuStage.overlap` (live preview, where no encoder takes the second core) a video
+frame that needs a fresh estimate runs it on a worker thread beside its own full-resolution work
+and is itself enhanced with the last estimate, made from an earlier frame; the next frame waits
+for the worker's result and uses it. The picture's γ is one frame late, the same whatever the
+threads' timing (the output is deterministic). A frame estimates in place, as without
+``overlap``, where a late estimate would be wrong: the first frame, a scene cut (luma histogram
+beyond :data:`~sagc.ops.histogram.SCENE_CUT` of the estimate's), and after a frame the gate left
+alone. In a transcode x264 keeps both cores busy and the estimate runs in step
+(``tools/overlap_bench.py``: no faster there).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class CpuStage(Stage):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         settings: RuntimeSettings | None = None,
-        overlap: bool = True,
+        overlap: bool = False,
     ) -> None:
         keep_frame_buffers_in_heap()
         device = torch.device(device)
