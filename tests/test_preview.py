@@ -330,9 +330,10 @@ def test_cli_preview_window_on_a_virtual_display(tmp_path: Path, weights: Path) 
         assert sum(1 for _ in container.decode(video=0)) == 15
 
 
-def test_the_live_loop_lets_the_stage_estimate_beside_its_filters(tmp_path: Path) -> None:
+def test_the_live_loop_lets_the_stage_estimate_on_its_worker(tmp_path: Path) -> None:
     """No encoder takes the second core in preview: the stage's ``overlap`` is on while the loop
-    runs (dark moving frames: their estimates run on the stage's worker) and back off after."""
+    runs (dark moving frames: their estimates run on the stage's worker) and back off after;
+    a session made with ``overlap=False`` keeps every estimate in step."""
     seen: list[bool] = []
 
     class Watched(CpuStage):
@@ -349,3 +350,10 @@ def test_the_live_loop_lets_the_stage_estimate_beside_its_filters(tmp_path: Path
     assert len(seen) == 12 and all(seen) and stage.overlap is False
     assert stage._worker is not None  # the moving pattern estimated on the worker
     stage.close()
+    seen.clear()
+    in_step = Watched(load_enhancer("default"))
+    with LiveCapture(parse_live_source(str(clip)), realtime=False, planar=True) as capture:
+        capture.wait_open()
+        PreviewSession(capture, in_step, max_frames=12, overlap=False).run()
+    assert len(seen) == 12 and not any(seen) and in_step._worker is None  # every estimate in step
+    in_step.close()
