@@ -3,7 +3,7 @@
     python tools/choose_temporal.py $DATA/camvid/train/images --weights default \
         --strengths 0 0.6 0.7 0.8 0.9 --speeds 1 4
 
-Each of ``--images`` frames (evenly spaced through the folder, sorted by name) becomes a pan: a
+Each of ``--images-count`` frames (evenly spaced through the folder, sorted by name) becomes a pan: a
 ``--window`` square crop moved ``speed`` pixels to the right per frame for ``--frames`` frames,
 darkened as a clip (one ``sagc data darken`` draw per pan, fresh noise per frame, seed
 ``--seed``) at the default light range and at night. Every pan is enhanced as ``sagc enhance``
@@ -43,8 +43,6 @@ from sagc.train.data import load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout import enhance, p1_levels, relative_flicker  # noqa: E402 - a sibling script
-
-log = logging.getLogger("choose_temporal")
 
 LIGHTS = {"default light": DAY_LIGHT, "night": NIGHT_LIGHT}
 FIGURES = ("psnr", "ssim", "relative_flicker", "p1", "clean_p1", "x264_ms", "x264_kb")

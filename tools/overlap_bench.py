@@ -5,12 +5,12 @@
 Each run transcodes the first ``--frames`` frames three ways in a row, as ``sagc bench`` times its
 end-to-end figure (libx264 ``veryfast``, 4:2:0 from the decoder): a plain pass-through, the
 default weights with :attr:`~sagc.stream.enhance.cpu_stage.CpuStage.overlap` off (every
-estimate in step with its frame) and on (the default: a frame's estimate on the worker beside its
-full-resolution work). Prints frames/s and each one's ratio to the pass-through of its run, and
-the median ratios. The model runs on one thread, the CLI's default ``--threads``. With
-``--live``, each run measures ``sagc bench``'s live latency instead (the preview loop on the
-input paced at its frame rate, ``--frames`` frames, the session's overlap off and on): p50 and
-p95 of each, and their medians.
+estimate in step with its frame: the stage's default) and on (a frame's estimate on the worker
+beside its full-resolution work, as the preview runs it). Prints frames/s and each one's ratio
+to the pass-through of its run, and the median ratios. The model runs on one thread, the CLI's
+default ``--threads``. With ``--live``, each run measures ``sagc bench``'s live latency instead
+(the preview loop on the input paced at its frame rate, ``--frames`` frames, the session's
+overlap off and on): p50 and p95 of each, and their medians.
 """
 
 from __future__ import annotations

@@ -153,13 +153,11 @@ class CpuStage(Stage):
         ahead, self._ahead = self._ahead, None
         if ahead is None:
             return
-        if keep:
-            ahead.result()
-            return
         try:
             ahead.result()
         finally:
-            self._last = self._network = None
+            if not keep:
+                self._last = self._network = None
 
     def _filter(self, layout: Layout, pixels: object, *, weight: float) -> object:
         """The temporal and the bilateral noise reduction at the gate's ``weight``."""
