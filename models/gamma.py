@@ -187,6 +187,7 @@ class Enhancer(nn.Module):
         *,
         small: Tensor | None = None,
         levels: Levels | None = None,
+        night: Tensor | None = None,
     ) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
         put it through its ``levels`` (:meth:`gamma`: the exposure gain, then the toe of the
@@ -194,8 +195,11 @@ class Enhancer(nn.Module):
         should come from the unfiltered ``x``; with ``guide`` > 0 the upsampling follows the
         filtered ``x``'s log luma (:mod:`sagc.ops.guide`), fitted on ``small``, the
         low-resolution frame γ was estimated from (made from ``x`` when not given; with
-        ``levels``, already through them)."""
-        filtered = reduce_noise(x, strength=self.denoise, weight=weight)
+        ``levels``, already through them). ``night``: each image's nightness
+        (:meth:`~sagc.models.gate.ExposureGate.nightness` of its low-resolution frame), how much
+        of the night noise reduction it gets (:func:`~sagc.ops.denoise.night_filter`; none
+        when not given)."""
+        filtered = reduce_noise(x, strength=self.denoise, weight=weight, night=night)
         if levels is not None:
             filtered = levels(filtered)
         if self.guide > 0.0:
@@ -224,10 +228,11 @@ class Enhancer(nn.Module):
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
         gamma, weight, levels = self.gamma(small, exposure=exposure)
+        night = self.exposure_gate.nightness(small) if self.denoise > 0.0 else None
         if levels is not None:
             small = levels(small)
         if prefilter is not None:
             x = prefilter(x, weight)
         if smoother is not None:
             gamma = smoother(gamma, small)
-        return self.apply(x, gamma, weight, small=small, levels=levels)
+        return self.apply(x, gamma, weight, small=small, levels=levels, night=night)

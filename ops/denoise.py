@@ -16,12 +16,24 @@ runs on the GPU and in float or 16-bit pipelines. The CPU 8-bit forms beside the
 faster there); the 4:2:0 form filters each plane with a fraction of the RGB filter's colour σ
 (:data:`PLANAR_LUMA_SIGMA`, :data:`PLANAR_CHROMA_SIGMA`).
 
+At night the brightening multiplies what one pass leaves: frames the exposure gate counts as
+night (:meth:`~sagc.models.gate.ExposureGate.nightness` ``n`` > 0) get a second pass of the
+same filter at :data:`NIGHT_PASS` × ``n`` of its colour σ, and their colour — each channel's
+difference from the grey — moves by ``n`` towards its Gaussian blur (:data:`NIGHT_CHROMA_SIGMA`,
+a 5×5 window; the eye resolves colour more coarsely than luma, and dark noise is mostly colour).
+Chosen on CamVid train darkened at night level (seed 1, every 9th frame, stills through the
+8-bit path): PSNR / SSIM 23.97 / 0.662 with one pass, 24.80 / 0.762 with both (second-pass
+fractions 0.2–0.7 and blurs 1–3.5 px tried; 0.2 and 2.5 px best by PSNR, within 0.001 SSIM of
+the best); frames at 0.2–0.4 of normal light 24.68 / 0.783 → 24.99 / 0.832; frames brighter
+than the night range (mean luma above 0.16) are filtered as before.
+
 Reference: J. Immerkær, "Fast noise variance estimation", CVIU 64(2), 1996.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -34,6 +46,8 @@ from .colour import GREY_WEIGHTS
 __all__ = [
     "DEFAULT_STRENGTH",
     "MIN_NOISE_LEVELS",
+    "NIGHT_CHROMA_SIGMA",
+    "NIGHT_PASS",
     "PLANAR_CHROMA_SIGMA",
     "PLANAR_LUMA_SIGMA",
     "RADIUS",
@@ -41,6 +55,7 @@ __all__ = [
     "bilateral_filter",
     "denoise_8bit",
     "denoise_planes",
+    "night_filter",
     "noise_level",
     "noise_level_8bit",
     "noise_level_plane",
@@ -58,6 +73,11 @@ DEFAULT_STRENGTH = 7.0
 _MIN_SIGMA = 1e-4  # in units of x: 0.03 of an 8-bit level
 MIN_NOISE_LEVELS = 0.5
 """Frames with less noise than this many 8-bit levels are not filtered: clean footage costs nothing."""
+NIGHT_PASS = 0.2
+"""The night's second pass: its colour σ as a fraction of the first pass's, at full nightness."""
+NIGHT_CHROMA_SIGMA = 2.5
+"""Pixels: the σ of the 5×5 Gaussian a night frame's colour moves towards."""
+_NIGHT_CHROMA_SIZE = 5
 
 # The 4:2:0 form filters each plane on its own, where the RGB filter's range distance sums three
 # channels' differences: a luma step moves all three (3× its size), a chroma step about two
@@ -143,9 +163,10 @@ def noise_level(x: Tensor) -> Tensor:
     return response.abs().mean((1, 2)) * NOISE_SCALE
 
 
-def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None) -> Tensor:
+def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None, night: Tensor | None = None) -> Tensor:
     """Bilateral filter of each image with colour σ = ``strength`` × its :func:`noise_level`
-    (× its ``weight``, a tensor of N in [0, 1], when given).
+    (× its ``weight``, a tensor of N in [0, 1], when given), then, with ``night`` (each image's
+    nightness, a tensor of N in [0, 1]), :func:`night_filter`.
 
     ``strength`` 0 returns ``x``; an image with less than :data:`MIN_NOISE_LEVELS` of noise, or
     one of weight 0, comes back unchanged.
@@ -159,7 +180,47 @@ def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None) ->
     sigma = torch.where(noise < MIN_NOISE_LEVELS / 255.0, 0.0, strength * noise)
     if weight is not None:
         sigma = sigma * weight.to(sigma)
-    return bilateral_filter(x, sigma_color=sigma.clamp(min=_MIN_SIGMA))
+    filtered = bilateral_filter(x, sigma_color=sigma.clamp(min=_MIN_SIGMA))
+    if night is None:
+        return filtered
+    return night_filter(filtered, sigma=sigma, night=night * (sigma > 0).to(sigma))
+
+
+def _gaussian_taps(size: int, sigma: float) -> list[float]:
+    half = size // 2
+    taps = [math.exp(-0.5 * (i - half) ** 2 / sigma**2) for i in range(size)]
+    return [t / sum(taps) for t in taps]
+
+
+def _blur(x: Tensor, taps: Sequence[float]) -> Tensor:
+    """Separable blur of an N×C×H×W tensor with the odd ``taps`` along both axes, borders
+    mirrored without repeating the edge pixel (OpenCV's default); slices only."""
+    half = len(taps) // 2
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (half, half, 0, 0), mode="reflect")
+    across = sum(tap * padded[..., i : i + width] for i, tap in enumerate(taps))
+    padded = F.pad(across, (0, 0, half, half), mode="reflect")
+    return sum(tap * padded[..., i : i + height, :] for i, tap in enumerate(taps))
+
+
+def night_filter(x: Tensor, *, sigma: Tensor, night: Tensor) -> Tensor:
+    """The night's filtering of an N×3×H×W float batch already filtered once with colour σ
+    ``sigma`` (shape N, in ``x``'s units): a second bilateral pass at :data:`NIGHT_PASS` ×
+    ``night`` of it, then each channel's difference from the grey moved by ``night`` towards
+    its Gaussian blur (:data:`NIGHT_CHROMA_SIGMA`). ``night`` (shape N, in [0, 1]) 0 leaves an
+    image as it is; device and dtype follow ``x``."""
+    night = night.to(device=x.device, dtype=torch.float32).reshape(-1)
+    height, width = x.shape[-2:]
+    if height < _NIGHT_CHROMA_SIZE or width < _NIGHT_CHROMA_SIZE:
+        return x
+    second = bilateral_filter(x, sigma_color=(sigma.to(night) * NIGHT_PASS * night).clamp(min=_MIN_SIGMA))
+    work = torch.where(night.view(-1, 1, 1, 1) > 0.0, second.float(), x.float())  # night 0: exactly as given
+    red, green, blue = GREY_WEIGHTS
+    grey = red * work[:, :1] + green * work[:, 1:2] + blue * work[:, 2:3]
+    difference = work - grey
+    blurred = _blur(difference, _gaussian_taps(_NIGHT_CHROMA_SIZE, NIGHT_CHROMA_SIGMA))
+    out = work + night.view(-1, 1, 1, 1) * (blurred - difference)
+    return out.clamp_(0.0, 1.0).to(x.dtype)
 
 
 _GREY = np.array([GREY_WEIGHTS], dtype=np.float32)
@@ -181,40 +242,61 @@ def noise_level_plane(plane: np.ndarray) -> float:
     return float(cv2.norm(response, cv2.NORM_L1)) / response.size * NOISE_SCALE
 
 
-def denoise_8bit(rgb: np.ndarray, *, noise: float, strength: float) -> np.ndarray:
+def denoise_8bit(rgb: np.ndarray, *, noise: float, strength: float, night: float = 0.0) -> np.ndarray:
     """:func:`reduce_noise` of an H×W×3 frame (uint8, or float32 in 8-bit units) whose noise is
-    ``noise`` levels: colour σ = ``strength`` × ``noise``; float32 in 8-bit units (rounding to
-    8 bits would show once the exponent expands it), or ``rgb`` itself where nothing is filtered
-    (``strength`` 0, or less than :data:`MIN_NOISE_LEVELS` of noise)."""
+    ``noise`` levels: colour σ = ``strength`` × ``noise``, and :func:`night_filter` at
+    nightness ``night``; float32 in 8-bit units (rounding to 8 bits would show once the
+    exponent expands it), or ``rgb`` itself where nothing is filtered (``strength`` 0, or less
+    than :data:`MIN_NOISE_LEVELS` of noise)."""
     sigma = strength * noise
     if sigma <= 0 or noise < MIN_NOISE_LEVELS:
         return rgb
-    return cv2.bilateralFilter(rgb.astype(np.float32, copy=False), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+    out = cv2.bilateralFilter(rgb.astype(np.float32, copy=False), 2 * RADIUS + 1, sigma, SIGMA_SPACE)
+    if night <= 0.0:
+        return out
+    out = cv2.bilateralFilter(out, 2 * RADIUS + 1, sigma * NIGHT_PASS * night, SIGMA_SPACE)
+    difference = out - cv2.transform(out, _GREY)[..., None]
+    size = (_NIGHT_CHROMA_SIZE, _NIGHT_CHROMA_SIZE)
+    blurred = cv2.GaussianBlur(difference, size, NIGHT_CHROMA_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+    out += night * (blurred - difference)
+    return np.clip(out, 0.0, 255.0, out=out)
 
 
 def denoise_planes(
-    planes: tuple[np.ndarray, ...], *, noise: float, strength: float, luma_span: float, chroma_span: float
+    planes: tuple[np.ndarray, ...],
+    *,
+    noise: float,
+    strength: float,
+    luma_span: float,
+    chroma_span: float,
+    night: float = 0.0,
 ) -> tuple[np.ndarray, ...]:
     """:func:`denoise_8bit` on 4:2:0 planes (Y, U, V; uint8 or float32 code values) whose luma
     noise is ``noise`` code values in a luma range of ``luma_span`` (chroma ``chroma_span``):
     luma with :data:`PLANAR_LUMA_SIGMA` of the RGB filter's colour σ, chroma with
-    :data:`PLANAR_CHROMA_SIGMA` at half the radius and spatial σ. Float32 planes, or ``planes``
-    themselves where nothing is filtered."""
+    :data:`PLANAR_CHROMA_SIGMA` at half the radius and spatial σ; at nightness ``night`` luma's
+    second pass and the chroma planes moved towards their blur (:func:`night_filter`; chroma at
+    half resolution: a 3×3 window, half the σ). Float32 planes, or ``planes`` themselves where
+    nothing is filtered."""
     sigma = strength * noise
     if sigma <= 0 or noise * 255.0 / luma_span < MIN_NOISE_LEVELS:
         return planes
     luma, *chroma = planes
-    return (
+    luma_sigma = sigma * PLANAR_LUMA_SIGMA
+    luma = cv2.bilateralFilter(luma.astype(np.float32, copy=False), 2 * RADIUS + 1, luma_sigma, SIGMA_SPACE)
+    chroma = [
         cv2.bilateralFilter(
-            luma.astype(np.float32, copy=False), 2 * RADIUS + 1, sigma * PLANAR_LUMA_SIGMA, SIGMA_SPACE
-        ),
-        *(
-            cv2.bilateralFilter(
-                plane.astype(np.float32, copy=False),
-                RADIUS + 1,
-                sigma * PLANAR_CHROMA_SIGMA * chroma_span / luma_span,
-                SIGMA_SPACE / 2,
-            )
-            for plane in chroma
-        ),
-    )
+            plane.astype(np.float32, copy=False),
+            RADIUS + 1,
+            sigma * PLANAR_CHROMA_SIGMA * chroma_span / luma_span,
+            SIGMA_SPACE / 2,
+        )
+        for plane in chroma
+    ]
+    if night > 0.0:
+        luma = cv2.bilateralFilter(luma, 2 * RADIUS + 1, luma_sigma * NIGHT_PASS * night, SIGMA_SPACE)
+        size = (_NIGHT_CHROMA_SIZE // 2 + 1, _NIGHT_CHROMA_SIZE // 2 + 1)
+        for plane in chroma:
+            blurred = cv2.GaussianBlur(plane, size, NIGHT_CHROMA_SIGMA / 2, borderType=cv2.BORDER_REFLECT_101)
+            cv2.addWeighted(plane, 1.0 - night, blurred, night, 0.0, dst=plane)
+    return (luma, *chroma)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from sagc.core.errors import SagcError
-from sagc.core.synth import darken, sample_darken_params
-from sagc.eval.metrics import psnr
+from sagc.core.synth import NIGHT_LIGHT, darken, sample_darken_params
+from sagc.eval.metrics import psnr, ssim
 from sagc.models import (
     Enhancer,
     GammaEstimator,
@@ -20,7 +21,16 @@ from sagc.models import (
     save_enhancer,
 )
 from sagc.models.gamma import apply_gamma
-from sagc.ops.denoise import noise_level_8bit
+from sagc.ops.colour import GREY_WEIGHTS
+from sagc.ops.denoise import (
+    PLANAR_LUMA_SIGMA,
+    SIGMA_SPACE,
+    denoise_8bit,
+    denoise_planes,
+    night_filter,
+    noise_level_8bit,
+    noise_level_plane,
+)
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.demo import street_scene
@@ -163,3 +173,94 @@ def test_checkpoints_carry_the_setting(tmp_path):
 
 def test_shipped_default_denoises():
     assert load_enhancer("default").denoise == 7.0
+
+
+def _colour_noise(x: torch.Tensor) -> float:
+    """The spread of each channel's difference from the grey: colour noise on a grey scene."""
+    red, green, blue = GREY_WEIGHTS
+    grey = red * x[:, :1] + green * x[:, 1:2] + blue * x[:, 2:3]
+    return float((x - grey).std())
+
+
+def _grey_step_with_noise(seed: int = 0) -> torch.Tensor:
+    """A dark grey step (0.04 | 0.5) with independent noise in each channel, N×3×64×96."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((1, 3, 64, 96), 0.04)
+    x[..., 48:] = 0.5
+    return (x + 0.01 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_night_filter_removes_colour_noise_and_keeps_edges():
+    x = _grey_step_with_noise()
+    sigma = 7.0 * noise_level(x)
+    once = bilateral_filter(x, sigma_color=sigma)
+    night = night_filter(once, sigma=sigma, night=torch.ones(1))
+    assert _colour_noise(night) < 0.5 * _colour_noise(once)
+    for half in (slice(0, 40), slice(56, 96)):  # the step's sides keep their levels
+        assert float(night[..., half].mean()) == pytest.approx(float(x[..., half].mean()), abs=2e-3)
+    assert float(night[..., 47].mean()) < 0.1 < 0.45 < float(night[..., 48].mean())  # and it stays a step
+    torch.testing.assert_close(night_filter(once, sigma=sigma, night=torch.zeros(1)), once, atol=1e-6, rtol=0)
+    half_way = night_filter(once, sigma=sigma, night=torch.full((1,), 0.5))
+    assert _colour_noise(night) < _colour_noise(half_way) < _colour_noise(once)
+
+
+def test_reduce_noise_applies_the_night_filter_per_image():
+    x = _grey_step_with_noise()
+    sigma = 7.0 * noise_level(x)
+    batch = torch.cat([x, x])
+    out = reduce_noise(batch, strength=7.0, night=torch.tensor([0.0, 1.0]))
+    once = bilateral_filter(x, sigma_color=sigma)
+    torch.testing.assert_close(out[:1], once, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[1:], night_filter(once, sigma=sigma, night=torch.ones(1)))
+    weightless = reduce_noise(x, strength=7.0, weight=torch.zeros(1), night=torch.ones(1))
+    torch.testing.assert_close(weightless, x)  # a frame the gate leaves alone is not filtered at night either
+
+
+@pytest.mark.parametrize("night", [0.0, 0.4, 1.0])
+def test_the_night_filter_forms_agree(night):
+    rgb = _pixels(_grey_step_with_noise(1))
+    noise = noise_level_8bit(rgb)
+    fast = torch.from_numpy(denoise_8bit(rgb, noise=noise, strength=7.0, night=night)).permute(2, 0, 1)[None] / 255
+    slow = reduce_noise(_tensor(rgb), strength=7.0, night=torch.tensor([night]))
+    assert float((fast - slow).abs().mean()) * 255 < 0.2
+    assert float((fast - slow).abs().max()) * 255 < 3.0
+
+
+def test_planes_at_night_lose_chroma_noise_and_keep_luma_levels():
+    rng = np.random.default_rng(3)
+    luma = np.clip(30 + rng.normal(0, 2, (64, 96)), 0, 255).astype(np.float32)
+    chroma = [np.clip(128 + rng.normal(0, 2, (32, 48)), 0, 255).astype(np.float32) for _ in range(2)]
+    options = {"noise": noise_level_plane(luma), "strength": 7.0, "luma_span": 219.0, "chroma_span": 224.0}
+    day = denoise_planes((luma, *chroma), **options)
+    night = denoise_planes((luma, *chroma), **options, night=1.0)
+    np.testing.assert_array_equal(  # night 0: luma's one pass, OpenCV's filter
+        day[0], cv2.bilateralFilter(luma, 5, 7.0 * options["noise"] * PLANAR_LUMA_SIGMA, SIGMA_SPACE)
+    )
+    for before, after in zip(day[1:], night[1:], strict=True):
+        assert float(after.std()) < 0.7 * float(before.std())
+        assert float(after.mean()) == pytest.approx(128.0, abs=0.2)
+    assert float(night[0].std()) < float(day[0].std())
+    assert float(night[0].mean()) == pytest.approx(float(luma.mean()), abs=0.2)
+
+
+def test_fast_path_filters_like_the_float_path_at_night():
+    clean = (street_scene(6, size=(240, 136), rate=30) * 255).round().astype(np.uint8)
+    g = torch.Generator().manual_seed(4)
+    dark = _pixels(darken(_tensor(clean), sample_darken_params(g, light=NIGHT_LIGHT), generator=g))
+    enhancer = load_enhancer("default")
+    x = _tensor(dark)
+    with torch.no_grad():
+        small = enhancer.downscale(x)
+        night = enhancer.exposure_gate.nightness(small)
+        gamma, weight, levels = enhancer.gamma(small)
+        parts = {"small": levels(small), "levels": levels}
+        with_night = enhancer.apply(x, gamma, weight, **parts, night=night)
+        without = enhancer.apply(x, gamma, weight, **parts)
+    assert float(night) == 1.0
+    torch.testing.assert_close(enhancer(x), with_night)  # the enhancer passes its frames' nightness on
+    fast = _tensor(CpuStage(load_enhancer("default"))(Frame(dark)).rgb)
+    slow = _tensor(ReferenceStage(load_enhancer("default"))(Frame(dark)).rgb)
+    assert float(psnr(fast, slow)) > 38
+    assert float(psnr(fast, with_night)) > float(psnr(fast, without)) + 3  # the fast path filters at night too
+    reference = _tensor(clean)
+    assert float(ssim(fast, reference)) > float(ssim(without, reference)) + 0.05  # nearer the clean scene's structure

@@ -131,7 +131,7 @@ class CpuStage(Stage):
             if self.temporal_denoiser is not None:
                 self.temporal_denoiser.reset()
             return pixels
-        filtered = self._filter(layout, pixels, weight=estimate.weight)
+        filtered = self._filter(layout, pixels, weight=estimate.weight, night=estimate.night)
         return layout.apply(pixels, filtered, estimate.curve, timer=timer)
 
     def _runs_ahead(self, small: np.ndarray) -> bool:
@@ -159,8 +159,9 @@ class CpuStage(Stage):
             if not keep:
                 self._last = self._network = None
 
-    def _filter(self, layout: Layout, pixels: object, *, weight: float) -> object:
-        """The temporal and the bilateral noise reduction at the gate's ``weight``."""
+    def _filter(self, layout: Layout, pixels: object, *, weight: float, night: float) -> object:
+        """The temporal and the bilateral noise reduction at the gate's ``weight``, the latter
+        with its night passes at nightness ``night``."""
         settings, timer = self.settings, self.timer
         filtered: object = pixels
         noise = None  # the frame's noise in its code values, measured once for both filters
@@ -174,7 +175,7 @@ class CpuStage(Stage):
             with step(timer, "noise reduction"):
                 noise = layout.noise(filtered) if noise is None else noise
                 self._noise = layout.levels(noise)
-                filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise)
+                filtered = layout.denoise(filtered, noise=noise, strength=weight * settings.denoise, night=night)
         return filtered
 
     def _gamma(
@@ -203,6 +204,7 @@ class CpuStage(Stage):
         x = self.enhancer.prepare(x.contiguous(memory_format=torch.channels_last))
         frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
         with step(self.timer, "estimate"):
+            night = float(self.enhancer.exposure_gate.nightness(x)[0])
             gamma, weight, levels = self._gamma(x, frames=frames, network=self._network_for(small))
             point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
             if levels is not None:
@@ -210,7 +212,7 @@ class CpuStage(Stage):
             plain = self.settings.gain == 1.0 and point == 0.0 and gain == 1.0
             alone = weight == 0.0 and plain and bool((gamma >= 1.0).all())
             curve = None if alone else Curve.fit(gamma, x, fraction=self.settings.guide, black=point, gain=gain)
-        estimate = Estimate(small.copy() if full_size else small, curve, weight)
+        estimate = Estimate(small.copy() if full_size else small, curve, weight, night=night)
         if self.video_state.active:  # video: later frames that barely change may reuse it
             self._last = estimate
         return estimate

@@ -47,7 +47,7 @@ class Layout(Generic[Pixels]):
         """The temporal noise reduction's form (``pixels`` themselves where they pass through)."""
         raise NotImplementedError
 
-    def denoise(self, filtered: object, *, noise: float, strength: float) -> object:
+    def denoise(self, filtered: object, *, noise: float, strength: float, night: float = 0.0) -> object:
         """The bilateral noise reduction's form (``filtered`` itself where nothing is filtered)."""
         raise NotImplementedError
 
@@ -71,8 +71,8 @@ class RgbLayout(Layout[np.ndarray]):
     def temporal(self, denoiser: TemporalDenoiser, pixels: np.ndarray, *, levels: float, weight: float) -> np.ndarray:
         return denoiser.filter_8bit(pixels, noise=levels, weight=weight)
 
-    def denoise(self, filtered: np.ndarray, *, noise: float, strength: float) -> np.ndarray:
-        return denoise_8bit(filtered, noise=noise, strength=strength)
+    def denoise(self, filtered: np.ndarray, *, noise: float, strength: float, night: float = 0.0) -> np.ndarray:
+        return denoise_8bit(filtered, noise=noise, strength=strength, night=night)
 
     def apply(self, pixels: np.ndarray, filtered: np.ndarray, curve: Curve, *, timer: StepTimer | None) -> np.ndarray:
         with step(timer, "upsample"):
@@ -116,10 +116,14 @@ class PlanarLayout(Layout[YuvPlanes]):
         )
         return pixels if out is planes else out
 
-    def denoise(self, filtered: YuvPlanes | tuple[np.ndarray, ...], *, noise: float, strength: float) -> object:
+    def denoise(
+        self, filtered: YuvPlanes | tuple[np.ndarray, ...], *, noise: float, strength: float, night: float = 0.0
+    ) -> object:
         planes = filtered.split() if isinstance(filtered, YuvPlanes) else filtered
         _, luma_span, chroma_span = self._spans
-        out = denoise_planes(planes, noise=noise, strength=strength, luma_span=luma_span, chroma_span=chroma_span)
+        out = denoise_planes(
+            planes, noise=noise, strength=strength, luma_span=luma_span, chroma_span=chroma_span, night=night
+        )
         return filtered if out is planes else out
 
     def apply(

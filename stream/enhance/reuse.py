@@ -84,11 +84,13 @@ class _Held:
 @dataclass
 class Estimate(_Held):
     """γ's curve as estimated from the thumbnail ``small`` (None: the gate left the frame
-    alone), the gate's weight, and the frames that reused it."""
+    alone), the gate's weight, the frames that reused it and the frame's nightness
+    (:meth:`~sagc.models.gate.ExposureGate.nightness`: how much night noise reduction it gets)."""
 
     curve: Curve | None
     weight: float
     age: int = 0
+    night: float = 0.0
 
 
 def reusable(last: Estimate | None, small: np.ndarray, *, noise: float) -> Estimate | None:
