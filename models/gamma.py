@@ -39,7 +39,9 @@ class Enhancer(nn.Module):
     ``denoise`` > 0 (ours) reduces noise before the exponent is applied: a 5×5 bilateral filter
     over the full-resolution input whose colour σ is ``denoise`` times the noise level measured
     in that image (:mod:`sagc.ops.denoise`), so a clean picture is left nearly alone and a
-    noisy one is smoothed before brightening would amplify its noise. γ is still estimated from
+    noisy one is smoothed before brightening would amplify its noise; frames the gate counts as
+    night get a second, lighter pass and their colour blurred by how far into night they are
+    (:func:`~sagc.ops.denoise.night_filter`). γ is still estimated from
     the unfiltered, downscaled input. ``gate`` (ours, :class:`~sagc.models.gate.ExposureGate`)
     scales the enhancement and the noise reduction of each image down to nothing where the
     low-resolution frame shows it is already well exposed. Pure tensor in, tensor out: float

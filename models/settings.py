@@ -129,7 +129,7 @@ class RuntimeSettings:
         key="d",
         on=DEFAULT_STRENGTH,
         help="noise reduction before brightening: 5×5 bilateral filter with colour σ = DENOISE × the "
-        "noise measured in each frame; 0 turns it off",
+        "noise measured in each frame, at night a second pass and a colour blur; 0 turns it off",
     )
     gate: bool = _setting(
         False,
