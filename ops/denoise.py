@@ -22,10 +22,10 @@ same filter at :data:`NIGHT_PASS` × ``n`` of its colour σ, and their colour �
 difference from the grey — moves by ``n`` towards its Gaussian blur (:data:`NIGHT_CHROMA_SIGMA`,
 a 5×5 window; the eye resolves colour more coarsely than luma, and dark noise is mostly colour).
 Chosen on CamVid train darkened at night level (seed 1, every 9th frame, stills through the
-8-bit path): PSNR / SSIM 23.97 / 0.662 with one pass, 24.80 / 0.762 with both (second-pass
+8-bit path): PSNR / SSIM 23.97 / 0.662 with one pass, 24.80 / 0.761 with both (second-pass
 fractions 0.2–0.7 and blurs 1–3.5 px tried; 0.2 and 2.5 px best by PSNR, within 0.001 SSIM of
-the best); frames at 0.2–0.4 of normal light 24.68 / 0.783 → 24.99 / 0.832; frames brighter
-than the night range (mean luma above 0.16) are filtered as before.
+the best); frames at 0.2–0.4 of normal light 24.68 / 0.783 → 24.99 / 0.831; frames brighter
+than the night range (mean luma above 0.16) get the one pass only.
 
 Reference: J. Immerkær, "Fast noise variance estimation", CVIU 64(2), 1996.
 """
