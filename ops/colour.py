@@ -22,6 +22,7 @@ __all__ = [
     "RANGE_JPEG",
     "RANGE_MPEG",
     "effective_range",
+    "grey",
     "luma",
     "luma_weights",
     "matlab_y",
@@ -48,6 +49,14 @@ def luma(x: Tensor) -> Tensor:
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 """BT.601 weights of OpenCV's ``RGB2GRAY``: the grey image the noise is measured on."""
+
+
+def grey(x: Tensor) -> Tensor:
+    """OpenCV's ``RGB2GRAY`` grey (:data:`GREY_WEIGHTS`) of RGB with channels at dim −3, shaped
+    as :func:`luma`; Python-number weights, as there (CUDA-graph capturable)."""
+    red, green, blue = GREY_WEIGHTS
+    return red * x.narrow(-3, 0, 1) + green * x.narrow(-3, 1, 1) + blue * x.narrow(-3, 2, 1)
+
 
 LUMA_BY_MATRIX = {
     "itu601": (0.299, 0.587, 0.114),

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .colour import GREY_WEIGHTS
+from .colour import GREY_WEIGHTS, grey
 
 __all__ = [
     "DEFAULT_STRENGTH",
@@ -154,11 +154,10 @@ def noise_level(x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0])
     if x.dtype in (torch.float16, torch.bfloat16):  # a mean over a whole frame wants float32
         x = x.float()
-    red, green, blue = GREY_WEIGHTS
-    grey = red * x[:, 0] + green * x[:, 1] + blue * x[:, 2]
+    plane = grey(x)[:, 0]
     # NOISE_MASK is the outer product of (1, -2, 1) with itself: a second difference across the
     # columns, then down the rows (slices only, no constant tensors: CUDA-graph capturable)
-    across = grey[..., :-2] - 2.0 * grey[..., 1:-1] + grey[..., 2:]
+    across = plane[..., :-2] - 2.0 * plane[..., 1:-1] + plane[..., 2:]
     response = across[..., :-2, :] - 2.0 * across[..., 1:-1, :] + across[..., 2:, :]
     return response.abs().mean((1, 2)) * NOISE_SCALE
 
@@ -215,9 +214,7 @@ def night_filter(x: Tensor, *, sigma: Tensor, night: Tensor) -> Tensor:
         return x
     second = bilateral_filter(x, sigma_color=(sigma.to(night) * NIGHT_PASS * night).clamp(min=_MIN_SIGMA))
     work = torch.where(night.view(-1, 1, 1, 1) > 0.0, second.float(), x.float())  # night 0: exactly as given
-    red, green, blue = GREY_WEIGHTS
-    grey = red * work[:, :1] + green * work[:, 1:2] + blue * work[:, 2:3]
-    difference = work - grey
+    difference = work - grey(work)
     blurred = _blur(difference, _gaussian_taps(_NIGHT_CHROMA_SIZE, NIGHT_CHROMA_SIGMA))
     out = work + night.view(-1, 1, 1, 1) * (blurred - difference)
     return out.clamp_(0.0, 1.0).to(x.dtype)

@@ -21,7 +21,7 @@ from sagc.models import (
     save_enhancer,
 )
 from sagc.models.gamma import apply_gamma
-from sagc.ops.colour import GREY_WEIGHTS
+from sagc.ops.colour import grey
 from sagc.ops.denoise import (
     PLANAR_LUMA_SIGMA,
     SIGMA_SPACE,
@@ -177,9 +177,7 @@ def test_shipped_default_denoises():
 
 def _colour_noise(x: torch.Tensor) -> float:
     """The spread of each channel's difference from the grey: colour noise on a grey scene."""
-    red, green, blue = GREY_WEIGHTS
-    grey = red * x[:, :1] + green * x[:, 1:2] + blue * x[:, 2:3]
-    return float((x - grey).std())
+    return float((x - grey(x)).std())
 
 
 def _grey_step_with_noise(seed: int = 0) -> torch.Tensor:
