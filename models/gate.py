@@ -47,12 +47,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from sagc.ops.black import toe
-from sagc.ops.colour import luma
-from sagc.ops.exposure import exposure_levels, headroom, quantiles
+from sagc.ops.colour import LUMA_WEIGHTS, luma
+from sagc.ops.exposure import headroom, host_eager, quantiles
 
 __all__ = ["FEATURES", "ExposureGate", "exposure_features", "white_ratio"]
 
@@ -155,7 +156,10 @@ class ExposureGate:
         ``black`` point where the gain puts it (:class:`~sagc.ops.black.Levels`), has mean luma
         ``target`` (default :meth:`target` of ``small``); where even γ = 1 leaves the frame
         brighter, the lowest ``s``; 0 everywhere without ``exposure``. ``white``: the frame's
-        headroom (:func:`~sagc.ops.exposure.headroom`), where the caller has it."""
+        headroom (:func:`~sagc.ops.exposure.headroom`), where the caller has it. The search
+        bisects 12 stops 11 times; on the CPU outside export and autograd it runs in NumPy with
+        the same arithmetic (:func:`~sagc.ops.exposure.host_eager`; the tensor ops' dispatch
+        costs more than their arithmetic at thumbnail size)."""
         if self.exposure is None:
             return gamma.new_zeros(gamma.shape[0], dtype=torch.float32)
         white = headroom(small) if white is None else white
@@ -168,13 +172,18 @@ class ExposureGate:
         # of b on x, capped at 1, so its log is log toe(x) + log c(g), capped at 0 (toe(1) = 1):
         # one log before the search, none in it (:func:`~sagc.ops.black.toe`)
         log_toe = torch.log(toe(x, black).clamp(min=1e-12))
+        if host_eager(log_toe, gamma, room, target):
+            arrays = (t.detach().numpy() for t in (log_toe, gamma, black, room, target))
+            return torch.from_numpy(_bisect_lift(*arrays))
         b2 = black.square()
 
         def mean_luma(stops: Tensor) -> Tensor:
-            scaled, gain = exposure_levels(gamma, x, stops, room=room)
+            gain_stops = stops.clamp(min=0.0).minimum(room)
+            gain = torch.exp2(gain_stops)
+            exponent = (gamma * torch.exp2(gain_stops - stops).view(-1, 1, 1, 1)).clamp(max=1.0)
             log_scale = torch.log(gain * (1.0 + b2 * gain.square()) / (1.0 + b2)).view(-1, 1, 1, 1)
             levels = (log_toe + log_scale).clamp(math.log(_TINY), 0.0)
-            return luma(torch.exp(levels * scaled)).mean((1, 2, 3))
+            return luma(torch.exp(levels * exponent).mean((2, 3), keepdim=True)).flatten()
 
         low = torch.full_like(target, -_MAX_LIFT)
         high = torch.full_like(target, _MAX_LIFT)
@@ -184,3 +193,32 @@ class ExposureGate:
             high = torch.where(enough, middle, high)
             low = torch.where(enough, low, middle)
         return high
+
+
+def _bisect_lift(
+    log_toe: np.ndarray, gamma: np.ndarray, black: np.ndarray, room: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """:meth:`ExposureGate.lift`'s search on the host, one image at a time with Python numbers
+    for its per-image values (the same arithmetic, a tenth of the tensor ops' dispatch)."""
+    stops = np.empty(target.shape, np.float32)
+    floor = math.log(_TINY)
+    weights = np.asarray(LUMA_WEIGHTS, np.float32)
+    for i in range(target.shape[0]):
+        toe_i, gamma_i = log_toe[i], gamma[i]
+        levels, exponent = np.empty(toe_i.shape, np.float32), np.empty(gamma_i.shape, np.float32)
+        b2, headroom_stops, wanted = float(black[i]) ** 2, float(room[i]), float(target[i])
+        low, high = -_MAX_LIFT, _MAX_LIFT
+        for _ in range(_LIFT_STEPS):
+            middle = 0.5 * (low + high)
+            gain_stops = min(max(middle, 0.0), headroom_stops)
+            gain = 2.0**gain_stops
+            np.add(toe_i, math.log(gain * (1.0 + b2 * gain * gain) / (1.0 + b2)), out=levels)
+            np.clip(levels, floor, 0.0, out=levels)
+            np.minimum(np.multiply(gamma_i, 2.0 ** (gain_stops - middle), out=exponent), 1.0, out=exponent)
+            np.exp(np.multiply(levels, exponent, out=levels), out=levels)
+            if float(weights @ levels.reshape(3, -1).mean(1)) >= wanted:
+                high = middle
+            else:
+                low = middle
+        stops[i] = high
+    return stops

@@ -29,6 +29,7 @@ __all__ = [
     "exposure_levels",
     "headroom",
     "exponent_of_normalised",
+    "host_eager",
     "normalise_exposure",
     "quantiles",
     "white_point",
@@ -44,7 +45,7 @@ def quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
     (as ``torch.quantile``). On the CPU outside export and autograd, from one partial sort of
     the order statistics they need (NumPy's selection: linear time); elsewhere from one sort
     and tensor indices: exportable with a symbolic M, and free of host round trips (CUDA graphs)."""
-    if values.device.type == "cpu" and not (values.requires_grad or _exporting()):
+    if host_eager(values):
         return _selected_quantiles(values, qs)
     ordered = values.sort(dim=-1).values
     last = torch.arange(values.shape[-1], device=values.device)[-1:].expand(values.shape[0], 1)
@@ -59,8 +60,12 @@ def quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:
     return out
 
 
-def _exporting() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+def host_eager(*tensors: Tensor) -> bool:
+    """Whether ``tensors`` may go through NumPy: all on the CPU, none needing gradients, and not
+    being traced, exported or compiled (where a host round trip would break the graph)."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        return False
+    return all(t.device.type == "cpu" and not t.requires_grad for t in tensors)
 
 
 def _selected_quantiles(values: Tensor, qs: tuple[float, ...]) -> list[Tensor]:

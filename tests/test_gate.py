@@ -13,7 +13,7 @@ from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
 from sagc.models.gate import exposure_features, white_ratio
 from sagc.ops.black import Levels
-from sagc.ops.exposure import exposure_levels, headroom
+from sagc.ops.exposure import exposure_levels, headroom, host_eager
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame
@@ -119,6 +119,23 @@ def test_lift_exposes_a_frame_to_its_target_whatever_the_light():
     scaled, gain = exposure_levels(torch.full_like(gamma, 0.3), bright, stops)
     assert float(gain) == 1.0 and bool((scaled == 1.0).all())
     assert float(ExposureGate(exposure=None).lift(_scene() * 0.03, gamma)) == 0.0
+
+
+def test_lift_on_the_host_agrees_with_the_tensor_search():
+    """On the CPU the search runs in NumPy; with gradients (as in export and on the GPU) in tensor
+    ops: a batch of frames of every kind — dark, bright, with and without a black point, at the
+    size where the lift meters every 2nd row and column — gets the same stops from both."""
+    gate = ExposureGate()
+    rng = torch.Generator().manual_seed(5)
+    x = torch.cat([_scene((90, 160)) * level for level in (0.9, 0.3, 0.06, 0.01)])
+    gamma = 0.3 + 0.7 * torch.rand(4, 3, 90, 160, generator=rng)
+    for black in (None, torch.tensor([0.0, 0.01, 0.03, 0.05])):
+        host = gate.lift(x, gamma, black=black)
+        tracked = gamma.clone().requires_grad_(True)
+        assert host_eager(gamma) and not host_eager(tracked)  # so the second search runs in tensor ops
+        tensors = gate.lift(x, tracked, black=black)
+        torch.testing.assert_close(host, tensors, atol=12 / 2**11, rtol=0)  # at most one step apart
+        assert len(set(host.tolist())) == 4  # four different exposures
 
 
 def test_rejects_bad_settings():
