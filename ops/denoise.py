@@ -20,12 +20,14 @@ At night the brightening multiplies what one pass leaves: frames the exposure ga
 night (:meth:`~sagc.models.gate.ExposureGate.nightness` ``n`` > 0) get a second pass of the
 same filter at :data:`NIGHT_PASS` × ``n`` of its colour σ, and their colour — each channel's
 difference from the grey — moves by ``n`` towards its Gaussian blur (:data:`NIGHT_CHROMA_SIGMA`,
-a 5×5 window; the eye resolves colour more coarsely than luma, and dark noise is mostly colour).
-Chosen on CamVid train darkened at night level (seed 1, every 9th frame, stills through the
-8-bit path): PSNR / SSIM 23.97 / 0.662 with one pass, 24.80 / 0.761 with both (second-pass
-fractions 0.2–0.7 and blurs 1–3.5 px tried; 0.2 and 2.5 px best by PSNR, within 0.001 SSIM of
-the best); frames at 0.2–0.4 of normal light 24.68 / 0.783 → 24.99 / 0.831; frames brighter
-than the night range (mean luma above 0.16) get the one pass only.
+a 13×13 window: ±2.4 σ, the whole Gaussian; the eye resolves colour more coarsely than luma, and
+dark noise is mostly colour). Chosen on CamVid train darkened at night level (seed 1, every 9th
+frame, stills through the 8-bit path): PSNR / SSIM 23.97 / 0.662 with one pass, 24.80 / 0.761
+with both (second-pass fractions 0.2–0.7 and blurs 1–3.5 px tried in a 5×5 window; 0.2 and
+2.5 px best by PSNR, within 0.001 SSIM of the best); the σ 2.5 blur in a window of 5, 9 and 13
+pixels (black point 3.5): 25.37 / 0.767, 25.42 / 0.776, 25.43 / 0.777 (σ 2 and 3 in 9, 3.5 in 13
+no better by PSNR); frames at 0.2–0.4 of normal light 24.68 / 0.783 with one pass, 25.82 / 0.841
+with both; frames brighter than the night range (mean luma above 0.16) get the one pass only.
 
 Reference: J. Immerkær, "Fast noise variance estimation", CVIU 64(2), 1996.
 """
@@ -76,8 +78,8 @@ MIN_NOISE_LEVELS = 0.5
 NIGHT_PASS = 0.2
 """The night's second pass: its colour σ as a fraction of the first pass's, at full nightness."""
 NIGHT_CHROMA_SIGMA = 2.5
-"""Pixels: the σ of the 5×5 Gaussian a night frame's colour moves towards."""
-_NIGHT_CHROMA_SIZE = 5
+"""Pixels: the σ of the 13×13 Gaussian a night frame's colour moves towards."""
+_NIGHT_CHROMA_SIZE = 13  # ±2.4 σ, the whole Gaussian (at chroma resolution 7×7 for σ/2: the same)
 
 # The 4:2:0 form filters each plane on its own, where the RGB filter's range distance sums three
 # channels' differences: a luma step moves all three (3× its size), a chroma step about two
@@ -273,7 +275,7 @@ def denoise_planes(
     luma with :data:`PLANAR_LUMA_SIGMA` of the RGB filter's colour σ, chroma with
     :data:`PLANAR_CHROMA_SIGMA` at half the radius and spatial σ; at nightness ``night`` luma's
     second pass and the chroma planes moved towards their blur (:func:`night_filter`; chroma at
-    half resolution: a 3×3 window, half the σ). Float32 planes, or ``planes`` themselves where
+    half resolution: a 7×7 window, half the σ). Float32 planes, or ``planes`` themselves where
     nothing is filtered."""
     sigma = strength * noise
     if sigma <= 0 or noise * 255.0 / luma_span < MIN_NOISE_LEVELS:
