@@ -52,6 +52,7 @@ __all__ = [
     "NIGHT_PASS",
     "PLANAR_CHROMA_SIGMA",
     "PLANAR_LUMA_SIGMA",
+    "PLANAR_NIGHT_LUMA_SIGMA",
     "RADIUS",
     "SIGMA_SPACE",
     "bilateral_filter",
@@ -84,9 +85,12 @@ _NIGHT_CHROMA_SIZE = 13  # ±2.4 σ, the whole Gaussian (at chroma resolution 7�
 # The 4:2:0 form filters each plane on its own, where the RGB filter's range distance sums three
 # channels' differences: a luma step moves all three (3× its size), a chroma step about two
 # (2.1× under BT.601/709). Its colour sigmas are therefore fractions of the RGB filter's: chroma
-# 1/2.1, luma 0.4 (between the 1/3 an edge implies and the 1/2 noise favours; chosen on CamVid
-# train at dusk and night level by PSNR and SSIM against the RGB path).
-PLANAR_LUMA_SIGMA = 0.4
+# 1/2.1; luma 0.3 by day (about the 1/3 an edge implies), rising with nightness to 0.4 at full
+# night, where the RGB filter's distance carries the night's chroma noise too (chosen on CamVid
+# train, every 3rd frame, at the default light range and at night level, by PSNR and SSIM
+# against the float path: `tools/score_planar.py`; chroma fractions 0.35–0.6 change neither).
+PLANAR_LUMA_SIGMA = 0.3
+PLANAR_NIGHT_LUMA_SIGMA = 0.4
 PLANAR_CHROMA_SIGMA = 0.47
 
 
@@ -273,7 +277,8 @@ def denoise_planes(
 ) -> tuple[np.ndarray, ...]:
     """:func:`denoise_8bit` on 4:2:0 planes (Y, U, V; uint8 or float32 code values) whose luma
     noise is ``noise`` code values in a luma range of ``luma_span`` (chroma ``chroma_span``):
-    luma with :data:`PLANAR_LUMA_SIGMA` of the RGB filter's colour σ, chroma with
+    luma with :data:`PLANAR_LUMA_SIGMA` of the RGB filter's colour σ (towards
+    :data:`PLANAR_NIGHT_LUMA_SIGMA` with nightness ``night``), chroma with
     :data:`PLANAR_CHROMA_SIGMA` at half the radius and spatial σ; at nightness ``night`` luma's
     second pass and the chroma planes moved towards their blur (:func:`night_filter`; chroma at
     half resolution: a 7×7 window, half the σ). Float32 planes, or ``planes`` themselves where
@@ -282,7 +287,7 @@ def denoise_planes(
     if sigma <= 0 or noise * 255.0 / luma_span < MIN_NOISE_LEVELS:
         return planes
     luma, *chroma = planes
-    luma_sigma = sigma * PLANAR_LUMA_SIGMA
+    luma_sigma = sigma * (PLANAR_LUMA_SIGMA + (PLANAR_NIGHT_LUMA_SIGMA - PLANAR_LUMA_SIGMA) * night)
     luma = cv2.bilateralFilter(luma.astype(np.float32, copy=False), 2 * RADIUS + 1, luma_sigma, SIGMA_SPACE)
     chroma = [
         cv2.bilateralFilter(

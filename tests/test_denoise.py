@@ -23,7 +23,9 @@ from sagc.models import (
 from sagc.models.gamma import apply_gamma
 from sagc.ops.colour import grey
 from sagc.ops.denoise import (
+    NIGHT_PASS,
     PLANAR_LUMA_SIGMA,
+    PLANAR_NIGHT_LUMA_SIGMA,
     SIGMA_SPACE,
     denoise_8bit,
     denoise_planes,
@@ -233,6 +235,11 @@ def test_planes_at_night_lose_chroma_noise_and_keep_luma_levels():
     night = denoise_planes((luma, *chroma), **options, night=1.0)
     np.testing.assert_array_equal(  # night 0: luma's one pass, OpenCV's filter
         day[0], cv2.bilateralFilter(luma, 5, 7.0 * options["noise"] * PLANAR_LUMA_SIGMA, SIGMA_SPACE)
+    )
+    first = 7.0 * options["noise"] * PLANAR_NIGHT_LUMA_SIGMA  # full night: the night's fraction, then its second pass
+    np.testing.assert_array_equal(
+        night[0],
+        cv2.bilateralFilter(cv2.bilateralFilter(luma, 5, first, SIGMA_SPACE), 5, first * NIGHT_PASS, SIGMA_SPACE),
     )
     for before, after in zip(day[1:], night[1:], strict=True):
         assert float(after.std()) < 0.7 * float(before.std())
