@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sagc.stream.media.demo import street_scene
 from sagc.stream.media.frame import Frame
@@ -108,3 +109,34 @@ def test_more_normal_light_folders_train_every_fold_and_the_gate_is_set_for_scor
         # every frame enhanced fully and exposed to a mean luma of 0.3 at night
         night, night_plain = lifted["folds"][held_out]["scores"]["night"], plain["folds"][held_out]["scores"]["night"]
         assert abs(night["luma"] - 0.3) < 0.05 and abs(night_plain["luma"] - 0.3) > 0.1
+
+
+def test_paths_score_the_same_frames_in_each_form_and_yuv420_stores_them_as_video_does(tmp_path):
+    camvid = tmp_path / "camvid"
+    _images(camvid / "train" / "images", "AAA", 2, (96, 72), 0)
+    _images(camvid / "train" / "images", "BBB", 2, (96, 72), 20)
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from holdout import Route, main
+
+    argv = ["--camvid", str(camvid), "--config", str(ROOT / "configs/sagc_default.yaml"), "--weights", "default"]
+    argv += ["--ladder", "1", "--clips", str(clip), "--clip-frames", "3"]
+    runs = {
+        name: main([*argv, *extra])
+        for name, extra in {
+            "rgb": [],
+            "rgb 4:2:0": ["--yuv420"],
+            "float 4:2:0": ["--path", "float", "--yuv420"],
+            "planar": ["--path", "planar"],
+        }.items()
+    }
+    identity = {name: run["clips"]["clip.mp4"]["identity"]["psnr"] for name, run in runs.items()}
+    assert identity["rgb"] == 100.0  # a well-lit clip comes back unchanged in RGB
+    assert 30.0 < identity["rgb 4:2:0"] < 100.0  # stored as 4:2:0 it loses its chroma detail, no more
+    night = {name: run["folds"]["AAA"]["scores"]["night"] for name, run in runs.items()}
+    assert night["rgb"]["psnr"] != night["rgb 4:2:0"]["psnr"]
+    for name in ("rgb 4:2:0", "planar"):  # the fast paths stay near the float path on the same 4:2:0 input
+        assert abs(night[name]["psnr"] - night["float 4:2:0"]["psnr"]) < 1.0, name
+        assert abs(night[name]["luma"] - night["float 4:2:0"]["luma"]) < 0.03, name
+    with pytest.raises(ValueError, match="path must be one of"):
+        Route("yuv")

@@ -37,8 +37,12 @@
 to every fold's training; the folds are scored with the recipe's run-time settings, so a recipe
 trained once can be scored with other ones (``--set runtime.gate=false``); ``--gate-exposure``,
 ``--gate-limits``, ``--no-lift`` and ``--gate-odds`` set the gate's exposure target, its range,
-turn the exposure off and set the ramp. Prints one Markdown table; ``--json``
-writes the figures too.
+turn the exposure off and set the ramp. Every frame is enhanced by the 8-bit CPU path on RGB, as
+``sagc enhance`` runs images; ``--path float`` runs the floating-point reference path instead and
+``--path planar`` the 8-bit path on 4:2:0 planes, as ``sagc enhance`` runs decoded video, and
+``--yuv420`` stores every input and output as 8-bit 4:2:0 as a video file does (``planar``
+always does), so two runs with ``--yuv420`` hold the fast paths to the float path on the same
+inputs. Prints one Markdown table; ``--json`` writes the figures too.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ from sagc.models import Enhancer, load_enhancer
 from sagc.models.gate import ExposureGate
 from sagc.ops.colour import luma
 from sagc.stream.enhance.cpu_stage import CpuStage
-from sagc.stream.media.frame import Frame, frame_to_tensor, tensor_to_pixels
+from sagc.stream.enhance.reference import ReferenceStage
+from sagc.stream.enhance.stage import Stage
+from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from sagc.stream.media.images import list_images
 from sagc.train.config import EnhancerConfig
 from sagc.train.data import load_rgb
@@ -78,6 +84,7 @@ log = logging.getLogger("holdout")
 LADDER = (0.1, 0.2, 0.35, 0.5, 0.7, 1.0)
 LIGHTS = {"default light": DAY_LIGHT, "night": NIGHT_LIGHT}
 SICE_LOW = 0.25
+PATHS = ("rgb", "float", "planar")
 
 
 def train_fold(
@@ -132,15 +139,53 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
     )
 
 
-def stills_stage(enhancer: Enhancer) -> CpuStage:
-    """The CPU stage as ``sagc enhance`` runs unrelated images."""
-    stage = CpuStage(enhancer)
-    stage.configure(stage.settings, temporal=False)
-    return stage
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """The form every frame is enhanced in: ``path`` one of :data:`PATHS` — ``rgb`` the 8-bit
+    CPU path on RGB (as ``sagc enhance`` runs images), ``float`` the reference path
+    (:class:`~sagc.stream.enhance.reference.ReferenceStage`), ``planar`` the 8-bit path on 4:2:0
+    planes (as ``sagc enhance`` runs decoded video); ``yuv420``: every input is first stored as
+    8-bit 4:2:0 and every output too (BT.601 limited range, swscale's accurate rounding), as a
+    video file holds them (``planar`` always)."""
+
+    path: str = "rgb"
+    yuv420: bool = False
+
+    def __post_init__(self) -> None:
+        if self.path not in PATHS:
+            raise ValueError(f"path must be one of {', '.join(PATHS)}, got {self.path!r}")
+
+    @property
+    def planes(self) -> bool:
+        return self.yuv420 or self.path == "planar"
+
+    def stage(self, enhancer: Enhancer, *, temporal: bool) -> Stage:
+        """A stage of this form for ``enhancer``: for unrelated stills (``temporal`` False) or a video."""
+        stage = ReferenceStage(enhancer) if self.path == "float" else CpuStage(enhancer)
+        stage.configure(stage.settings, temporal=temporal)
+        return stage
+
+    def frame(self, stage: Stage, frame: Frame) -> Frame:
+        """``frame`` (8-bit RGB) through ``stage`` in this form; the output as stored (RGB)."""
+        if not self.planes:
+            return stage(frame)
+        planes = YuvPlanes.from_rgb(frame.rgb)
+        stored_input = (
+            frame.with_planes(planes) if self.path == "planar" else frame.with_pixels(planes.to_rgb(accurate=True))
+        )
+        out = stage(stored_input)
+        stored = out.planes if out.planes is not None else YuvPlanes.from_rgb(out.rgb)
+        return out.with_pixels(stored.to_rgb(accurate=True))
 
 
-def enhance(stage: CpuStage, x: torch.Tensor) -> torch.Tensor:
-    return frame_to_tensor(stage(Frame(tensor_to_pixels(x[None], dtype=np.uint8))))
+def stills_stage(enhancer: Enhancer, route: Route = Route()) -> Stage:
+    """The stage as ``sagc enhance`` runs unrelated images (in ``route``'s form)."""
+    return route.stage(enhancer, temporal=False)
+
+
+def enhance(stage: Stage, x: torch.Tensor, route: Route = Route()) -> torch.Tensor:
+    """An image tensor in [0, 1], stored as 8 bits, through ``stage`` in ``route``'s form."""
+    return frame_to_tensor(route.frame(stage, Frame(tensor_to_pixels(x[None], dtype=np.uint8))))
 
 
 def p1_levels(x: torch.Tensor) -> float:
@@ -148,10 +193,12 @@ def p1_levels(x: torch.Tensor) -> float:
     return 255.0 * float(torch.quantile(luma(x.float()).flatten()[::7], 0.01))
 
 
-def score_pairs(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Tensor]) -> dict[str, float]:
+def score_pairs(
+    stage: Stage, dark: list[torch.Tensor], clean: list[torch.Tensor], route: Route = Route()
+) -> dict[str, float]:
     rows: dict[str, list[float]] = {"psnr": [], "ssim": [], "luma": [], "clean_luma": [], "p1": [], "clean_p1": []}
     for low, ref in zip(dark, clean, strict=True):
-        y, ref = enhance(stage, low), ref[None]
+        y, ref = enhance(stage, low, route), ref[None]
         rows["psnr"].append(float(psnr(y, ref)))
         rows["ssim"].append(float(ssim(y, ref)))
         rows["luma"].append(float(luma(y).mean()))
@@ -161,7 +208,7 @@ def score_pairs(stage: CpuStage, dark: list[torch.Tensor], clean: list[torch.Ten
     return {name: float(np.mean(values)) for name, values in rows.items()} | {"frames": len(dark)}
 
 
-def ladder_means(stage: CpuStage, clean: list[torch.Tensor]) -> list[float]:
+def ladder_means(stage: Stage, clean: list[torch.Tensor], route: Route = Route()) -> list[float]:
     """The output's mean luma over ``clean`` at each :data:`LADDER` level (one draw per image,
     the light set to the level, the signal noise scaled with it)."""
     generator = torch.Generator().manual_seed(0)
@@ -171,7 +218,7 @@ def ladder_means(stage: CpuStage, clean: list[torch.Tensor]) -> list[float]:
         outputs = []
         for x, base in zip(clean, draws, strict=True):
             params = dataclasses.replace(base, light=level, sigma_signal=base.sigma_signal * 0.5 / level)
-            outputs.append(float(luma(enhance(stage, darken(x, params, generator=generator))).mean()))
+            outputs.append(float(luma(enhance(stage, darken(x, params, generator=generator), route)).mean()))
         means.append(float(np.mean(outputs)))
     return means
 
@@ -184,15 +231,17 @@ def clip_frames(path: str, limit: int) -> Iterator[torch.Tensor]:
             yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255
 
 
-def score_clip(enhancer: Enhancer, path: str, light: tuple[float, float] | None, limit: int) -> dict[str, float]:
+def score_clip(
+    enhancer: Enhancer, path: str, light: tuple[float, float] | None, limit: int, route: Route = Route()
+) -> dict[str, float]:
     """A clip as a video: against itself (``light`` None), or darkened with one draw."""
-    stage = CpuStage(enhancer)
+    stage = route.stage(enhancer, temporal=True)
     generator = torch.Generator().manual_seed(0)
     params = None if light is None else sample_darken_params(generator, light=light)
     meter, rows = TemporalMeter(warping=False), {"psnr": [], "ssim": [], "p1": [], "clean_p1": []}
     for clean in clip_frames(path, limit):
         low = clean if params is None else darken(clean, params, generator=generator)
-        y = enhance(stage, low)
+        y = enhance(stage, low, route)
         meter.update(tensor_to_pixels(low[None], dtype=np.uint8), tensor_to_pixels(y, dtype=np.uint8))
         rows["psnr"].append(min(100.0, float(psnr(y, clean[None]))))
         rows["ssim"].append(float(ssim(y, clean[None])))
@@ -213,14 +262,14 @@ def relative_flicker(output: Sequence[float], source: Sequence[float]) -> float:
     return change(output) / max(change(source), 1e-12)
 
 
-def score_fade(enhancer: Enhancer, path: str, limit: int) -> dict[str, float]:
+def score_fade(enhancer: Enhancer, path: str, limit: int, route: Route = Route()) -> dict[str, float]:
     """The day → night → day fade as a video (the exposure decision smoothed over time)."""
     from score_exposure import faded
 
-    stage = CpuStage(enhancer)
+    stage = route.stage(enhancer, temporal=True)
     meter, scores = TemporalMeter(warping=False), []
     for dark, clean in faded(path, limit):
-        out = stage(dark)
+        out = route.frame(stage, dark)
         meter.update(dark.rgb, out.rgb)
         scores.append(min(100.0, float(psnr(frame_to_tensor(out), frame_to_tensor(clean)))))
     return {
@@ -231,13 +280,13 @@ def score_fade(enhancer: Enhancer, path: str, limit: int) -> dict[str, float]:
     }
 
 
-def score_sice(enhancer: Enhancer, sice: Path, count: int) -> dict[str, float]:
-    stage = stills_stage(enhancer)
+def score_sice(enhancer: Enhancer, sice: Path, count: int, route: Route = Route()) -> dict[str, float]:
+    stage = stills_stage(enhancer, route)
     images = [x for x in (load_rgb(p) for p in list_images(sice)) if float(luma(x).mean()) <= SICE_LOW]
     images = images[:: max(1, len(images) // count)][:count]
     before, after, out_luma = [], [], []
     for x in images:
-        y = enhance(stage, x)
+        y = enhance(stage, x, route)
         before.append(float(niqe(x[None])))
         after.append(float(niqe(y)))
         out_luma.append(float(luma(y).mean()))
@@ -323,7 +372,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument(
         "--gate-odds", nargs=2, type=float, metavar=("START", "FULL"), help="the gate's ramp (default: the gate's)"
     )
+    parser.add_argument(
+        "--path",
+        choices=PATHS,
+        default="rgb",
+        help="the form frames are enhanced in: the 8-bit path on RGB (default, as images run), the float "
+        "reference path, or the 8-bit path on 4:2:0 planes (as decoded video runs)",
+    )
+    parser.add_argument(
+        "--yuv420", action="store_true", help="store every input and output as 8-bit 4:2:0, as video files hold them"
+    )
     args = parser.parse_args(argv)
+    route = Route(args.path, args.yuv420)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     frames = folds.sequences(args.camvid)
     if len(frames) < 2:
@@ -346,25 +406,26 @@ def main(argv: Sequence[str] | None = None) -> dict:
             enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, limits=tuple(args.gate_limits))
         if args.gate_odds is not None:
             enhancer.exposure_gate = dataclasses.replace(enhancer.exposure_gate, odds=tuple(args.gate_odds))
-        stage = stills_stage(enhancer)
+        stage = stills_stage(enhancer, route)
         clean = [load_rgb(p) for p in paths[: args.frames or None]]
         scores = {
-            light: score_pairs(stage, list(darken_sequence(clean, seed=0, light=value)), clean)
+            light: score_pairs(stage, list(darken_sequence(clean, seed=0, light=value)), clean, route)
             for light, value in tqdm(LIGHTS.items(), desc=held_out, leave=False)
         }
-        ladder = ladder_means(stage, clean[:: max(1, len(clean) // args.ladder)][: args.ladder]) if args.ladder else []
+        spaced = clean[:: max(1, len(clean) // args.ladder)][: args.ladder] if args.ladder else []
+        ladder = ladder_means(stage, spaced, route) if spaced else []
         figures["folds"][held_out] = {"seen": seen, "scores": scores, "ladder": ladder}
     assert enhancer is not None
     for path in args.clips:
         figures["clips"][Path(path).name] = {
-            "identity": score_clip(enhancer, path, None, args.clip_frames),
-            "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames),
-            "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames),
+            "identity": score_clip(enhancer, path, None, args.clip_frames, route),
+            "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames, route),
+            "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames, route),
         }
     if args.fade:
-        figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames)
+        figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames, route)
     if args.sice is not None:
-        figures["sice"] = score_sice(enhancer, args.sice, args.sice_count)
+        figures["sice"] = score_sice(enhancer, args.sice, args.sice_count, route)
     for line in table(figures):
         print(line)
     if args.json:
