@@ -88,23 +88,30 @@ def _count_estimates(stage: CpuStage) -> list[str]:
     return estimates
 
 
-def test_video_reuses_the_curve_while_the_light_holds():
-    """A pan over a dark street is estimated every REUSE_MOVING_FRAMES + 1 frames; a frame whose
-    light changed re-estimates at once; the outputs stay close to estimating every frame."""
-    from sagc.stream.enhance.reuse import REUSE_MOVING_FRAMES
+def test_video_reuses_a_still_estimate_and_decides_every_moving_frame():
+    """A still dark street reuses the whole estimate while the light holds; a pan over it is
+    decided on every frame (held for a frame or two, its exposure would move in a sawtooth
+    against the input's); a frame whose light changed re-estimates at once; the outputs stay
+    close to estimating every frame as unrelated stills."""
+    from sagc.stream.enhance.reuse import REUSE_FRAMES
 
     scene = (street_scene(0, size=(400, 180), rate=30) * 70).round().astype(np.uint8)
-    pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(10)]  # estimated at 0, 3, 6, 9
     stage = CpuStage(load_enhancer("default"), overlap=False)  # the schedule, frame by frame
     estimates = _count_estimates(stage)
+    still = np.ascontiguousarray(scene[:, :240])
+    for _ in range(REUSE_FRAMES + 2):
+        stage(Frame(still))
+    assert len(estimates) == 2  # the first frame, and again after REUSE_FRAMES frames held it
+    estimates.clear()
+    pan = [np.ascontiguousarray(scene[:, 4 * t : 4 * t + 240]) for t in range(1, 11)]
     outputs = [stage(Frame(rgb)).rgb for rgb in pan]
-    assert len(estimates) == -(-len(pan) // (REUSE_MOVING_FRAMES + 1))
+    assert len(estimates) == len(pan)
     every = CpuStage(load_enhancer("default"))
     every.configure(every.settings, temporal=False)  # each frame estimated
     fresh = [every(Frame(rgb)).rgb for rgb in pan]
     assert np.mean([float(psnr(_to_tensor(a), _to_tensor(b))) for a, b in zip(outputs, fresh, strict=True)]) > 35
     estimates.clear()
-    stage(Frame(pan[-1]))  # the same light: reused
+    stage(Frame(pan[-1]))  # the same picture in the same light: reused
     stage(Frame((pan[-1] * 0.5).astype(np.uint8)))  # the light halved: estimated again
     assert len(estimates) == 1
 
