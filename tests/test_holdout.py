@@ -124,8 +124,9 @@ def test_paths_score_the_same_frames_in_each_form_and_yuv420_stores_them_as_vide
     runs = {
         name: main([*argv, *extra])
         for name, extra in {
-            "rgb": [],
-            "rgb 4:2:0": ["--yuv420"],
+            "rgb": ["--path", "rgb"],
+            "rgb 4:2:0": ["--path", "rgb", "--yuv420"],
+            "as sagc enhance runs them": [],
             "float 4:2:0": ["--path", "float", "--yuv420"],
             "planar": ["--path", "planar"],
         }.items()
@@ -133,6 +134,9 @@ def test_paths_score_the_same_frames_in_each_form_and_yuv420_stores_them_as_vide
     identity = {name: run["clips"]["clip.mp4"]["identity"]["psnr"] for name, run in runs.items()}
     assert identity["rgb"] == 100.0  # a well-lit clip comes back unchanged in RGB
     assert 30.0 < identity["rgb 4:2:0"] < 100.0  # stored as 4:2:0 it loses its chroma detail, no more
+    assert identity["as sagc enhance runs them"] == identity["planar"]  # clips as decoded video: 4:2:0 planes
+    default_stills = runs["as sagc enhance runs them"]["folds"]["AAA"]["scores"]
+    assert default_stills == runs["rgb"]["folds"]["AAA"]["scores"]  # stills as images: RGB
     night = {name: run["folds"]["AAA"]["scores"]["night"] for name, run in runs.items()}
     assert night["rgb"]["psnr"] != night["rgb 4:2:0"]["psnr"]
     for name in ("rgb 4:2:0", "planar"):  # the fast paths stay near the float path on the same 4:2:0 input

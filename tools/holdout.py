@@ -37,12 +37,13 @@
 to every fold's training; the folds are scored with the recipe's run-time settings, so a recipe
 trained once can be scored with other ones (``--set runtime.gate=false``); ``--gate-exposure``,
 ``--gate-limits``, ``--no-lift`` and ``--gate-odds`` set the gate's exposure target, its range,
-turn the exposure off and set the ramp. Every frame is enhanced by the 8-bit CPU path on RGB, as
-``sagc enhance`` runs images; ``--path float`` runs the floating-point reference path instead and
-``--path planar`` the 8-bit path on 4:2:0 planes, as ``sagc enhance`` runs decoded video, and
-``--yuv420`` stores every input and output as 8-bit 4:2:0 as a video file does (``planar``
-always does), so two runs with ``--yuv420`` hold the fast paths to the float path on the same
-inputs. Prints one Markdown table; ``--json`` writes the figures too.
+turn the exposure off and set the ramp. Frames are enhanced as ``sagc enhance`` runs them:
+stills (sequences, ladder, SICE) by the 8-bit CPU path on RGB, clips and the fade stored as 8-bit
+4:2:0 and enhanced by the 8-bit path on the planes, as decoded video is. ``--path`` runs every
+frame through one form instead (``float``: the floating-point reference path), and ``--yuv420``
+stores every input and output as 8-bit 4:2:0 as a video file does, so two runs with
+``--yuv420`` hold the fast paths to the float path on the same inputs. Prints one Markdown
+table; ``--json`` writes the figures too.
 """
 
 from __future__ import annotations
@@ -375,15 +376,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument(
         "--path",
         choices=PATHS,
-        default="rgb",
-        help="the form frames are enhanced in: the 8-bit path on RGB (default, as images run), the float "
-        "reference path, or the 8-bit path on 4:2:0 planes (as decoded video runs)",
+        help="enhance every frame in one form: the 8-bit path on RGB, the float reference path or the 8-bit "
+        "path on 4:2:0 planes (default: stills on RGB, clips on 4:2:0 planes, as sagc enhance runs them)",
     )
     parser.add_argument(
         "--yuv420", action="store_true", help="store every input and output as 8-bit 4:2:0, as video files hold them"
     )
     args = parser.parse_args(argv)
-    route = Route(args.path, args.yuv420)
+    route = Route(args.path or "rgb", args.yuv420)  # stills
+    video = Route(args.path or "planar", args.yuv420)  # clips and the fade
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     frames = folds.sequences(args.camvid)
     if len(frames) < 2:
@@ -418,12 +419,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     assert enhancer is not None
     for path in args.clips:
         figures["clips"][Path(path).name] = {
-            "identity": score_clip(enhancer, path, None, args.clip_frames, route),
-            "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames, route),
-            "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames, route),
+            "identity": score_clip(enhancer, path, None, args.clip_frames, video),
+            "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames, video),
+            "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames, video),
         }
     if args.fade:
-        figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames, route)
+        figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames, video)
     if args.sice is not None:
         figures["sice"] = score_sice(enhancer, args.sice, args.sice_count, route)
     for line in table(figures):
