@@ -53,7 +53,7 @@ import dataclasses
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -166,7 +166,7 @@ class Route:
         stage.configure(stage.settings, temporal=temporal)
         return stage
 
-    def frame(self, stage: Stage, frame: Frame) -> Frame:
+    def frame(self, stage: Callable[[Frame], Frame], frame: Frame) -> Frame:
         """``frame`` (8-bit RGB) through ``stage`` in this form; the output as stored (RGB)."""
         if not self.planes:
             return stage(frame)
@@ -177,6 +177,12 @@ class Route:
         out = stage(stored_input)
         stored = out.planes if out.planes is not None else YuvPlanes.from_rgb(out.rgb)
         return out.with_pixels(stored.to_rgb(accurate=True))
+
+    def stored(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference ``x`` (3×H×W in [0, 1]) as this form stores a frame it leaves unchanged
+        (1×3×H×W): 8-bit, and through 4:2:0 where inputs and outputs are, so a frame passed
+        through scores 100 dB against it."""
+        return frame_to_tensor(self.frame(lambda same: same, Frame(tensor_to_pixels(x[None], dtype=np.uint8))))
 
 
 def stills_stage(enhancer: Enhancer, route: Route = Route()) -> Stage:
@@ -199,7 +205,7 @@ def score_pairs(
 ) -> dict[str, float]:
     rows: dict[str, list[float]] = {"psnr": [], "ssim": [], "luma": [], "clean_luma": [], "p1": [], "clean_p1": []}
     for low, ref in zip(dark, clean, strict=True):
-        y, ref = enhance(stage, low, route), ref[None]
+        y, ref = enhance(stage, low, route), route.stored(ref)
         rows["psnr"].append(float(psnr(y, ref)))
         rows["ssim"].append(float(ssim(y, ref)))
         rows["luma"].append(float(luma(y).mean()))
@@ -244,10 +250,11 @@ def score_clip(
         low = clean if params is None else darken(clean, params, generator=generator)
         y = enhance(stage, low, route)
         meter.update(tensor_to_pixels(low[None], dtype=np.uint8), tensor_to_pixels(y, dtype=np.uint8))
-        rows["psnr"].append(min(100.0, float(psnr(y, clean[None]))))
-        rows["ssim"].append(float(ssim(y, clean[None])))
+        ref = route.stored(clean)
+        rows["psnr"].append(min(100.0, float(psnr(y, ref))))
+        rows["ssim"].append(float(ssim(y, ref)))
         rows["p1"].append(p1_levels(y))
-        rows["clean_p1"].append(p1_levels(clean[None]))
+        rows["clean_p1"].append(p1_levels(ref))
     steady = relative_flicker(meter.output_luma, meter.input_luma)
     return {name: float(np.mean(values)) for name, values in rows.items()} | {
         "flicker": float(meter.flicker),
@@ -272,7 +279,8 @@ def score_fade(enhancer: Enhancer, path: str, limit: int, route: Route = Route()
     for dark, clean in faded(path, limit):
         out = route.frame(stage, dark)
         meter.update(dark.rgb, out.rgb)
-        scores.append(min(100.0, float(psnr(frame_to_tensor(out), frame_to_tensor(clean)))))
+        reference = route.stored(frame_to_tensor(clean)[0])
+        scores.append(min(100.0, float(psnr(frame_to_tensor(out), reference))))
     return {
         "frames": len(scores),
         "psnr": float(np.mean(scores)),
