@@ -158,6 +158,7 @@ class Route:
 
     @property
     def planes(self) -> bool:
+        """Whether frames travel as 8-bit 4:2:0 (in and out)."""
         return self.yuv420 or self.path == "planar"
 
     def stage(self, enhancer: Enhancer, *, temporal: bool) -> Stage:
