@@ -13,7 +13,14 @@ from sagc.ops.black import Levels, black_level, toe
 from sagc.ops.denoise import reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
-from sagc.ops.exposure import exponent_of_normalised, exposure_levels, headroom, normalise_exposure, white_point
+from sagc.ops.exposure import (
+    exponent_of_normalised,
+    exposure_levels,
+    headroom,
+    host_eager,
+    normalise_exposure,
+    white_point,
+)
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
@@ -173,6 +180,8 @@ class Enhancer(nn.Module):
         if not self._settings.black:
             return None
         weight = self.exposure_gate.nightness(small)
+        if host_eager(weight) and not bool(weight.any()):  # no frame in the night range: zeros, unmeasured
+            return torch.zeros_like(weight)
         if self.gate is not None:
             weight = weight * self.gate(small)
         return black_level(small, fraction=self._settings.black, weight=weight)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from sagc.ops.colour import luma
-from sagc.ops.histogram import SCENE_CUT, histogram_distance
+from sagc.ops.histogram import SCENE_CUT, luma_histogram
 
 __all__ = ["ExposureTracker", "GammaSmoother"]
 
@@ -34,14 +34,16 @@ class _SceneFollower:
         self._state = None
         self._held = None  # the last input, which frames that reused it held
         self._thumbnail: Tensor | None = None
+        self._histogram: Tensor | None = None  # the luma histogram of ``_thumbnail``
 
     def _continuing(self, thumbnail: Tensor, *, fresh: bool) -> Tensor | None:
         """Record ``thumbnail``; the previous one when the running state goes on, None when it
         starts over (the first frame, ``fresh`` state, or a cut, which is counted)."""
         previous, self._thumbnail = self._thumbnail, thumbnail
-        if fresh or previous is None:
+        before, self._histogram = self._histogram, luma_histogram(thumbnail)  # each thumbnail's once
+        if fresh or previous is None or before is None:
             return None
-        if histogram_distance(previous, thumbnail) > self.cut_threshold:
+        if 0.5 * float((before - self._histogram).abs().sum()) > self.cut_threshold:  # as histogram_distance
             self.cuts += 1
             return None
         return previous
