@@ -20,6 +20,7 @@ __all__ = [
     "HISTOGRAM_BINS",
     "SCENE_CUT",
     "histogram_distance",
+    "histogram_gap",
     "histogram_distance_8bit",
     "luma_histogram",
     "luma_histogram_8bit",
@@ -42,7 +43,13 @@ def luma_histogram(thumbnail: Tensor) -> Tensor:
 
 def histogram_distance(a: Tensor, b: Tensor) -> float:
     """Half the L1 distance between the luma histograms of two thumbnails: 0 same, 1 disjoint."""
-    return 0.5 * float((luma_histogram(a) - luma_histogram(b)).abs().sum())
+    return histogram_gap(luma_histogram(a), luma_histogram(b))
+
+
+def histogram_gap(a: Tensor, b: Tensor) -> float:
+    """:func:`histogram_distance` of two thumbnails from their :func:`luma_histogram` (a caller
+    that keeps one thumbnail's histogram computes it once)."""
+    return 0.5 * float((a - b).abs().sum())
 
 
 def luma_histogram_8bit(rgb: np.ndarray) -> np.ndarray:

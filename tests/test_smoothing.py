@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sagc.ops.histogram import histogram_distance
+from sagc.ops.histogram import histogram_distance, histogram_gap, luma_histogram
 from sagc.stream.enhance.smoothing import GammaSmoother
 
 
@@ -30,6 +30,8 @@ def test_resets_at_a_cut():
     assert smoother.cuts == 1
     assert histogram_distance(_thumb(0.05), _thumb(0.8)) == pytest.approx(1.0)
     assert histogram_distance(_thumb(0.05), _thumb(0.05)) == 0
+    half = torch.cat([_thumb(0.05)[..., :4], _thumb(0.8)[..., 4:]], dim=-1)  # half the pixels moved bins
+    assert histogram_gap(luma_histogram(_thumb(0.05)), luma_histogram(half)) == pytest.approx(0.5)
 
 
 def test_motion_aware_follows_changed_pixels():

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from sagc.ops.colour import luma
-from sagc.ops.histogram import SCENE_CUT, luma_histogram
+from sagc.ops.histogram import SCENE_CUT, histogram_gap, luma_histogram
 
 __all__ = ["ExposureTracker", "GammaSmoother"]
 
@@ -43,7 +43,7 @@ class _SceneFollower:
         before, self._histogram = self._histogram, luma_histogram(thumbnail)  # each thumbnail's once
         if fresh or previous is None or before is None:
             return None
-        if 0.5 * float((before - self._histogram).abs().sum()) > self.cut_threshold:  # as histogram_distance
+        if histogram_gap(before, self._histogram) > self.cut_threshold:
             self.cuts += 1
             return None
         return previous
