@@ -309,3 +309,36 @@ def test_outputs_of_several_inputs_inside_one_of_them_are_never_inputs_again(tmp
     _images(out / "other", ["b.png"])  # the second input's output from an earlier run
     jobs = plan_jobs([str(first), str(second)], str(out), overwrite=True)
     assert sorted(Path(job.source).relative_to(tmp_path).as_posix() for job in jobs) == ["in/a.png", "other/b.png"]
+
+
+def test_an_audio_packet_the_muxer_refuses_is_dropped_and_counted(tmp_path):
+    """A damaged stream can hand the muxer an audio packet whose timestamps go backwards, which
+    the MP4 muxer refuses as an invalid argument: it is dropped and counted like a corrupt one,
+    and the file keeps every frame and the rest of the audio."""
+    import av
+
+    from sagc.stream.media.frame import Frame
+    from sagc.stream.media.sinks import EncoderSink
+    from sagc.stream.media.sources import VideoSource
+
+    from .conftest import make_clip
+
+    clip = make_clip(tmp_path / "in.mkv", audio=True, frames=12)
+    out = tmp_path / "out.mp4"
+    with VideoSource(str(clip)) as source:
+        sink = EncoderSink(out, source.info, passthrough=source.passthrough_streams)
+        early: av.Packet | None = None
+        for item in source:
+            if isinstance(item, Frame):
+                sink.write_frame(item)
+                continue
+            if early is None and item.dts is not None and item.dts > 0:
+                early = av.Packet(bytes(item))  # a copy: the muxer takes the packet it is given
+                early.pts, early.dts, early.time_base, early.stream = item.pts, item.dts, item.time_base, item.stream
+            sink.write_packet(item)
+        assert early is not None
+        sink.write_packet(early)  # its timestamps are behind the ones already written
+        sink.close()
+    assert sink.dropped_packets == 1
+    with av.open(str(out)) as check:
+        assert check.streams.audio and sum(1 for _ in check.decode(video=0)) == 12

@@ -154,7 +154,7 @@ class EncoderSink:
     ) -> None:
         """``container_path`` (e.g. a temporary name) is written; ``path`` picks the format."""
         self.path = Path(path)
-        self.dropped_packets = 0  # audio/subtitle packets the muxer refused as damaged
+        self.dropped_packets = 0  # audio/subtitle packets the muxer refused as damaged (or out of order)
         muxer, codec_name = container_for(self.path)
         codec = _encoder(settings.codec or codec_name)
         self.width = width or info.width
@@ -245,7 +245,9 @@ class EncoderSink:
         packet.stream = target
         try:
             self._container.mux(packet)
-        except av.error.InvalidDataError as exc:  # a damaged packet (a broken stream): dropped and counted
+        except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+            # a damaged packet (a broken stream: corrupt, or timestamps going backwards, which the
+            # muxer refuses as an invalid argument): dropped and counted
             self.dropped_packets += 1
             log.debug("%s: dropped a damaged %s packet: %s", self.path, origin.type, exc)
         finally:
