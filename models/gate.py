@@ -53,7 +53,7 @@ from torch import Tensor
 
 from sagc.ops.black import toe
 from sagc.ops.colour import LUMA_WEIGHTS, luma
-from sagc.ops.exposure import headroom, host_eager, quantiles
+from sagc.ops.exposure import exposure_levels, headroom, host_eager, quantiles
 
 __all__ = ["FEATURES", "ExposureGate", "exposure_features", "white_ratio"]
 
@@ -178,9 +178,7 @@ class ExposureGate:
         b2 = black.square()
 
         def mean_luma(stops: Tensor) -> Tensor:
-            gain_stops = stops.clamp(min=0.0).minimum(room)
-            gain = torch.exp2(gain_stops)
-            exponent = (gamma * torch.exp2(gain_stops - stops).view(-1, 1, 1, 1)).clamp(max=1.0)
+            exponent, gain = exposure_levels(gamma, x, stops, room=room)
             log_scale = torch.log(gain * (1.0 + b2 * gain.square()) / (1.0 + b2)).view(-1, 1, 1, 1)
             levels = (log_toe + log_scale).clamp(math.log(_TINY), 0.0)
             return luma(torch.exp(levels * exponent).mean((2, 3), keepdim=True)).flatten()
