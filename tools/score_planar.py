@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,48 +32,30 @@ from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.eval.datasets import video_frames
 from sagc.eval.metrics import psnr, ssim
 from sagc.models import load_enhancer
-from sagc.stream.enhance.cpu_stage import CpuStage
-from sagc.stream.enhance.reference import ReferenceStage
-from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
+from sagc.stream.enhance.stage import Stage
+from sagc.stream.media.frame import Frame, frame_to_tensor, tensor_to_pixels
 from sagc.stream.media.images import list_images
 from sagc.train.data import load_rgb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from holdout import Route  # noqa: E402 - a sibling script: the forms a frame is enhanced in
 
 log = logging.getLogger("score_planar")
 PATHS = ("float", "rgb", "planar")
 
 
-def to_planes(rgb: np.ndarray) -> YuvPlanes:
-    """8-bit RGB → 4:2:0 planes as an encoder stores them (BT.601, limited range), unbiased."""
-    return YuvPlanes.from_rgb(rgb)
+def make_stages(weights: str, *, video: bool) -> dict[str, Stage]:
+    return {name: Route(name, yuv420=True).stage(load_enhancer(weights), temporal=video) for name in PATHS}
 
 
-def to_rgb(planes: YuvPlanes) -> np.ndarray:
-    """4:2:0 planes → 8-bit RGB, unbiased."""
-    return planes.to_rgb(accurate=True)
-
-
-def stored(frame: Frame) -> np.ndarray:
-    """What a 4:2:0 file holds of ``frame``, back as RGB."""
-    return to_rgb(frame.planes if frame.planes is not None else to_planes(frame.rgb))
-
-
-def make_stages(weights: str, *, video: bool) -> dict[str, CpuStage]:
-    stages = {name: (CpuStage if name != "float" else ReferenceStage)(load_enhancer(weights)) for name in PATHS}
-    for stage in stages.values():
-        stage.configure(stage.settings, temporal=video)
-    return stages
-
-
-def score(stages: dict[str, CpuStage], pairs: Iterable[tuple[np.ndarray, np.ndarray]], what: str) -> str:
+def score(stages: dict[str, Stage], pairs: Iterable[tuple[np.ndarray, np.ndarray]], what: str) -> str:
     scores: dict[str, list[tuple[float, float]]] = {name: [] for name in PATHS}
     for stage in stages.values():
         stage.reset()
     for dark, clean in tqdm(pairs, desc=what, leave=False):
-        planes = to_planes(dark)
         reference = frame_to_tensor(Frame(clean))
         for name, stage in stages.items():
-            frame = Frame(planes=planes) if name == "planar" else Frame(to_rgb(planes))
-            y = frame_to_tensor(Frame(stored(stage(frame))))
+            y = frame_to_tensor(Route(name, yuv420=True).frame(stage, Frame(dark)))
             scores[name].append((float(psnr(y, reference)), float(ssim(y, reference))))
     cells = [f"{np.mean([p for p, _ in s]):.3f} / {np.mean([q for _, q in s]):.4f}" for s in scores.values()]
     count = len(scores["planar"])
