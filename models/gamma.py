@@ -24,6 +24,7 @@ from sagc.ops.exposure import (
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
+from .cue import ContentCue, packaged_cue
 from .gate import ExposureGate
 from .settings import RuntimeSettings
 
@@ -67,6 +68,7 @@ class Enhancer(nn.Module):
         super().__init__()
         self.estimator = estimator
         self.exposure_gate = ExposureGate()
+        self.content_cue: ContentCue | None = packaged_cue()  # the gate's content cue (sagc.models.cue)
         self.eps = float(eps)
         self.settings = (settings or RuntimeSettings()).replace(**changes)
 
@@ -106,6 +108,16 @@ class Enhancer(nn.Module):
     def gate(self) -> ExposureGate | None:
         """The exposure gate when it is on, else None."""
         return self.exposure_gate if self._settings.gate else None
+
+    def gate_weight(self, small: Tensor) -> Tensor:
+        """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised to
+        1 where the :attr:`content_cue` (None: the gate alone) is confident the frame is
+        under-exposed (:meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
+        gate = self.gate
+        assert gate is not None
+        probability = gate.probability(small)
+        weight = gate.weight_of(probability)
+        return weight if self.content_cue is None else self.content_cue.weight(small, probability, weight)
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
@@ -152,7 +164,7 @@ class Enhancer(nn.Module):
             gamma = network(seen)
         weight = gain = None
         if self.gate is not None:
-            weight, white = self.gate(seen), headroom(small)  # the white: metered once, used thrice
+            weight, white = self.gate_weight(seen), headroom(small)  # the white: metered once, used thrice
             stops = self.gate.lift(small, gamma, black=black, white=white)
             room = -torch.log2(white)
             if exposure is not None:
@@ -183,7 +195,7 @@ class Enhancer(nn.Module):
         if host_eager(weight) and not bool(weight.any()):  # no frame in the night range: zeros, unmeasured
             return torch.zeros_like(weight)
         if self.gate is not None:
-            weight = weight * self.gate(small)
+            weight = weight * self.gate_weight(small)
         return black_level(small, fraction=self._settings.black, weight=weight)
 
     def downscale(self, x: Tensor) -> Tensor:

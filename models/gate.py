@@ -124,7 +124,11 @@ class ExposureGate:
 
     def __call__(self, small: Tensor) -> Tensor:
         """Weights of shape N (float32): 1 enhances fully, 0 leaves the image as it is."""
-        return _ramp(self.probability(small), *self.odds)
+        return self.weight_of(self.probability(small))
+
+    def weight_of(self, probability: Tensor) -> Tensor:
+        """The weight for a :meth:`probability`: 0 up to ``odds[0]``, 1 from ``odds[1]``, linear between."""
+        return _ramp(probability, *self.odds)
 
     def nightness(self, small: Tensor) -> Tensor:
         """Shape N (float32): 1 for a frame darker than ``night[0]`` mean luma, 0 above

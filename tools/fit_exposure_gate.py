@@ -1,13 +1,17 @@
 """Fit the exposure gate (``sagc.models.gate``) on training images only: its logistic model and
-its exposure target.
+its exposure target, and with ``--cue FILE`` its content cue (``sagc.models.cue``).
 
-    python tools/fit_exposure_gate.py --camvid-train $DATA/camvid/train/images --sice $DATA/sice
+    python tools/fit_exposure_gate.py --camvid-train $DATA/camvid/train/images --sice $DATA/sice \
+        --cue sagc/weights/content_cue.pt
 
 Normal light: the CamVid train originals, the SICE images brighter than 0.4 mean luma, and
 contrast-reduced copies of those (flat, overcast daylight: mean luma 0.28–0.6, contrast 0.4–0.9
 of the original). Under-exposed: the CamVid train frames darkened with the ISSR recipe (seed 1)
 at dusk and at night level, and the SICE images darker than 0.2. Prints the coefficients to
-put in ``ExposureGate`` and how each set falls on the decision.
+put in ``ExposureGate`` and how each set falls on the decision. The content cue is trained on
+the thumbnails of the same normal sets and of more under-exposed ones (the CamVid frames darkened
+with seeds 1–4 at dusk and 1–2 at night, and the SICE images darker than 0.2;
+:func:`cue_sets`), and written as a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+from sagc.models.checkpoint import save_checkpoint
+from sagc.models.cue import CUE_KIND, ContentCue
 from sagc.models.gate import FEATURES, exposure_features, white_ratio
 from sagc.ops.colour import luma
 from sagc.ops.downscale import downscale
 from sagc.stream.media.images import list_images
+from sagc.train.cue import thumbnails, train_content_cue
 from sagc.train.data import load_rgb
 
 log = logging.getLogger("fit_exposure_gate")
@@ -79,6 +86,31 @@ def fit_exposure(ratios: Tensor, levels: Tensor) -> tuple[tuple[float, float], f
     return (slope, offset), error
 
 
+CUE_DUSK_SEEDS = (1, 2, 3, 4)
+CUE_NIGHT_SEEDS = (1, 2)
+
+
+def cue_sets(
+    camvid: list[Tensor], bright: list[Tensor], dim: list[Tensor], middle: list[Tensor]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The content cue's normal and under-exposed thumbnails: the CamVid frames, the thumbnails
+    of the SICE images brighter than 0.4 (``bright``) and the flattened copies of CamVid and
+    ``middle``, against the CamVid frames darkened at dusk and night level and the thumbnails
+    of the SICE images darker than 0.2 (``dim``)."""
+    normal = thumbnails(camvid) + bright + thumbnails(flattened(camvid + middle, seed=3))
+    dark = [
+        t
+        for light, seeds in ((DAY_LIGHT, CUE_DUSK_SEEDS), (NIGHT_LIGHT, CUE_NIGHT_SEEDS))
+        for seed in seeds
+        for t in thumbnails(darken_sequence(camvid, seed=seed, light=light))
+    ]
+    return normal, dark + dim
+
+
+def save_cue(cue: ContentCue, path: str, *, provenance: dict[str, object]) -> None:
+    save_checkpoint(path, kind=CUE_KIND, arch={"width": cue.width}, state_dict=cue.state_dict(), provenance=provenance)
+
+
 def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:
     x = torch.cat([normal, dark])
     y = torch.cat([torch.zeros(len(normal)), torch.ones(len(dark))]).double()
@@ -100,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--camvid-train", required=True)
     parser.add_argument("--sice", required=True)
+    parser.add_argument("--cue", metavar="FILE", help="also train the content cue and write it here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
@@ -131,6 +164,13 @@ def main() -> None:
             *np.percentile(p, [5, 50, 95]),
             100 * float((p < 0.5).mean()),
         )
+
+    if args.cue:
+        bright = thumbnails(x for x in sice if level[id(x)] > 0.4)
+        dim = thumbnails(x for x in sice if level[id(x)] < 0.2)
+        cue = train_content_cue(*cue_sets(camvid, bright, dim, middle_sice(level, sice)))
+        save_cue(cue, args.cue, provenance={"data": "CamVid train, SICE", "tool": "tools/fit_exposure_gate.py"})
+        log.info("wrote %s", args.cue)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ from sagc.eval.metrics import psnr, ssim
 from sagc.eval.niqe import niqe
 from sagc.eval.temporal import TemporalMeter
 from sagc.models import Enhancer, load_enhancer
+from sagc.models.cue import ContentCue
 from sagc.models.gate import ExposureGate
 from sagc.ops.colour import luma
 from sagc.stream.enhance.cpu_stage import CpuStage
@@ -75,6 +76,7 @@ from sagc.stream.enhance.stage import Stage
 from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from sagc.stream.media.images import list_images
 from sagc.train.config import EnhancerConfig
+from sagc.train.cue import thumbnails, train_content_cue
 from sagc.train.data import load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,24 +106,27 @@ def train_fold(
     enhancer.settings = config.runtime  # the recipe's run-time settings, also where only they changed
     if sice is not None and config.runtime.gate:
         camvid = [load_rgb(p) for p in folds.training_frames(held_out, frames)]
-        enhancer.exposure_gate = fit_gate(camvid, sice)
+        enhancer.exposure_gate, enhancer.content_cue = fit_gate(camvid, sice)
     return enhancer
 
 
-def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
-    """The exposure gate's logistic model and exposure target refitted as
-    ``tools/fit_exposure_gate.py`` fits them."""
-    from fit_exposure_gate import exposure_pairs, features, fit, fit_exposure, flattened
+def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, ContentCue]:
+    """The exposure gate's logistic model and exposure target, and its content cue, refitted as
+    ``tools/fit_exposure_gate.py --cue`` fits them."""
+    from fit_exposure_gate import cue_sets, exposure_pairs, features, fit, fit_exposure, flattened
 
     bright, dim, middle = [], [], []  # SICE above 0.4 and below 0.2 mean luma; every other in 0.3-0.7
+    small_bright, small_dim = [], []  # their thumbnails, for the cue
     seen_middle = 0
     for path in list_images(sice):  # only the images to flatten are kept
         x = load_rgb(path)
         level = float(luma(x).mean())
         if level > 0.4:
             bright.append(features([x]))
+            small_bright += thumbnails([x])
         if level < 0.2:
             dim.append(features([x]))
+            small_dim += thumbnails([x])
         if 0.3 < level < 0.7:
             if seen_middle % 2 == 0:
                 middle.append(x)
@@ -135,9 +140,10 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> ExposureGate:
     with torch.enable_grad():
         weights, bias = fit(torch.cat(normal), torch.cat(dark))
     exposure, _ = fit_exposure(*exposure_pairs(camvid + middle))
-    return dataclasses.replace(
+    gate = dataclasses.replace(
         ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
     )
+    return gate, train_content_cue(*cue_sets(camvid, small_bright, small_dim, middle))
 
 
 @dataclasses.dataclass(frozen=True)

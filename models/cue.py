@@ -1,0 +1,80 @@
+"""The content cue of the exposure decision: a small network that tells a frame darkened below its
+normal exposure from a normally exposed one by what it shows, not by its brightness alone.
+
+The exposure gate (:mod:`sagc.models.gate`) is a model of whole-frame brightness statistics.
+Those cannot tell a bright scene darkened to dusk level (a street at mean luma 0.3 whose normal
+level is 0.5) from daylight footage filmed at that level, which must be left as it is; both sit
+between the gate's two classes. :class:`ContentCue` looks at the thumbnail itself (three strided
+3×3 convolutions, their mean and maximum over the picture, one linear layer: 14,401 parameters),
+trained on the same sets as the gate (:func:`sagc.train.cue.train_content_cue`). The decision
+takes it only where it is confident: a frame the cue calls under-exposed with probability
+:data:`CUE_ODDS` or more is enhanced fully when the gate's own probability is at least
+:data:`CUE_FLOOR` (the brightest, clearly well-exposed frames stay the gate's alone); elsewhere
+the gate's weight stands (:meth:`ContentCue.weight`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["CUE_FLOOR", "CUE_KIND", "CUE_ODDS", "ContentCue", "packaged_cue"]
+
+CUE_KIND = "sagc.content_cue"
+CUE_ODDS = 0.9  # the cue's probability from which it decides
+CUE_FLOOR = 0.02  # the gate's probability below which the gate alone decides
+CUE_SIDE = 45  # the shorter side of the thumbnails the cue is trained on (360-line frames at 1/8)
+
+
+class ContentCue(nn.Module):
+    """Probability that each N×3×h×w low-resolution RGB frame in [0, 1] is under-exposed, from
+    its content; any size (the features are pooled over the whole picture)."""
+
+    def __init__(self, *, width: int = 16) -> None:
+        super().__init__()
+        self.width = width
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(4 * width, 1)
+
+    def forward(self, small: Tensor) -> Tensor:
+        """Logits of shape N. A thumbnail whose shorter side holds :data:`CUE_SIDE` pixels two
+        or more times over is first resized down by that whole factor (antialiased): the cue is
+        trained on thumbnails of 360-line frames and reads texture at that scale (at 160×90, a
+        720p frame's thumbnail, it called daylight frames dark). The size is computed, not
+        branched on, so an exported graph resizes as the module does at every input size."""
+        height, width = small.shape[-2:]
+        factor = torch.sym_max(1, torch.sym_min(height, width) // CUE_SIDE)
+        small = F.interpolate(
+            small, size=(height // factor, width // factor), mode="bilinear", antialias=True, align_corners=False
+        )
+        h = self.features(small.to(self.head.weight.dtype))
+        return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1))[:, 0]
+
+    def probability(self, small: Tensor) -> Tensor:
+        """Shape N (float32)."""
+        return torch.sigmoid(self(small).float())
+
+    def weight(self, small: Tensor, gate_probability: Tensor, gate_weight: Tensor) -> Tensor:
+        """The decision's weight: 1 where the cue is confident (:data:`CUE_ODDS`) and the gate's
+        probability is at least :data:`CUE_FLOOR`, else ``gate_weight``."""
+        confident = (self.probability(small) >= CUE_ODDS) & (gate_probability >= CUE_FLOOR)
+        return torch.where(confident, torch.ones_like(gate_weight), gate_weight)
+
+
+def packaged_cue() -> ContentCue:
+    """The cue installed with the package (``sagc/weights/content_cue.pt``, trained on CamVid
+    train and SICE; :mod:`sagc.train.cue`), in eval mode."""
+    from .checkpoint import load_checkpoint  # (the checkpoint module builds enhancers, which hold a cue)
+
+    checkpoint = load_checkpoint("content_cue", kind=CUE_KIND)
+    cue = ContentCue(**checkpoint["arch"])
+    cue.load_state_dict(checkpoint["state_dict"])
+    return cue.eval()
