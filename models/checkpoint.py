@@ -26,6 +26,7 @@ import torch
 from sagc.core.atomic import atomic_write
 from sagc.core.errors import SagcError, first_line
 
+from .cue import CUE_KIND, ContentCue
 from .gamma import Enhancer, GammaEstimator
 from .settings import RuntimeSettings
 
@@ -39,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "resolve_weights",
     "named_weights",
+    "packaged_cue",
 ]
 
 FORMAT_VERSION = 1
@@ -191,4 +193,14 @@ def load_enhancer(path_or_name: str | os.PathLike[str] = "default", **overrides:
             f"{where} holds non-finite weights (NaN or inf in {', '.join(broken[:3])}); "
             "it cannot enhance anything: use another checkpoint"
         )
-    return Enhancer(estimator, settings).eval().requires_grad_(False)
+    return Enhancer(estimator, settings, content_cue=packaged_cue()).eval().requires_grad_(False)
+
+
+def packaged_cue() -> ContentCue:
+    """The exposure decision's content cue installed with the package
+    (``sagc/weights/content_cue.pt``, trained on CamVid train and SICE by :mod:`sagc.train.cue`),
+    frozen, in eval mode."""
+    checkpoint = load_checkpoint("content_cue", kind=CUE_KIND)
+    cue = ContentCue(**checkpoint["arch"])
+    cue.load_state_dict(checkpoint["state_dict"])
+    return cue.eval().requires_grad_(False)

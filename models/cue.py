@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CUE_FLOOR", "CUE_KIND", "CUE_ODDS", "ContentCue", "packaged_cue"]
+__all__ = ["CUE_FLOOR", "CUE_KIND", "CUE_ODDS", "ContentCue"]
 
 CUE_KIND = "sagc.content_cue"
 CUE_ODDS = 0.9  # the cue's probability from which it decides
@@ -68,13 +68,3 @@ class ContentCue(nn.Module):
         confident = (self.probability(small) >= CUE_ODDS) & (gate_probability >= CUE_FLOOR)
         return torch.where(confident, torch.ones_like(gate_weight), gate_weight)
 
-
-def packaged_cue() -> ContentCue:
-    """The cue installed with the package (``sagc/weights/content_cue.pt``, trained on CamVid
-    train and SICE; :mod:`sagc.train.cue`), in eval mode."""
-    from .checkpoint import load_checkpoint  # (the checkpoint module builds enhancers, which hold a cue)
-
-    checkpoint = load_checkpoint("content_cue", kind=CUE_KIND)
-    cue = ContentCue(**checkpoint["arch"])
-    cue.load_state_dict(checkpoint["state_dict"])
-    return cue.eval()

@@ -24,7 +24,7 @@ from sagc.ops.exposure import (
 from sagc.ops.gamma import DEFAULT_EPS, ApplyGamma, apply_gamma
 from sagc.ops.guide import guided_gamma
 
-from .cue import ContentCue, packaged_cue
+from .cue import ContentCue
 from .gate import ExposureGate
 from .settings import RuntimeSettings
 
@@ -62,13 +62,16 @@ class Enhancer(nn.Module):
         settings: RuntimeSettings | None = None,
         *,
         eps: float = DEFAULT_EPS,
+        content_cue: ContentCue | None = None,
         **changes: Any,
     ) -> None:
-        """``settings`` (default: all off), with ``changes`` to single fields (``scale=8``) applied."""
+        """``settings`` (default: all off), with ``changes`` to single fields (``scale=8``) applied.
+        ``content_cue`` (:mod:`sagc.models.cue`; None: the gate's statistics alone) joins the
+        exposure decision; :func:`~sagc.models.checkpoint.load_enhancer` gives the packaged one."""
         super().__init__()
         self.estimator = estimator
         self.exposure_gate = ExposureGate()
-        self.content_cue: ContentCue | None = packaged_cue()  # the gate's content cue (sagc.models.cue)
+        self.content_cue = content_cue
         self.eps = float(eps)
         self.settings = (settings or RuntimeSettings()).replace(**changes)
 

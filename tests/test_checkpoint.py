@@ -76,7 +76,7 @@ def test_mismatched_weights(tmp_path):
 def test_default_name_is_clear_when_not_installed():
     if "default" in named_weights():
         enhancer = load_enhancer("default")
-        assert sum(p.numel() for p in enhancer.parameters()) == 10_561
+        assert sum(p.numel() for p in enhancer.estimator.parameters()) == 10_561
     else:
         with pytest.raises(SagcError, match="no default weights are installed"):
             load_enhancer("default")

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from sagc.models import load_enhancer
-from sagc.models.checkpoint import load_checkpoint
-from sagc.models.cue import CUE_FLOOR, CUE_KIND, ContentCue, packaged_cue
+from sagc.models.checkpoint import load_checkpoint, packaged_cue
+from sagc.models.cue import CUE_FLOOR, CUE_KIND, ContentCue
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.media.frame import Frame
 from sagc.train.cue import train_content_cue

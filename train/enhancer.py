@@ -24,6 +24,7 @@ from sagc.core.config import config_to_dict, save_config
 from sagc.core.errors import SagcError
 from sagc.core.synth import NIGHT_LIGHT
 from sagc.models import Enhancer, GammaEstimator, save_enhancer
+from sagc.models.checkpoint import packaged_cue
 from sagc.models.critic import SegCritic
 from sagc.models.segprior import SegPrior, load_segprior
 
@@ -335,8 +336,9 @@ def _last_enhanced(enhancer: Enhancer, low: Tensor) -> Tensor:
 
 
 def _runtime_enhancer(estimator: GammaEstimator, config: EnhancerConfig) -> Enhancer:
-    """``estimator`` as users will run it, with the config's run-time settings."""
-    return Enhancer(estimator, config.runtime)
+    """``estimator`` as users will run it: the config's run-time settings, the packaged content cue."""
+    cue = packaged_cue().to(next(estimator.parameters()).device)
+    return Enhancer(estimator, config.runtime, content_cue=cue)
 
 
 def _validate_and_keep(
