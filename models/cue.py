@@ -67,4 +67,3 @@ class ContentCue(nn.Module):
         probability is at least :data:`CUE_FLOOR`, else ``gate_weight``."""
         confident = (self.probability(small) >= CUE_ODDS) & (gate_probability >= CUE_FLOOR)
         return torch.where(confident, torch.ones_like(gate_weight), gate_weight)
-
