@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sagc.ops.exposure import host_eager
+
 __all__ = ["CUE_FLOOR", "CUE_KIND", "CUE_ODDS", "ContentCue"]
 
 CUE_KIND = "sagc.content_cue"
@@ -64,6 +66,12 @@ class ContentCue(nn.Module):
 
     def weight(self, small: Tensor, gate_probability: Tensor, gate_weight: Tensor) -> Tensor:
         """The decision's weight: 1 where the cue is confident (:data:`CUE_ODDS`) and the gate's
-        probability is at least :data:`CUE_FLOOR`, else ``gate_weight``."""
-        confident = (self.probability(small) >= CUE_ODDS) & (gate_probability >= CUE_FLOOR)
+        probability is at least :data:`CUE_FLOOR`, else ``gate_weight``. On the CPU outside
+        export and autograd the network runs only where it can change the weight: not on a
+        batch whose frames are all below the floor or already at weight 1 (deep night, bright
+        day), the same result without the cue's cost."""
+        undecided = (gate_probability >= CUE_FLOOR) & (gate_weight < 1.0)
+        if host_eager(small, gate_probability, gate_weight) and not bool(undecided.any()):
+            return gate_weight
+        confident = (self.probability(small) >= CUE_ODDS) & undecided
         return torch.where(confident, torch.ones_like(gate_weight), gate_weight)

@@ -57,6 +57,25 @@ def test_a_confident_cue_enhances_fully_where_the_gate_hesitates():
     assert float(enhancer.gate_weight(dim)) == 0.0
 
 
+def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_either_way():
+    cue = packaged_cue()
+    calls = []
+    cue.register_forward_hook(lambda *_: calls.append(1))
+    small = torch.rand(4, 3, 45, 60)
+    cases = {  # gate probabilities and weights: (settled?, ...)
+        "night and bright day": (True, torch.tensor([1.0, 0.9, 0.01, 0.0]), torch.tensor([1.0, 1.0, 0.0, 0.0])),
+        "one frame in between": (False, torch.tensor([1.0, 0.3, 0.01, 0.0]), torch.tensor([1.0, 0.0, 0.0, 0.0])),
+    }
+    for name, (settled, probability, weight) in cases.items():
+        calls.clear()
+        fast = cue.weight(small, probability, weight)
+        assert (not calls) == settled, name
+        with torch.no_grad():  # the full computation, as export traces it
+            confident = (cue.probability(small) >= 0.9) & (probability >= CUE_FLOOR)
+            full = torch.where(confident, torch.ones_like(weight), weight)
+        assert torch.equal(fast, full), name
+
+
 def test_the_stage_enhances_a_frame_the_cue_calls_dark_and_passes_it_through_otherwise():
     rng = np.random.default_rng(0)
     rgb = np.clip(94 + rng.normal(0, 6, (90, 120, 3)), 0, 255).round().astype(np.uint8)
