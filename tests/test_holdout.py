@@ -75,9 +75,13 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     assert figures["clips"]["clip.mp4"]["identity"]["psnr"] > 20
     assert np.isfinite(figures["clips"]["clip.mp4"]["night"]["relative_flicker"])
     assert figures["sice"]["images"] == 2 and np.isfinite(figures["sice"]["niqe"])
+    ladders = figures["ladders"]  # one scene: its darkest exposure against the one at level 0.7
+    assert ladders["scenes"] == 1 and ladders["luma_input"] < 0.06 < 0.3 < ladders["luma_reference"]
+    assert np.isfinite(ladders["psnr"]) and ladders["luma"] > ladders["luma_input"]
     out = capsys.readouterr().out
     assert figures["fade"]["frames"] == 6 and np.isfinite(figures["fade"]["relative_flicker"])
-    assert out.count("\n") == 2 + 2 * 3 + 3 + 1 + 1  # header, per fold two lights and the ladder, the clip, fade, SICE
+    # header, per fold two lights and the ladder, the clip, fade, SICE, SICE ladders
+    assert out.count("\n") == 2 + 2 * 3 + 3 + 1 + 1 + 1
     assert (
         json.loads((tmp_path / "figures.json").read_text())["folds"]["BBB"]["ladder"]
         == figures["folds"]["BBB"]["ladder"]

@@ -32,6 +32,10 @@
   enhanced as a video: PSNR against the clean clip, flicker and relative flicker.
 - **SICE.** NIQE and output mean luma on the under-exposed SICE images (mean luma ≤ 0.25; at
   most ``--sice-count``, evenly spaced).
+- **SICE ladders.** Real under-exposed captures against a normal exposure of the same scene
+  (:mod:`sagc.eval.ladders`: each scene's darkest exposure at mean luma 0.02–0.12 against its
+  exposure nearest 0.45; at most ``--sice-count`` scenes, evenly spaced): PSNR, SSIM, mean luma
+  and 1st-percentile luma against the reference's.
 
 ``--normal DIR`` adds normal-light folders (e.g. SICE, kept to the recipe's ``normal_luminance``)
 to every fold's training; the folds are scored with the recipe's run-time settings, so a recipe
@@ -63,6 +67,7 @@ from tqdm import tqdm
 
 from sagc.core.config import load_config
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken, darken_sequence, sample_darken_params
+from sagc.eval.ladders import ladder_pairs, scenes
 from sagc.eval.metrics import psnr, ssim
 from sagc.eval.niqe import niqe
 from sagc.eval.temporal import TemporalMeter
@@ -311,6 +316,29 @@ def score_sice(enhancer: Enhancer, sice: Path, count: int, route: Route = Route(
     }
 
 
+def score_ladders(enhancer: Enhancer, sice: Path, count: int, route: Route = Route()) -> dict[str, float]:
+    """Real under-exposed captures against their scene's normal exposure (:mod:`sagc.eval.ladders`):
+    at most ``count`` scenes, evenly spaced."""
+    stage = stills_stage(enhancer, route)
+    pairs = ladder_pairs(scenes(list_images(sice)))
+    pairs = pairs[:: max(1, len(pairs) // count)][:count]
+    if not pairs:
+        return {"scenes": 0}
+    rows: dict[str, list[float]] = {name: [] for name in ("psnr", "ssim", "luma_input", "luma", "luma_reference")}
+    rows |= {"p1": [], "p1_reference": []}
+    for dark, normal in pairs:
+        x, reference = load_rgb(dark.path), route.stored(load_rgb(normal.path))
+        y = enhance(stage, x, route)
+        rows["psnr"].append(float(psnr(y, reference)))
+        rows["ssim"].append(float(ssim(y, reference)))
+        rows["luma_input"].append(dark.luma)
+        rows["luma"].append(float(luma(y).mean()))
+        rows["luma_reference"].append(float(luma(reference).mean()))
+        rows["p1"].append(p1_levels(y))
+        rows["p1_reference"].append(p1_levels(reference))
+    return {"scenes": len(pairs)} | {name: float(np.mean(values)) for name, values in rows.items()}
+
+
 def table(figures: dict) -> list[str]:
     lines = ["| measure | figures |", "|---|---|"]
     for sequence, fold in figures["folds"].items():
@@ -348,6 +376,13 @@ def table(figures: dict) -> list[str]:
         lines.append(
             f"| SICE ≤ {SICE_LOW} mean luma ({s['images']}) | NIQE {s['niqe']:.3f} (input {s['niqe_input']:.3f}); "
             f"mean luma {s['luma']:.3f} |"
+        )
+    if figures.get("ladders", {}).get("scenes"):
+        s = figures["ladders"]
+        lines.append(
+            f"| SICE ladders: darkest exposure against its scene's normal one ({s['scenes']}) | "
+            f"{s['psnr']:.2f} dB / {s['ssim']:.4f}; mean luma {s['luma']:.3f} (input {s['luma_input']:.3f}, "
+            f"reference {s['luma_reference']:.3f}); 1st pct {s['p1']:.1f} (reference {s['p1_reference']:.1f}) |"
         )
     return lines
 
@@ -442,6 +477,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         figures["fade"] = score_fade(enhancer, args.fade, args.fade_frames, video)
     if args.sice is not None:
         figures["sice"] = score_sice(enhancer, args.sice, args.sice_count, route)
+        figures["ladders"] = score_ladders(enhancer, args.sice, args.sice_count, route)
     for line in table(figures):
         print(line)
     if args.json:
