@@ -61,9 +61,7 @@ def _measure(path: Path) -> tuple[Exposure, np.ndarray]:
     return Exposure(path, float(luma.mean())), (ranks - ranks.mean()) / max(float(ranks.std()), 1e-12)
 
 
-def scenes(
-    paths: Sequence[str | os.PathLike[str]], *, threshold: float = SCENE_CORRELATION
-) -> list[list[Exposure]]:
+def scenes(paths: Sequence[str | os.PathLike[str]], *, threshold: float = SCENE_CORRELATION) -> list[list[Exposure]]:
     """``paths`` in natural name order, split into scenes where the rank correlation of two
     consecutive thumbnails falls below ``threshold``."""
     groups: list[list[Exposure]] = []
