@@ -1,4 +1,4 @@
-"""``sagc eval pairs|images|video`` and ``sagc data darken``: argument parsing and printing.
+"""``sagc eval pairs|ladders|images|video`` and ``sagc data darken``: argument parsing and printing.
 
 The work happens in :mod:`sagc.eval`; this module only wires options to it and reports.
 """
@@ -50,6 +50,18 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     _common(pairs)
     _image_metric_options(pairs)
     pairs.set_defaults(handler=_run_eval_images, paired=True)
+    ladders = kinds.add_parser(
+        "ladders",
+        help="folder of multi-exposure scenes (SICE): each scene's darkest capture against its normal exposure",
+        description="A folder holding each scene at several exposures as consecutively numbered files (SICE): "
+        "scenes are found where the rank correlation of consecutive thumbnails breaks, and each scene of four "
+        "or more exposures pairs its darkest one at mean luma 0.02-0.12 with its exposure nearest 0.45, which "
+        "is the reference: PSNR, SSIM, LPIPS, NIQE on real under-exposed captures.",
+    )
+    ladders.add_argument("data", help="folder of numbered multi-exposure images")
+    _common(ladders)
+    _image_metric_options(ladders)
+    ladders.set_defaults(handler=_run_eval_images, paired=True, ladders=True)
     images = kinds.add_parser("images", help="folder of real low-light images (no reference): NIQE, brightness")
     images.add_argument("data", help="folder of images")
     images.add_argument("--max-luma", type=float, metavar="L",
@@ -167,7 +179,10 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     from sagc.eval.datasets import image_folder, paired_folder
     from sagc.eval.evaluator import evaluate_images
 
-    items = paired_folder(args.data) if args.paired else image_folder(args.data)
+    if getattr(args, "ladders", False):
+        items = _ladder_items(args.data)
+    else:
+        items = paired_folder(args.data) if args.paired else image_folder(args.data)
     _check_report(
         args.out, [p for item in items for p in (item.low, item.high) if p is not None], overwrite=args.overwrite
     )
@@ -175,9 +190,26 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     methods = _methods(args.method)
     options = _options(args, device, image_metrics=True)
     with tqdm(total=len(items), unit="image", desc="eval") as bar:
-        report = evaluate_images(items, methods, options=options, kind="pairs" if args.paired else "images",
+        kind = "ladders" if getattr(args, "ladders", False) else "pairs" if args.paired else "images"
+        report = evaluate_images(items, methods, options=options, kind=kind,
                                  source=args.data, on_item=bar.update)  # fmt: skip
     return _finish(report, args.out)
+
+
+def _ladder_items(folder: str) -> list:
+    """``sagc eval ladders``: one pair per scene (:mod:`sagc.eval.ladders`), named dark→reference."""
+    from sagc.eval.datasets import ImagePair
+    from sagc.eval.ladders import DARK_RANGE, ladder_pairs, scenes
+    from sagc.stream.media.images import require_images
+
+    groups = scenes(require_images(folder))
+    pairs = ladder_pairs(groups)
+    if not pairs:
+        raise SagcError(
+            f"{folder}: no scene of four or more exposures with one at mean luma {DARK_RANGE[0]:g}-{DARK_RANGE[1]:g} "
+            f"and one near 0.45 ({len(groups)} scene(s) found); give a folder of multi-exposure scenes such as SICE"
+        )
+    return [ImagePair(f"{dark.path.stem}-{normal.path.stem}", dark.path, normal.path) for dark, normal in pairs]
 
 
 def _run_eval_video(args: argparse.Namespace) -> int:
