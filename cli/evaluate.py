@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -17,6 +18,9 @@ from sagc.core.errors import SagcError
 from sagc.stream.media.sources import is_lavfi, is_url
 
 from .options import add_device_option, add_overwrite_option
+
+if TYPE_CHECKING:
+    from sagc.eval.datasets import ImagePair
 
 __all__ = ["add_eval", "add_data"]
 
@@ -196,14 +200,17 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     return _finish(report, args.out)
 
 
-def _ladder_items(folder: str) -> list:
+def _ladder_items(folder: str) -> list[ImagePair]:
     """``sagc eval ladders``: one pair per scene (:mod:`sagc.eval.ladders`), named dark→reference."""
     from sagc.eval.datasets import ImagePair
     from sagc.eval.ladders import DARK_RANGE, ladder_pairs, scenes
     from sagc.stream.media.images import require_images
 
-    groups = scenes(require_images(folder))
+    paths = require_images(folder)
+    log.info("finding the scenes of %d images in %s", len(paths), folder)
+    groups = scenes(paths)
     pairs = ladder_pairs(groups)
+    log.info("%d scenes, %d with a dark and a normal exposure", len(groups), len(pairs))
     if not pairs:
         raise SagcError(
             f"{folder}: no scene of four or more exposures with one at mean luma {DARK_RANGE[0]:g}-{DARK_RANGE[1]:g} "
