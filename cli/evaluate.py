@@ -207,8 +207,8 @@ def _ladder_items(folder: str) -> list[ImagePair]:
     from sagc.stream.media.images import require_images
 
     paths = require_images(folder)
-    log.info("finding the scenes of %d images in %s", len(paths), folder)
-    groups = scenes(paths)
+    with tqdm(total=len(paths), unit="image", desc="scenes", delay=0.5) as bar:
+        groups = scenes(paths, on_image=bar.update)
     pairs = ladder_pairs(groups)
     log.info("%d scenes, %d with a dark and a normal exposure", len(groups), len(pairs))
     if not pairs:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +61,21 @@ def _measure(path: Path) -> tuple[Exposure, np.ndarray]:
     return Exposure(path, float(luma.mean())), (ranks - ranks.mean()) / max(float(ranks.std()), 1e-12)
 
 
-def scenes(paths: Sequence[str | os.PathLike[str]], *, threshold: float = SCENE_CORRELATION) -> list[list[Exposure]]:
+def scenes(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    threshold: float = SCENE_CORRELATION,
+    on_image: Callable[[], object] | None = None,
+) -> list[list[Exposure]]:
     """``paths`` in natural name order, split into scenes where the rank correlation of two
-    consecutive thumbnails falls below ``threshold``."""
+    consecutive thumbnails falls below ``threshold``; ``on_image`` is called after each image
+    is read (progress)."""
     groups: list[list[Exposure]] = []
     previous: np.ndarray | None = None
     for path in sorted((Path(p) for p in paths), key=_natural):
         exposure, signature = _measure(path)
+        if on_image is not None:
+            on_image()
         if previous is None or float(signature @ previous) / signature.size < threshold:
             groups.append([])
         groups[-1].append(exposure)
