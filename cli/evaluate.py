@@ -53,7 +53,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("data", help="folder holding low/ and high/")
     _common(pairs)
     _image_metric_options(pairs)
-    pairs.set_defaults(handler=_run_eval_images, paired=True)
+    pairs.set_defaults(handler=_run_eval_images, paired=True, kind="pairs")
     ladders = kinds.add_parser(
         "ladders",
         help="folder of multi-exposure scenes (SICE): each scene's darkest capture against its normal exposure",
@@ -65,14 +65,14 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     ladders.add_argument("data", help="folder of numbered multi-exposure images")
     _common(ladders)
     _image_metric_options(ladders)
-    ladders.set_defaults(handler=_run_eval_images, paired=True, ladders=True)
+    ladders.set_defaults(handler=_run_eval_images, paired=True, kind="ladders")
     images = kinds.add_parser("images", help="folder of real low-light images (no reference): NIQE, brightness")
     images.add_argument("data", help="folder of images")
     images.add_argument("--max-luma", type=float, metavar="L",
                         help="only inputs with mean luma <= L, e.g. 0.25 for SICE's under-exposed third")  # fmt: skip
     _common(images)
     _image_metric_options(images)
-    images.set_defaults(handler=_run_eval_images, paired=False)
+    images.set_defaults(handler=_run_eval_images, paired=False, kind="images")
     video = kinds.add_parser("video", help="a clip: flicker, warping error, brightness (PSNR/SSIM with --darken)")
     video.add_argument("data", help="video file, URL or lavfi:GRAPH")
     _common(video)
@@ -183,10 +183,8 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     from sagc.eval.datasets import image_folder, paired_folder
     from sagc.eval.evaluator import evaluate_images
 
-    if getattr(args, "ladders", False):
-        items = _ladder_items(args.data)
-    else:
-        items = paired_folder(args.data) if args.paired else image_folder(args.data)
+    readers = {"pairs": paired_folder, "ladders": _ladder_items, "images": image_folder}
+    items = readers[args.kind](args.data)
     _check_report(
         args.out, [p for item in items for p in (item.low, item.high) if p is not None], overwrite=args.overwrite
     )
@@ -194,8 +192,7 @@ def _run_eval_images(args: argparse.Namespace) -> int:
     methods = _methods(args.method)
     options = _options(args, device, image_metrics=True)
     with tqdm(total=len(items), unit="image", desc="eval") as bar:
-        kind = "ladders" if getattr(args, "ladders", False) else "pairs" if args.paired else "images"
-        report = evaluate_images(items, methods, options=options, kind=kind,
+        report = evaluate_images(items, methods, options=options, kind=args.kind,
                                  source=args.data, on_item=bar.update)  # fmt: skip
     return _finish(report, args.out)
 

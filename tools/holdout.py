@@ -301,10 +301,15 @@ def score_fade(enhancer: Enhancer, path: str, limit: int, route: Route = Route()
     }
 
 
+def evenly(items: list, count: int) -> list:
+    """At most ``count`` (> 0) of ``items``, evenly spaced from the first."""
+    return items[:: max(1, len(items) // count)][:count]
+
+
 def score_sice(enhancer: Enhancer, sice: Path, count: int, route: Route = Route()) -> dict[str, float]:
     stage = stills_stage(enhancer, route)
     images = [x for x in (load_rgb(p) for p in list_images(sice)) if float(luma(x).mean()) <= SICE_LOW]
-    images = images[:: max(1, len(images) // count)][:count]
+    images = evenly(images, count)
     before, after, out_luma = [], [], []
     for x in images:
         y = enhance(stage, x, route)
@@ -321,7 +326,7 @@ def score_ladders(enhancer: Enhancer, sice: Path, count: int, route: Route = Rou
     at most ``count`` scenes, evenly spaced."""
     stage = stills_stage(enhancer, route)
     pairs = ladder_pairs(scenes(list_images(sice)))
-    pairs = pairs[:: max(1, len(pairs) // count)][:count]
+    pairs = evenly(pairs, count)
     if not pairs:
         return {"scenes": 0}
     rows: dict[str, list[float]] = {name: [] for name in ("psnr", "ssim", "luma_input", "luma", "luma_reference")}
@@ -463,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             light: score_pairs(stage, list(darken_sequence(clean, seed=0, light=value)), clean, route)
             for light, value in tqdm(LIGHTS.items(), desc=held_out, leave=False)
         }
-        spaced = clean[:: max(1, len(clean) // args.ladder)][: args.ladder] if args.ladder else []
+        spaced = evenly(clean, args.ladder) if args.ladder else []
         ladder = ladder_means(stage, spaced, route) if spaced else []
         figures["folds"][held_out] = {"seen": seen, "scores": scores, "ladder": ladder}
     assert enhancer is not None
