@@ -6,14 +6,21 @@ Those cannot tell a bright scene darkened to dusk level (a street at mean luma 0
 level is 0.5) from daylight footage filmed at that level, which must be left as it is; both sit
 between the gate's two classes. :class:`ContentCue` looks at the thumbnail itself (three strided
 3×3 convolutions, their mean and maximum over the picture, one linear layer: 14,401 parameters),
-trained on the same sets as the gate (:func:`sagc.train.cue.train_content_cue`). The decision
-takes it only where it is confident: a frame the cue calls under-exposed with probability
-:data:`CUE_ODDS` or more is enhanced fully when the gate's own probability is at least
-:data:`CUE_FLOOR` (the brightest, clearly well-exposed frames stay the gate's alone); elsewhere
-the gate's weight stands (:meth:`ContentCue.weight`).
+trained on the same sets as the gate (:func:`sagc.train.cue.train_content_cue`). The two are two
+pieces of evidence about one question, so the decision adds their log-odds::
+
+    p = σ(logit p_gate + logit p_cue),    w = max(w_gate, ramp(p))
+
+with the gate's own ramp (:meth:`~sagc.models.gate.ExposureGate.weight_of`). A frame both call
+likely under-exposed is enhanced even where neither is sure alone, and a cue that hesitates
+(``p_cue`` near 0.5) leaves the gate's weight as it is. The cue only raises the weight, and only
+where the gate's own probability is at least :data:`CUE_FLOOR` (the brightest, clearly
+well-exposed frames stay the gate's alone; :meth:`ContentCue.weight`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,11 +28,11 @@ from torch import Tensor, nn
 
 from sagc.ops.exposure import host_eager
 
-__all__ = ["CUE_FLOOR", "CUE_KIND", "CUE_ODDS", "ContentCue"]
+__all__ = ["CUE_FLOOR", "CUE_KIND", "ContentCue"]
 
 CUE_KIND = "sagc.content_cue"
-CUE_ODDS = 0.9  # the cue's probability from which it decides
 CUE_FLOOR = 0.02  # the gate's probability below which the gate alone decides
+_LOGIT_EPS = 1e-6  # probabilities are kept this far from 0 and 1 before their log-odds
 CUE_SIDE = 45  # the shorter side of the thumbnails the cue is trained on (360-line frames at 1/8)
 
 
@@ -64,14 +71,24 @@ class ContentCue(nn.Module):
         """Shape N (float32)."""
         return torch.sigmoid(self(small).float())
 
-    def weight(self, small: Tensor, gate_probability: Tensor, gate_weight: Tensor) -> Tensor:
-        """The decision's weight: 1 where the cue is confident (:data:`CUE_ODDS`) and the gate's
-        probability is at least :data:`CUE_FLOOR`, else ``gate_weight``. On the CPU outside
-        export and autograd the network runs only where it can change the weight: not on a
-        batch whose frames are all below the floor or already at weight 1 (deep night, bright
-        day), the same result without the cue's cost."""
+    def weight(
+        self,
+        small: Tensor,
+        gate_probability: Tensor,
+        gate_weight: Tensor,
+        *,
+        weight_of: Callable[[Tensor], Tensor],
+    ) -> Tensor:
+        """The decision's weight: where the gate's probability is at least :data:`CUE_FLOOR` and
+        its weight below 1, the larger of ``gate_weight`` and ``weight_of`` (the gate's ramp) of
+        the combined probability ``σ(logit gate_probability + logit cue)``; elsewhere
+        ``gate_weight``. On the CPU outside export and autograd the network runs only where it
+        can change the weight: not on a batch whose frames are all below the floor or already at
+        weight 1 (deep night, bright day), the same result without the cue's cost."""
         undecided = (gate_probability >= CUE_FLOOR) & (gate_weight < 1.0)
         if host_eager(small, gate_probability, gate_weight) and not bool(undecided.any()):
             return gate_weight
-        confident = (self.probability(small) >= CUE_ODDS) & undecided
-        return torch.where(confident, torch.ones_like(gate_weight), gate_weight)
+        p = gate_probability.float().clamp(_LOGIT_EPS, 1.0 - _LOGIT_EPS)
+        combined = torch.sigmoid(torch.log(p) - torch.log1p(-p) + self(small).float())
+        raised = torch.maximum(gate_weight, weight_of(combined).to(gate_weight.dtype))
+        return torch.where(undecided, raised, gate_weight)

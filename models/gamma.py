@@ -114,13 +114,17 @@ class Enhancer(nn.Module):
 
     def gate_weight(self, small: Tensor) -> Tensor:
         """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised to
-        1 where the :attr:`content_cue` (None: the gate alone) is confident the frame is
-        under-exposed (:meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
+        by the :attr:`content_cue`'s evidence where the gate hesitates (None: the gate alone;
+        :meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
         gate = self.gate
         assert gate is not None
         probability = gate.probability(small)
         weight = gate.weight_of(probability)
-        return weight if self.content_cue is None else self.content_cue.weight(small, probability, weight)
+        return (
+            weight
+            if self.content_cue is None
+            else self.content_cue.weight(small, probability, weight, weight_of=gate.weight_of)
+        )
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""

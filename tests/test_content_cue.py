@@ -1,4 +1,4 @@
-"""The exposure decision's content cue: packaged and on, how it raises the gate's weight, its
+"""The exposure decision's content cue: packaged and on, how its evidence joins the gate's, its
 training and its checkpoint."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _decided(probability: float) -> ContentCue:
     with torch.no_grad():
         cue.head.weight.zero_()
         cue.head.bias.fill_(float(torch.logit(torch.tensor(probability))))
-    return cue.eval()
+    return cue.eval().requires_grad_(False)
 
 
 def _grey(level: int) -> torch.Tensor:
@@ -42,23 +42,33 @@ def test_the_packaged_cue_is_part_of_the_default_decision():
     assert p.shape == (2,) and bool(((p >= 0) & (p <= 1)).all())
 
 
-def test_a_confident_cue_enhances_fully_where_the_gate_hesitates():
+def test_the_cue_adds_its_evidence_to_the_gate_where_the_gate_hesitates():
     enhancer = load_enhancer("default")
     gate = enhancer.exposure_gate
     dim, bright = _grey(94), _grey(160)  # gate probabilities about 0.1 and below the floor
-    assert CUE_FLOOR <= float(gate.probability(dim)) < gate.odds[0]
+    p_dim = float(gate.probability(dim))
+    assert CUE_FLOOR <= p_dim < gate.odds[0]
     assert float(gate.probability(bright)) < CUE_FLOOR
     enhancer.content_cue = _decided(0.99)
-    assert float(enhancer.gate_weight(dim)) == 1.0  # the cue decides
     assert float(enhancer.gate_weight(bright)) == 0.0  # below the floor the gate alone decides
-    enhancer.content_cue = _decided(0.5)  # not confident: the gate's weight stands
+    for cue_p in (0.6, 0.9, 0.97, 0.99, 0.999):  # the log-odds add: p = σ(logit p_gate + logit p_cue)
+        enhancer.content_cue = _decided(cue_p)
+        odds = p_dim / (1 - p_dim) * cue_p / (1 - cue_p)
+        expected = min(1.0, max(0.0, (odds / (1 + odds) - gate.odds[0]) / (gate.odds[1] - gate.odds[0])))
+        assert float(enhancer.gate_weight(dim)) == pytest.approx(expected, abs=1e-5), cue_p
+    enhancer.content_cue = _decided(0.999)
+    assert float(enhancer.gate_weight(dim)) == 1.0  # sure enough to enhance fully
+    enhancer.content_cue = _decided(0.5)  # no evidence either way: the gate's weight stands
     assert float(enhancer.gate_weight(dim)) == float(gate(dim)) == 0.0
+    enhancer.content_cue = _decided(0.01)  # the cue never lowers the gate's weight
+    assert float(enhancer.gate_weight(_grey(40))) == float(gate(_grey(40))) == 1.0
     enhancer.content_cue = None
     assert float(enhancer.gate_weight(dim)) == 0.0
 
 
 def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_either_way():
     cue = packaged_cue()
+    gate = load_enhancer("default").exposure_gate
     calls = []
     cue.register_forward_hook(lambda *_: calls.append(1))
     small = torch.rand(4, 3, 45, 60)
@@ -68,12 +78,13 @@ def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_e
     }
     for name, (settled, probability, weight) in cases.items():
         calls.clear()
-        fast = cue.weight(small, probability, weight)
+        fast = cue.weight(small, probability, weight, weight_of=gate.weight_of)
         assert (not calls) == settled, name
         with torch.no_grad():  # the full computation, as export traces it
-            confident = (cue.probability(small) >= 0.9) & (probability >= CUE_FLOOR)
-            full = torch.where(confident, torch.ones_like(weight), weight)
-        assert torch.equal(fast, full), name
+            combined = torch.sigmoid(torch.logit(probability.clamp(1e-6, 1 - 1e-6)) + cue(small))
+            undecided = (probability >= CUE_FLOOR) & (weight < 1)
+            full = torch.where(undecided, torch.maximum(weight, gate.weight_of(combined)), weight)
+        assert torch.allclose(fast, full, atol=1e-6), name
 
 
 def test_the_stage_enhances_a_frame_the_cue_calls_dark_and_passes_it_through_otherwise():
