@@ -20,13 +20,13 @@
 - **Darkening ladder.** Up to ``--ladder`` held-out frames per fold darkened with one ISSR draw
   each at fixed light levels from 0.1 to 1.0 of normal light: the output's mean luma at each
   level, and how much it varies across levels ((max − min) / max of the set's means).
-- **Clips.** Each ``--clips`` file as a video against itself (PSNR, a well-lit clip should come
-  back unchanged), then darkened to dusk and to night (one draw per clip, fresh noise per
-  frame): PSNR, SSIM, flicker (the output's frame-to-frame mean-luma change over the input's,
-  the evaluator's measure, which grows with the brightening), relative flicker (the same on log
-  mean luma: 1 for an output that follows its input, below 1 for one steadier than its input),
-  1st-percentile luma against the clean clip's. Scored with
-  the last fold's weights, or ``--weights``.
+- **Clips.** Each ``--clips`` file as a video against itself, with each fold's weights and
+  exposure decision (PSNR; a well-lit clip should come back unchanged, and the worst fold is
+  reported), then darkened to dusk and to night (one draw per clip, fresh noise per frame) with
+  the last fold's (or ``--weights``): PSNR, SSIM, flicker (the output's frame-to-frame mean-luma
+  change over the input's, the evaluator's measure, which grows with the brightening), relative
+  flicker (the same on log mean luma: 1 for an output that follows its input, below 1 for one
+  steadier than its input), 1st-percentile luma against the clean clip's.
 - **Fade.** With ``--fade CLIP``: the clip darkened with one ISSR draw whose light falls
   log-linearly from normal to night level (0.08) and back (``tools/score_exposure.py``'s fade),
   enhanced as a video: PSNR against the clean clip, flicker and relative flicker.
@@ -362,7 +362,10 @@ def table(figures: dict) -> list[str]:
         lines.append(f"| {sequence} ladder, output mean luma by light | {levels}; varies {100 * spread:.1f} % |")
     for name, clip in figures["clips"].items():
         ident = clip["identity"]
-        lines.append(f"| {name} against itself | {ident['psnr']:.2f} dB |")
+        folds_psnr = ident["by_fold"]
+        each = "" if len(folds_psnr) < 2 else " (" + ", ".join(f"{f} {v:.2f}" for f, v in folds_psnr.items()) + ")"
+        worst = "" if len(folds_psnr) < 2 else "worst fold "
+        lines.append(f"| {name} against itself | {worst}{ident['psnr']:.2f} dB{each} |")
         for light in ("dusk", "night"):
             c = clip[light]
             lines.append(
@@ -446,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(f"holdout: {args.camvid} holds {len(frames)} sequence(s); leaving one out needs two")
     config = load_config(EnhancerConfig, args.config, args.set)
     figures: dict = {"folds": {}, "clips": {}}
+    identities: dict[str, dict[str, dict[str, float]]] = {}  # clip → fold → its scores against itself
     enhancer = None
     for held_out, paths in frames.items():
         if args.weights:
@@ -471,10 +475,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         spaced = evenly(clean, args.ladder) if args.ladder else []
         ladder = ladder_means(stage, spaced, route) if spaced else []
         figures["folds"][held_out] = {"seen": seen, "scores": scores, "ladder": ladder}
+        if not args.weights:  # each fold's own decision on daylight footage none of them saw
+            for path in args.clips:
+                identities.setdefault(path, {})[held_out] = score_clip(enhancer, path, None, args.clip_frames, video)
     assert enhancer is not None
     for path in args.clips:
+        by_fold = identities.get(path) or {"all": score_clip(enhancer, path, None, args.clip_frames, video)}
+        worst = min(by_fold, key=lambda fold: by_fold[fold]["psnr"])
         figures["clips"][Path(path).name] = {
-            "identity": score_clip(enhancer, path, None, args.clip_frames, video),
+            "identity": by_fold[worst] | {"fold": worst, "by_fold": {f: s["psnr"] for f, s in by_fold.items()}},
             "dusk": score_clip(enhancer, path, DAY_LIGHT, args.clip_frames, video),
             "night": score_clip(enhancer, path, NIGHT_LIGHT, args.clip_frames, video),
         }
