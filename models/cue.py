@@ -71,20 +71,15 @@ class ContentCue(nn.Module):
         """Shape N (float32)."""
         return torch.sigmoid(self(small).float())
 
-    def weight(
-        self,
-        small: Tensor,
-        gate_probability: Tensor,
-        gate_weight: Tensor,
-        *,
-        weight_of: Callable[[Tensor], Tensor],
-    ) -> Tensor:
-        """The decision's weight: where the gate's probability is at least :data:`CUE_FLOOR` and
-        its weight below 1, the larger of ``gate_weight`` and ``weight_of`` (the gate's ramp) of
-        the combined probability ``σ(logit gate_probability + logit cue)``; elsewhere
-        ``gate_weight``. On the CPU outside export and autograd the network runs only where it
-        can change the weight: not on a batch whose frames are all below the floor or already at
+    def weight(self, small: Tensor, gate_probability: Tensor, *, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
+        """The decision's weight from the gate's probability and its ramp ``weight_of``
+        (:meth:`~sagc.models.gate.ExposureGate.weight_of`): where the probability is at least
+        :data:`CUE_FLOOR` and the gate's weight below 1, the larger of the gate's weight and the
+        ramp of the combined probability ``σ(logit gate_probability + logit cue)``; elsewhere the
+        gate's weight. On the CPU outside export and autograd the network runs only where it can
+        change the weight: not on a batch whose frames are all below the floor or already at
         weight 1 (deep night, bright day), the same result without the cue's cost."""
+        gate_weight = weight_of(gate_probability)
         undecided = (gate_probability >= CUE_FLOOR) & (gate_weight < 1.0)
         if host_eager(small, gate_probability, gate_weight) and not bool(undecided.any()):
             return gate_weight

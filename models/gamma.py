@@ -113,18 +113,14 @@ class Enhancer(nn.Module):
         return self.exposure_gate if self._settings.gate else None
 
     def gate_weight(self, small: Tensor) -> Tensor:
-        """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised to
+        """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised
         by the :attr:`content_cue`'s evidence where the gate hesitates (None: the gate alone;
         :meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
         gate = self.gate
         assert gate is not None
-        probability = gate.probability(small)
-        weight = gate.weight_of(probability)
-        return (
-            weight
-            if self.content_cue is None
-            else self.content_cue.weight(small, probability, weight, weight_of=gate.weight_of)
-        )
+        if self.content_cue is None:
+            return gate(small)
+        return self.content_cue.weight(small, gate.probability(small), weight_of=gate.weight_of)
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""

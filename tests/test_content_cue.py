@@ -72,13 +72,14 @@ def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_e
     calls = []
     cue.register_forward_hook(lambda *_: calls.append(1))
     small = torch.rand(4, 3, 45, 60)
-    cases = {  # gate probabilities and weights: (settled?, ...)
+    cases = {  # gate probabilities and the weights the gate gives them: (settled?, ...)
         "night and bright day": (True, torch.tensor([1.0, 0.9, 0.01, 0.0]), torch.tensor([1.0, 1.0, 0.0, 0.0])),
         "one frame in between": (False, torch.tensor([1.0, 0.3, 0.01, 0.0]), torch.tensor([1.0, 0.0, 0.0, 0.0])),
     }
     for name, (settled, probability, weight) in cases.items():
+        assert torch.equal(gate.weight_of(probability), weight), name
         calls.clear()
-        fast = cue.weight(small, probability, weight, weight_of=gate.weight_of)
+        fast = cue.weight(small, probability, weight_of=gate.weight_of)
         assert (not calls) == settled, name
         with torch.no_grad():  # the full computation, as export traces it
             combined = torch.sigmoid(torch.logit(probability.clamp(1e-6, 1 - 1e-6)) + cue(small))
