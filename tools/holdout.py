@@ -362,10 +362,11 @@ def table(figures: dict) -> list[str]:
         lines.append(f"| {sequence} ladder, output mean luma by light | {levels}; varies {100 * spread:.1f} % |")
     for name, clip in figures["clips"].items():
         ident = clip["identity"]
-        folds_psnr = ident["by_fold"]
-        each = "" if len(folds_psnr) < 2 else " (" + ", ".join(f"{f} {v:.2f}" for f, v in folds_psnr.items()) + ")"
-        worst = "" if len(folds_psnr) < 2 else "worst fold "
-        lines.append(f"| {name} against itself | {worst}{ident['psnr']:.2f} dB{each} |")
+        against = f"{ident['psnr']:.2f} dB"
+        if len(ident["by_fold"]) > 1:
+            each = ", ".join(f"{fold} {value:.2f}" for fold, value in ident["by_fold"].items())
+            against = f"worst fold {against} ({each})"
+        lines.append(f"| {name} against itself | {against} |")
         for light in ("dusk", "night"):
             c = clip[light]
             lines.append(
