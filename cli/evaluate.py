@@ -53,7 +53,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     pairs.add_argument("data", help="folder holding low/ and high/")
     _common(pairs)
     _image_metric_options(pairs)
-    pairs.set_defaults(handler=_run_eval_images, paired=True, kind="pairs")
+    pairs.set_defaults(handler=_run_eval_images, kind="pairs")
     ladders = kinds.add_parser(
         "ladders",
         help="folder of multi-exposure scenes (SICE): each scene's darkest capture against its normal exposure",
@@ -65,14 +65,14 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     ladders.add_argument("data", help="folder of numbered multi-exposure images")
     _common(ladders)
     _image_metric_options(ladders)
-    ladders.set_defaults(handler=_run_eval_images, paired=True, kind="ladders")
+    ladders.set_defaults(handler=_run_eval_images, kind="ladders")
     images = kinds.add_parser("images", help="folder of real low-light images (no reference): NIQE, brightness")
     images.add_argument("data", help="folder of images")
     images.add_argument("--max-luma", type=float, metavar="L",
                         help="only inputs with mean luma <= L, e.g. 0.25 for SICE's under-exposed third")  # fmt: skip
     _common(images)
     _image_metric_options(images)
-    images.set_defaults(handler=_run_eval_images, paired=False, kind="images")
+    images.set_defaults(handler=_run_eval_images, kind="images")
     video = kinds.add_parser("video", help="a clip: flicker, warping error, brightness (PSNR/SSIM with --darken)")
     video.add_argument("data", help="video file, URL or lavfi:GRAPH")
     _common(video)
@@ -136,7 +136,7 @@ def _options(args: argparse.Namespace, device: torch.device, *, image_metrics: b
         options.niqe_params = load_niqe_params(args.niqe_params) if options.niqe else None
         options.y_channel = args.y
         options.max_input_luma = getattr(args, "max_luma", None)
-        if args.paired:
+        if args.kind != "images":  # pairs and ladders have a reference
             options.lpips = load_lpips(args.lpips_weights, device=device)
         elif args.lpips_weights:
             log.warning("--lpips-weights ignored: LPIPS needs a reference (use eval pairs)")
