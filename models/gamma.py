@@ -245,7 +245,7 @@ class Enhancer(nn.Module):
         exposure: ExposureFilter | None = None,
         prefilter: Callable[[Tensor, Tensor | None], Tensor] | None = None,
     ) -> Tensor:
-        """Enhance ``x``; ``smoother(γ, low-res input)`` (e.g. a
+        """Enhance ``x``; ``smoother(γ, low-res input, night=nightness)`` (e.g. a
         :class:`~sagc.stream.enhance.smoothing.GammaSmoother`) may filter γ over time before it is
         applied, ``exposure`` the gate's decision (see :meth:`gamma`), and ``prefilter(x, gate
         weight)`` (e.g. a :class:`~sagc.ops.temporal_denoise.TemporalDenoiser`) the
@@ -254,11 +254,11 @@ class Enhancer(nn.Module):
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
         gamma, weight, levels = self.gamma(small, exposure=exposure)
-        night = self.exposure_gate.nightness(small) if self.denoise > 0.0 else None
+        night = self.exposure_gate.nightness(small) if self.denoise > 0.0 or smoother is not None else None
         if levels is not None:
             small = levels(small)
         if prefilter is not None:
             x = prefilter(x, weight)
         if smoother is not None:
-            gamma = smoother(gamma, small)
+            gamma = smoother(gamma, small, night=night)
         return self.apply(x, gamma, weight, small=small, levels=levels, night=night)

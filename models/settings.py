@@ -179,7 +179,8 @@ class RuntimeSettings:
         key="s",
         on=0.8,
         help="video and preview: exponential moving average of the low-resolution γ map, SMOOTH = "
-        "weight of the past (reset at scene cuts); 0 turns it off",
+        "weight of the past (reset at scene cuts); 0 turns it off, except on night frames with the "
+        "exposure gate on, which are smoothed at 0.8 or more",
     )
     black: float = _setting(
         0.0,

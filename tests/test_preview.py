@@ -161,7 +161,7 @@ def test_smoothing_toggle_and_view_reach_the_pipeline(session: PreviewSession) -
     session.request("view", "split")
     seen, view = session.latest(first + 1, timeout=10)
     seen, view = session.latest(seen, timeout=10)
-    assert session.stage.smoother is None and session.view == "split"
+    assert session.stage.smoother.alpha == 0.0 and session.view == "split"  # with the gate: night smoothing only
     assert session.stage.enhancer.denoise == 7.0 and session.stats().controls["denoise"]  # the default strength
     assert session.stage.enhancer.gate == ExposureGate() and session.stats().controls["gate"]  # the default gate
     assert session.stage.enhancer.guide == 0.5 and session.stats().controls["guide"]  # the default window

@@ -179,18 +179,24 @@ class CpuStage(Stage):
         return filtered
 
     def _gamma(
-        self, small: torch.Tensor, *, frames: int = 1, network: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self,
+        small: torch.Tensor,
+        *,
+        night: float,
+        frames: int = 1,
+        network: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, float, Levels | None]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
         ``frames`` after the last estimate), the gate's weight (1 without one) and the frame's
-        levels (:meth:`~sagc.models.gamma.Enhancer.gamma`); ``network`` in place of the
-        estimator (e.g. one that returns a held γ)."""
+        levels (:meth:`~sagc.models.gamma.Enhancer.gamma`) at the frame's nightness ``night``;
+        ``network`` in place of the estimator (e.g. one that returns a held γ)."""
         exposure = self.exposure
         if exposure is not None and frames > 1:
             exposure = functools.partial(exposure, frames=frames)
         gamma, weight, levels = self.enhancer.gamma(small, exposure=exposure, estimator=network or self._runtime)
         if self.smoother is not None:
-            gamma = self.smoother(gamma, small if levels is None else levels(small), frames=frames)
+            seen = small if levels is None else levels(small)
+            gamma = self.smoother(gamma, seen, frames=frames, night=small.new_full((small.shape[0],), night))
         return gamma, 1.0 if weight is None else float(weight), levels
 
     @torch.inference_mode()
@@ -205,7 +211,7 @@ class CpuStage(Stage):
         frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
         with step(self.timer, "estimate"):
             night = float(self.enhancer.exposure_gate.nightness(x)[0])
-            gamma, weight, levels = self._gamma(x, frames=frames, network=self._network_for(small))
+            gamma, weight, levels = self._gamma(x, night=night, frames=frames, network=self._network_for(small))
             point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
             if levels is not None:
                 x = levels(x)

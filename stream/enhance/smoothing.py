@@ -4,6 +4,17 @@ of the exposure decision (one per frame).
 Both reset on scene cuts (luma-histogram distance between consecutive thumbnails), and optionally
 motion-aware: where the thumbnail changed, the new estimate counts more, so moving objects do
 not drag a trail of stale γ behind them.
+
+At night γ's smoothing weighs the past more: a night thumbnail's noise moves the network's γ
+from one estimate to the next while the scene holds, and every such move brightens or darkens
+the whole output. A frame's nightness ``n`` (:meth:`~sagc.models.gate.ExposureGate.nightness`,
+1 below mean luma 0.08, 0 above 0.16) raises the weight of the past from ``alpha`` towards
+:data:`NIGHT_SMOOTH`: ``alpha + n · (max(alpha, NIGHT_SMOOTH) − alpha)``. Frames in daylight and
+at dusk (``n`` = 0) are smoothed as the settings say. Chosen on darkened CamVid train frames made
+into pans (``tools/choose_temporal.py``: 12 images, 1 and 4 pixels a frame, seed 1): PSNR within
+0.03 dB of no night smoothing at both light ranges with 0.8 and 0.9, the relative flicker alike;
+raising the exposure decision's weight of the past at night as well (0.95, 0.98) cost 0.09 and
+0.16 dB on the 4-pixel pans at the default light range, so the decision is followed as by day.
 """
 
 from __future__ import annotations
@@ -16,7 +27,17 @@ from torch import Tensor
 from sagc.ops.colour import luma
 from sagc.ops.histogram import SCENE_CUT, histogram_gap, luma_histogram
 
-__all__ = ["ExposureTracker", "GammaSmoother"]
+__all__ = ["NIGHT_SMOOTH", "ExposureTracker", "GammaSmoother"]
+
+NIGHT_SMOOTH = 0.8
+"""γ's weight of the past at full night (the preview's smoothing toggle's value)."""
+
+
+def _at_night(alpha: float, night_alpha: float, night: Tensor | None) -> Tensor | float:
+    """The weight of the past at nightness ``night`` (shape N; None: ``alpha``)."""
+    if night is None:
+        return alpha
+    return alpha + night.float().clamp(0.0, 1.0) * (max(alpha, night_alpha) - alpha)
 
 
 class _SceneFollower:
@@ -48,41 +69,61 @@ class _SceneFollower:
             return None
         return previous
 
-    def _caught_up(self, state: Tensor, held: Tensor, frames: int) -> Tensor:
+    @staticmethod
+    def _caught_up(state: Tensor, held: Tensor, frames: int, alpha: Tensor | float) -> Tensor:
         """``state`` after the ``frames`` − 1 frames that held the last input ``held``, each
         moving it towards that input by ``1 − alpha``."""
-        keep = self.alpha ** (frames - 1)
+        if frames == 1:
+            return state
+        keep = alpha ** (frames - 1)
         return keep * state + (1 - keep) * held
 
 
 class GammaSmoother(_SceneFollower):
     """Stateful EMA of γ maps: ``state = a·state + (1 − a)·γ``, reset when the scene cuts.
 
-    ``alpha`` is the weight of the past (0 turns smoothing off). With ``motion`` > 0 the weight
-    drops per pixel as ``alpha · exp(−|Δ luma| / motion)`` where the thumbnail changed.
+    ``alpha`` is the weight of the past (0 turns smoothing off by day), ``night_alpha`` its
+    floor at full night (the module). With ``motion`` > 0 the weight drops per pixel as
+    ``alpha · exp(−|Δ luma| / motion)`` where the thumbnail changed.
     """
 
-    def __init__(self, alpha: float, *, cut_threshold: float = SCENE_CUT, motion: float = 0.05) -> None:
+    def __init__(
+        self,
+        alpha: float,
+        *,
+        night_alpha: float = NIGHT_SMOOTH,
+        cut_threshold: float = SCENE_CUT,
+        motion: float = 0.05,
+    ) -> None:
         if motion < 0:
             raise ValueError(f"motion scale must be >= 0, got {motion}")
-        self.motion = motion
+        if not 0.0 <= night_alpha < 1.0:
+            raise ValueError(f"night smoothing alpha must be in [0, 1), got {night_alpha}")
+        self.motion, self.night_alpha = motion, night_alpha
         super().__init__(alpha, "smoothing", cut_threshold)
 
-    def __call__(self, gamma: Tensor, thumbnail: Tensor, *, frames: int = 1) -> Tensor:
-        """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w).
+    def __call__(self, gamma: Tensor, thumbnail: Tensor, *, frames: int = 1, night: Tensor | None = None) -> Tensor:
+        """Smooth ``gamma`` (N×3×h×w) given the low-res input it was estimated from (N×3×h×w)
+        and each frame's nightness ``night`` (shape N; None: daylight).
         ``frames`` > 1: the frames between the last call and this one held the last γ (a stage
         that reuses an estimate), and the state moved towards it on each."""
-        if self.alpha == 0.0:
+        if self.alpha == 0.0 and self.night_alpha == 0.0:
             return gamma
         previous = self._continuing(thumbnail, fresh=self._state is None or self._state.shape != gamma.shape)
         if previous is None:
             self._state = self._held = gamma
             return gamma
-        state = self._caught_up(self._state, self._held, frames)
-        weight: Tensor | float = self.alpha
+        alpha = _at_night(self.alpha, self.night_alpha, night)
+        if isinstance(alpha, Tensor):
+            alpha = alpha.to(gamma.dtype).view(-1, 1, 1, 1)
+        elif alpha == 0.0:  # nothing of the past counts: no arithmetic
+            self._state = self._held = gamma
+            return gamma
+        state = self._caught_up(self._state, self._held, frames, alpha)
+        weight = alpha
         if self.motion > 0:
             change = (luma(thumbnail) - luma(previous)).abs()
-            weight = self.alpha * torch.exp(-change / self.motion)
+            weight = alpha * torch.exp(-change / self.motion)
         self._state = weight * state + (1 - weight) * gamma
         self._held = gamma
         return self._state
@@ -106,7 +147,13 @@ class ExposureTracker(_SceneFollower):
 
     _IN_STOPS = (1, 3)  # the values the step limit applies to
 
-    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = SCENE_CUT, max_step: float = 0.1) -> None:
+    def __init__(
+        self,
+        alpha: float = 0.9,
+        *,
+        cut_threshold: float = SCENE_CUT,
+        max_step: float = 0.1,
+    ) -> None:
         if not max_step > 0.0:
             raise ValueError(f"exposure max_step must be > 0 stops, got {max_step}")
         self.max_step = max_step
@@ -133,9 +180,9 @@ class ExposureTracker(_SceneFollower):
         if self._continuing(thumbnail, fresh=fresh) is None:
             self._state = self._held = decision
             return self._state
-        caught = [self._caught_up(s, h, frames) for s, h in zip(state, self._held, strict=True)]
-        self._limit(caught, state, self.max_step * (frames - 1))  # the frames that held the last decision
         a = self.alpha
+        caught = [self._caught_up(s, h, frames, a) for s, h in zip(state, self._held, strict=True)]
+        self._limit(caught, state, self.max_step * (frames - 1))  # the frames that held the last decision
         moved = [a * past + (1 - a) * now for past, now in zip(caught, decision, strict=True)]
         self._limit(moved, caught, self.max_step)
         self._state = tuple(moved)

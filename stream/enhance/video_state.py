@@ -13,8 +13,9 @@ __all__ = ["VideoState"]
 
 @dataclass
 class VideoState:
-    """The γ smoothing (``smooth``), the exposure tracking (``gate``) and the temporal noise
-    reduction (``temporal_denoise``) of one stream of frames; None where the settings turn one off."""
+    """The γ smoothing (``smooth``; with the gate also at night, :mod:`~sagc.stream.enhance.smoothing`),
+    the exposure tracking (``gate``) and the temporal noise reduction (``temporal_denoise``) of one
+    stream of frames; None where the settings turn one off."""
 
     smoother: GammaSmoother | None = None
     exposure: ExposureTracker | None = None
@@ -24,8 +25,10 @@ class VideoState:
         """Match ``settings``, keeping the state of whatever they leave unchanged; ``temporal=False``
         (unrelated stills) turns everything off."""
         smooth = settings.smooth if temporal else 0.0
-        if self.smoother is None or self.smoother.alpha != smooth:
-            self.smoother = GammaSmoother(smooth) if smooth > 0 else None
+        if not (smooth > 0 or (temporal and settings.gate)):
+            self.smoother = None
+        elif self.smoother is None or self.smoother.alpha != smooth:
+            self.smoother = GammaSmoother(smooth)
         if not (temporal and settings.gate):
             self.exposure = None
         elif self.exposure is None:
