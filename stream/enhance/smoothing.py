@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from sagc.ops.colour import luma
+from sagc.ops.exposure import host_eager
 from sagc.ops.histogram import SCENE_CUT, histogram_gap, luma_histogram
 
 __all__ = ["NIGHT_SMOOTH", "ExposureTracker", "GammaSmoother"]
@@ -38,6 +39,14 @@ def _at_night(alpha: float, night_alpha: float, night: Tensor | None) -> Tensor 
     if night is None:
         return alpha
     return alpha + night.float().clamp(0.0, 1.0) * (max(alpha, night_alpha) - alpha)
+
+
+def _nothing(alpha: Tensor | float) -> bool:
+    """Whether a weight of the past is 0 for every image (checked on the host only: a device's
+    weights are used as they are)."""
+    if isinstance(alpha, Tensor):
+        return host_eager(alpha) and not bool(alpha.any())
+    return alpha == 0.0
 
 
 class _SceneFollower:
@@ -107,18 +116,16 @@ class GammaSmoother(_SceneFollower):
         and each frame's nightness ``night`` (shape N; None: daylight).
         ``frames`` > 1: the frames between the last call and this one held the last γ (a stage
         that reuses an estimate), and the state moved towards it on each."""
-        if self.alpha == 0.0 and self.night_alpha == 0.0:
+        alpha = _at_night(self.alpha, self.night_alpha, night)
+        if _nothing(alpha):  # no past counts (daylight, smoothing off): the next frame starts afresh
+            self.reset()
             return gamma
         previous = self._continuing(thumbnail, fresh=self._state is None or self._state.shape != gamma.shape)
         if previous is None:
             self._state = self._held = gamma
             return gamma
-        alpha = _at_night(self.alpha, self.night_alpha, night)
         if isinstance(alpha, Tensor):
             alpha = alpha.to(gamma.dtype).view(-1, 1, 1, 1)
-        elif alpha == 0.0:  # nothing of the past counts: no arithmetic
-            self._state = self._held = gamma
-            return gamma
         state = self._caught_up(self._state, self._held, frames, alpha)
         weight = alpha
         if self.motion > 0:
