@@ -71,19 +71,29 @@ class ContentCue(nn.Module):
         """Shape N (float32)."""
         return torch.sigmoid(self(small).float())
 
-    def weight(self, small: Tensor, gate_probability: Tensor, *, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
+    def weight(
+        self,
+        small: Tensor,
+        gate_probability: Tensor,
+        *,
+        weight_of: Callable[[Tensor], Tensor],
+        evidence: Tensor | None = None,
+    ) -> Tensor:
         """The decision's weight from the gate's probability and its ramp ``weight_of``
         (:meth:`~sagc.models.gate.ExposureGate.weight_of`): where the probability is at least
         :data:`CUE_FLOOR` and the gate's weight below 1, the larger of the gate's weight and the
-        ramp of the combined probability ``σ(logit gate_probability + logit cue)``; elsewhere the
-        gate's weight. On the CPU outside export and autograd the network runs only where it can
-        change the weight: not on a batch whose frames are all below the floor or already at
-        weight 1 (deep night, bright day), the same result without the cue's cost."""
+        ramp of the combined probability ``σ(logit gate_probability + logit cue + evidence)``
+        (``evidence``: further log-odds per frame, e.g. the gate's
+        :meth:`~sagc.models.gate.ExposureGate.noise_evidence`); elsewhere the gate's weight. On
+        the CPU outside export and autograd the network runs only where it can change the
+        weight: not on a batch whose frames are all below the floor or already at weight 1 (deep
+        night, bright day), the same result without the cue's cost."""
         gate_weight = weight_of(gate_probability)
         undecided = (gate_probability >= CUE_FLOOR) & (gate_weight < 1.0)
         if host_eager(small, gate_probability, gate_weight) and not bool(undecided.any()):
             return gate_weight
         p = gate_probability.float().clamp(_LOGIT_EPS, 1.0 - _LOGIT_EPS)
-        combined = torch.sigmoid(torch.log(p) - torch.log1p(-p) + self(small).float())
+        logit = torch.log(p) - torch.log1p(-p) + self(small).float()
+        combined = torch.sigmoid(logit if evidence is None else logit + evidence.float())
         raised = torch.maximum(gate_weight, weight_of(combined).to(gate_weight.dtype))
         return torch.where(undecided, raised, gate_weight)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sagc.ops.black import Levels, black_level, toe
-from sagc.ops.denoise import reduce_noise
+from sagc.ops.denoise import noise_level, reduce_noise
 from sagc.ops.downscale import downscale, low_resolution_size
 from sagc.ops.estimator import GammaEstimator
 from sagc.ops.exposure import (
@@ -112,15 +112,16 @@ class Enhancer(nn.Module):
         """The exposure gate when it is on, else None."""
         return self.exposure_gate if self._settings.gate else None
 
-    def gate_weight(self, small: Tensor) -> Tensor:
+    def gate_weight(self, small: Tensor, *, evidence: Tensor | None = None) -> Tensor:
         """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised
-        by the :attr:`content_cue`'s evidence where the gate hesitates (None: the gate alone;
-        :meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
+        by the :attr:`content_cue`'s evidence and ``evidence`` (further log-odds per frame: the
+        gate's :meth:`~sagc.models.gate.ExposureGate.noise_evidence`) where the gate hesitates
+        (no cue: the gate alone; :meth:`~sagc.models.cue.ContentCue.weight`). Needs the gate on."""
         gate = self.gate
         assert gate is not None
         if self.content_cue is None:
             return gate(small)
-        return self.content_cue.weight(small, gate.probability(small), weight_of=gate.weight_of)
+        return self.content_cue.weight(small, gate.probability(small), weight_of=gate.weight_of, evidence=evidence)
 
     def low_resolution_size(self, height: int, width: int) -> tuple[int, int]:
         """Size at which γ is estimated for an input of ``height`` × ``width``."""
@@ -142,6 +143,7 @@ class Enhancer(nn.Module):
         *,
         exposure: ExposureFilter | None = None,
         estimator: Callable[[Tensor], Tensor] | None = None,
+        noise: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None, Levels | None]:
         """γ for a low-resolution (gain-adjusted) input, the per-image enhancement weight of
         the gate (None without one) and the frame's :class:`~sagc.ops.black.Levels` before the
@@ -156,9 +158,12 @@ class Enhancer(nn.Module):
         per-image weight, exposure, black point and headroom (in stops) over time before they
         are applied.
         ``estimator`` runs the network in place of :attr:`estimator` (the same network on
-        another runtime)."""
+        another runtime). ``noise``: each frame's noise level (shape N, the σ of its
+        full-resolution luma in the units of ``small``), the gate's further evidence
+        (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`; None: without it)."""
         network = estimator or self.estimator
-        black = self.black_point(small)
+        evidence = None if self.gate is None else self.gate.noise_evidence(small, noise)
+        black = self.black_point(small, evidence=evidence)
         seen = small if black is None else toe(small, black)
         if self.white_point:
             white = white_point(seen)
@@ -167,7 +172,8 @@ class Enhancer(nn.Module):
             gamma = network(seen)
         weight = gain = None
         if self.gate is not None:
-            weight, white = self.gate_weight(seen), headroom(small)  # the white: metered once, used thrice
+            weight = self.gate_weight(seen, evidence=evidence)
+            white = headroom(small)  # the white: metered once, used thrice
             stops = self.gate.lift(small, gamma, black=black, white=white)
             room = -torch.log2(white)
             if exposure is not None:
@@ -187,18 +193,19 @@ class Enhancer(nn.Module):
         black = torch.zeros_like(ones) if black is None else black.float()
         return gamma, weight, Levels(black * gain, gain)
 
-    def black_point(self, small: Tensor) -> Tensor | None:
+    def black_point(self, small: Tensor, *, evidence: Tensor | None = None) -> Tensor | None:
         """Shape N: each frame's black point (:mod:`sagc.ops.black`) from its low-resolution
         (gain-adjusted) input, scaled by how far the frame is into night
         (:meth:`~sagc.models.gate.ExposureGate.nightness`; also with the gate off, so a bright
-        frame keeps its blacks) and by the gate's weight; None when ``black`` is off."""
+        frame keeps its blacks) and by the gate's weight (:meth:`gate_weight` with
+        ``evidence``); None when ``black`` is off."""
         if not self._settings.black:
             return None
         weight = self.exposure_gate.nightness(small)
         if host_eager(weight) and not bool(weight.any()):  # no frame in the night range: zeros, unmeasured
             return torch.zeros_like(weight)
         if self.gate is not None:
-            weight = weight * self.gate_weight(small)
+            weight = weight * self.gate_weight(small, evidence=evidence)
         return black_level(small, fraction=self._settings.black, weight=weight)
 
     def downscale(self, x: Tensor) -> Tensor:
@@ -253,7 +260,8 @@ class Enhancer(nn.Module):
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
-        gamma, weight, levels = self.gamma(small, exposure=exposure)
+        noise = noise_level(x) if self.gate is not None and self.exposure_gate.noise is not None else None
+        gamma, weight, levels = self.gamma(small, exposure=exposure, noise=noise)
         night = self.exposure_gate.nightness(small) if self.denoise > 0.0 or smoother is not None else None
         if levels is not None:
             small = levels(small)

@@ -23,6 +23,16 @@ boundary (``p`` = 0.5) to 1 at odds of 4:1 (``p`` = 0.8)::
 so a frame the model calls normal comes back unchanged, and ``w`` also scales the noise
 reduction.
 
+**How noisy it is for its level.** Less light leaves fewer photons per pixel, so a capture's
+noise relative to its signal grows as the light falls; a normal exposure of a bright scene and
+a darkened one at the same mean luma differ in it where their brightness statistics agree. The
+frame's noise level (Immerkær's estimator on its full-resolution luma,
+:func:`~sagc.ops.denoise.noise_level`) over its mean luma is a third piece of evidence, its
+log-odds a straight line in the log of that ratio (``noise``: slope and offset, fitted on CamVid
+train originals against the same frames darkened at dusk and night level;
+``tools/fit_exposure_gate.py``). It joins where the content cue does (:mod:`sagc.models.cue`):
+log-odds add. Fine texture reads as a little noise, so it is evidence, not a decision.
+
 **Where to expose it.** Less light scales a capture's values down (the camera's power-law tone
 curve keeps a scale a scale), so a frame's mean luma over its white — the 99th percentile of
 its low-resolution largest channel (:func:`~sagc.ops.exposure.headroom`; a blue sky's luma is
@@ -63,6 +73,8 @@ _LIFT_STEPS = 11  # bisection steps for the lift: 2^-11 of its range (12 stops /
 _SUBSAMPLE_FROM = 8192  # thumbnails of this many pixels or more are metered on every 2nd row and column
 _MAX_LIFT = 6.0  # stops, either way
 _TINY = 1e-4  # levels are clamped here before the exponent
+_NOISE_FLOOR = 1.0 / 255.0  # the mean luma and the noise ratio are clamped here before the ratio and its log
+NOISE_PACKAGED = (4.2757, 13.2165)  # tools/fit_exposure_gate.py on CamVid train
 
 
 def exposure_features(small: Tensor) -> Tensor:
@@ -93,7 +105,8 @@ class ExposureGate:
     ``(a, b)`` of the target mean luma's log₂ on the log₂ of :func:`white_ratio` (None: γ is
     used as the network gives it, no lift) and ``limits`` the range the target is kept in;
     ``night`` the mean-luma range over which
-    :meth:`nightness` falls from 1 to 0.
+    :meth:`nightness` falls from 1 to 0; ``noise`` the slope and offset of the log-odds of the
+    frame's noise over its mean luma (:meth:`noise_evidence`; None: no such evidence).
     """
 
     coefficients: tuple[float, float, float] = (-0.9689, -2.3857, -0.7967)
@@ -102,6 +115,7 @@ class ExposureGate:
     exposure: tuple[float, float] | None = (0.8646, 0.1567)
     limits: tuple[float, float] = (0.1, 0.6)
     night: tuple[float, float] = (0.08, 0.16)
+    noise: tuple[float, float] | None = NOISE_PACKAGED
 
     def __post_init__(self) -> None:
         low, high = self.odds
@@ -113,6 +127,8 @@ class ExposureGate:
             raise ValueError(f"gate night must be a mean-luma range within [0, 1] (full < off), got {self.night}")
         if self.exposure is not None and (len(self.exposure) != 2 or not 0.0 <= self.exposure[0] <= 4.0):
             raise ValueError(f"gate exposure must be (slope in [0, 4], offset), got {self.exposure}")
+        if self.noise is not None and (len(self.noise) != 2 or not all(math.isfinite(v) for v in self.noise)):
+            raise ValueError(f"gate noise must be (slope, offset), finite, got {self.noise}")
         if not 0.0 < self.limits[0] <= self.limits[1] < 1.0:
             raise ValueError(f"gate limits must be a mean-luma range within (0, 1) (low <= high), got {self.limits}")
 
@@ -129,6 +145,16 @@ class ExposureGate:
     def weight_of(self, probability: Tensor) -> Tensor:
         """The weight for a :meth:`probability`: 0 up to ``odds[0]``, 1 from ``odds[1]``, linear between."""
         return _ramp(probability, *self.odds)
+
+    def noise_evidence(self, small: Tensor, noise: Tensor | None) -> Tensor | None:
+        """Shape N (float32): the log-odds that each frame is under-exposed from its ``noise``
+        (shape N: the σ of its full-resolution luma, in the units of ``small``) over the mean
+        luma of its low-resolution frame ``small``; None without ``noise`` or a model for it."""
+        if noise is None or self.noise is None:
+            return None
+        slope, offset = self.noise
+        ratio = noise.float() / luma(small.float()).mean((1, 2, 3)).clamp(min=_NOISE_FLOOR)
+        return slope * torch.log(ratio.clamp(min=_NOISE_FLOOR)) + offset
 
     def nightness(self, small: Tensor) -> Tensor:
         """Shape N (float32): 1 for a frame darker than ``night[0]`` mean luma, 0 above

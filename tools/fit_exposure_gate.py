@@ -8,7 +8,9 @@ Normal light: the CamVid train originals, the SICE images brighter than 0.4 mean
 contrast-reduced copies of those (flat, overcast daylight: mean luma 0.28–0.6, contrast 0.4–0.9
 of the original). Under-exposed: the CamVid train frames darkened with the ISSR recipe (seed 1)
 at dusk and at night level, and the SICE images darker than 0.2. Prints the coefficients to
-put in ``ExposureGate`` and how each set falls on the decision. The content cue is trained on
+put in ``ExposureGate`` and how each set falls on the decision, and the noise evidence
+(:func:`fit_noise`: the CamVid train originals against the same frames darkened at both
+levels). The content cue is trained on
 the thumbnails of the same normal sets and of more under-exposed ones (the CamVid frames darkened
 with seeds 1–4 at dusk and 1–2 at night, and the SICE images darker than 0.2;
 :func:`cue_sets`), and written as a checkpoint.
@@ -17,7 +19,10 @@ with seeds 1–4 at dusk and 1–2 at night, and the SICE images darker than 0.2
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import math
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -28,8 +33,9 @@ from tqdm import tqdm
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.models.checkpoint import save_checkpoint
 from sagc.models.cue import CUE_KIND, ContentCue
-from sagc.models.gate import FEATURES, exposure_features, white_ratio
+from sagc.models.gate import FEATURES, ExposureGate, exposure_features, white_ratio
 from sagc.ops.colour import luma
+from sagc.ops.denoise import noise_level
 from sagc.ops.downscale import downscale
 from sagc.stream.media.images import list_images
 from sagc.train.cue import thumbnails, train_content_cue
@@ -107,6 +113,24 @@ def cue_sets(
     return normal, dark + dim
 
 
+def noise_ratios(images: Iterable[Tensor]) -> Tensor:
+    """log of each image's noise level (:func:`~sagc.ops.denoise.noise_level` at full
+    resolution) over its thumbnail's mean luma, as the gate measures it
+    (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`)."""
+    gate = dataclasses.replace(ExposureGate(), noise=(1.0, 0.0))  # log-odds = log ratio
+    rows = [gate.noise_evidence(downscale(x[None], scale=SCALE), noise_level(x[None])) for x in images]
+    return torch.cat(rows).double()
+
+
+def fit_noise(clean: list[Tensor], *, seed: int = 1) -> tuple[float, float]:
+    """The gate's noise evidence (slope, offset of the log-odds in the log ratio), fitted on
+    ``clean`` normal frames against the same frames darkened at dusk and at night level."""
+    dark = [*darken_sequence(clean, seed=seed, light=DAY_LIGHT), *darken_sequence(clean, seed=seed, light=NIGHT_LIGHT)]
+    with torch.enable_grad():
+        weights, bias = fit(noise_ratios(clean)[:, None], noise_ratios(dark)[:, None])
+    return float(weights[0]), bias
+
+
 def save_cue(cue: ContentCue, path: str, *, provenance: dict[str, object]) -> None:
     save_checkpoint(path, kind=CUE_KIND, arch={"width": cue.width}, state_dict=cue.state_dict(), provenance=provenance)
 
@@ -155,6 +179,9 @@ def main() -> None:
     log.info("bias: %.4f", bias)
     exposure, error = fit_exposure(*exposure_pairs(camvid + middle_sice(level, sice)))
     log.info("exposure (slope, offset): (%.4f, %.4f); error %.3f stops", *exposure, error)
+    noise = fit_noise(camvid)
+    even = math.exp(-noise[1] / noise[0])
+    log.info("noise evidence (slope, offset): (%.4f, %.4f); even odds at noise / mean luma %.4f", *noise, even)
     for name in names:
         p = torch.sigmoid(table[name] @ torch.from_numpy(weights) + bias).numpy()
         log.info(

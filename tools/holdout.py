@@ -116,9 +116,9 @@ def train_fold(
 
 
 def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, ContentCue]:
-    """The exposure gate's logistic model and exposure target, and its content cue, refitted as
-    ``tools/fit_exposure_gate.py --cue`` fits them."""
-    from fit_exposure_gate import cue_sets, exposure_pairs, features, fit, fit_exposure, flattened
+    """The exposure gate's logistic model, exposure target and noise evidence, and its content
+    cue, refitted as ``tools/fit_exposure_gate.py --cue`` fits them."""
+    from fit_exposure_gate import cue_sets, exposure_pairs, features, fit, fit_exposure, fit_noise, flattened
 
     bright, dim, middle = [], [], []  # SICE above 0.4 and below 0.2 mean luma; every other in 0.3-0.7
     small_bright, small_dim = [], []  # their thumbnails, for the cue
@@ -146,7 +146,11 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, Cont
         weights, bias = fit(torch.cat(normal), torch.cat(dark))
     exposure, _ = fit_exposure(*exposure_pairs(camvid + middle))
     gate = dataclasses.replace(
-        ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
+        ExposureGate(),
+        coefficients=tuple(float(w) for w in weights),
+        bias=bias,
+        exposure=exposure,
+        noise=fit_noise(camvid),
     )
     return gate, train_content_cue(*cue_sets(camvid, small_bright, small_dim, middle))
 

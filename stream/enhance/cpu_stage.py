@@ -119,19 +119,24 @@ class CpuStage(Stage):
         if self._network is not None:
             self._network.age += 1
         estimate = reusable(self._last, small, noise=self._noise)
+        noise = None  # the frame's noise in its code values, measured once where a step needs it
+        if estimate is None:
+            noise = self._measure(layout, pixels)
         if estimate is None and self._runs_ahead(small):
             assert self._last is not None
             estimate = self._last
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="sagc-estimate")
-            self._ahead = self._worker.submit(self._estimate, small.copy(), full_size=False)
+            self._ahead = self._worker.submit(
+                self._estimate, small.copy(), full_size=False, noise=self._relative(layout, noise)
+            )
         elif estimate is None:
-            estimate = self._estimate(small, full_size=small is pixels)
+            estimate = self._estimate(small, full_size=small is pixels, noise=self._relative(layout, noise))
         if estimate.curve is None:  # the gate leaves the frame alone: nothing to do at full resolution
             if self.temporal_denoiser is not None:
                 self.temporal_denoiser.reset()
             return pixels
-        filtered = self._filter(layout, pixels, weight=estimate.weight, night=estimate.night)
+        filtered = self._filter(layout, pixels, weight=estimate.weight, night=estimate.night, noise=noise)
         return layout.apply(pixels, filtered, estimate.curve, timer=timer)
 
     def _runs_ahead(self, small: np.ndarray) -> bool:
@@ -159,15 +164,30 @@ class CpuStage(Stage):
             if not keep:
                 self._last = self._network = None
 
-    def _filter(self, layout: Layout, pixels: object, *, weight: float, night: float) -> object:
+    def _measure(self, layout: Layout, pixels: object) -> float | None:
+        """The frame's noise in its code values where the exposure decision takes it as
+        evidence (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`), else None."""
+        if self.enhancer.gate is None or self.enhancer.exposure_gate.noise is None:
+            return None
+        with step(self.timer, "estimate"):
+            return layout.noise(pixels)
+
+    @staticmethod
+    def _relative(layout: Layout, noise: float | None) -> float | None:
+        """``noise`` in code values as a fraction of the 8-bit RGB range (the thumbnail's units)."""
+        return None if noise is None else layout.levels(noise) / 255.0
+
+    def _filter(
+        self, layout: Layout, pixels: object, *, weight: float, night: float, noise: float | None = None
+    ) -> object:
         """The temporal and the bilateral noise reduction at the gate's ``weight``, the latter
-        with its night passes at nightness ``night``."""
+        with its night passes at nightness ``night``; ``noise``: the frame's, in its code values,
+        where it was measured already."""
         settings, timer = self.settings, self.timer
         filtered: object = pixels
-        noise = None  # the frame's noise in its code values, measured once for both filters
         if self.temporal_denoiser is not None:
             with step(timer, "temporal noise reduction"):
-                noise = layout.noise(pixels)
+                noise = layout.noise(pixels) if noise is None else noise
                 self._noise = layout.levels(noise)
                 filtered = layout.temporal(self.temporal_denoiser, pixels, levels=self._noise, weight=weight)
                 noise = noise if filtered is pixels else None
@@ -185,22 +205,27 @@ class CpuStage(Stage):
         night: float,
         frames: int = 1,
         network: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        noise: float | None = None,
     ) -> tuple[torch.Tensor, float, Levels | None]:
         """γ (the exposure decision and γ smoothed over time where the stage keeps that state,
         ``frames`` after the last estimate), the gate's weight (1 without one) and the frame's
         levels (:meth:`~sagc.models.gamma.Enhancer.gamma`) at the frame's nightness ``night``;
-        ``network`` in place of the estimator (e.g. one that returns a held γ)."""
+        ``network`` in place of the estimator (e.g. one that returns a held γ); ``noise``: the
+        frame's noise level as a fraction of the 8-bit range (None: unmeasured)."""
         exposure = self.exposure
         if exposure is not None and frames > 1:
             exposure = functools.partial(exposure, frames=frames)
-        gamma, weight, levels = self.enhancer.gamma(small, exposure=exposure, estimator=network or self._runtime)
+        measured = None if noise is None else small.new_full((small.shape[0],), noise)
+        gamma, weight, levels = self.enhancer.gamma(
+            small, exposure=exposure, estimator=network or self._runtime, noise=measured
+        )
         if self.smoother is not None:
             seen = small if levels is None else levels(small)
             gamma = self.smoother(gamma, seen, frames=frames, night=small.new_full((small.shape[0],), night))
         return gamma, 1.0 if weight is None else float(weight), levels
 
     @torch.inference_mode()
-    def _estimate(self, small: np.ndarray, *, full_size: bool) -> Estimate:
+    def _estimate(self, small: np.ndarray, *, full_size: bool, noise: float | None = None) -> Estimate:
         """γ's :class:`~sagc.ops.guide.Curve` (None where the gate leaves the frame alone: γ = 1,
         no filtering, nothing to do at full resolution) and the gate's weight for an h×w×3 uint8
         thumbnail (``full_size``: the frame itself), estimated afresh; in video the estimate is
@@ -211,7 +236,9 @@ class CpuStage(Stage):
         frames = 1 if self._last is None else 1 + self._last.age  # since the last estimate
         with step(self.timer, "estimate"):
             night = float(self.enhancer.exposure_gate.nightness(x)[0])
-            gamma, weight, levels = self._gamma(x, night=night, frames=frames, network=self._network_for(small))
+            gamma, weight, levels = self._gamma(
+                x, night=night, frames=frames, network=self._network_for(small), noise=noise
+            )
             point, gain = (0.0, 1.0) if levels is None else (float(levels.black), float(levels.gain))
             if levels is not None:
                 x = levels(x)
