@@ -7,9 +7,11 @@ level is 0.5) from daylight footage filmed at that level, which must be left as 
 between the gate's two classes. :class:`ContentCue` looks at the thumbnail itself (three strided
 3×3 convolutions, their mean and maximum over the picture, one linear layer: 14,401 parameters),
 trained on the same sets as the gate (:func:`sagc.train.cue.train_content_cue`). The two are two
-pieces of evidence about one question, so the decision adds their log-odds::
+pieces of evidence about one question, so the decision adds their log-odds, with the frame's
+noise for its level where it was measured
+(:meth:`~sagc.models.gate.ExposureGate.noise_evidence`)::
 
-    p = σ(logit p_gate + logit p_cue),    w = max(w_gate, ramp(p))
+    p = σ(logit p_gate + logit p_cue + e_noise),    w = max(w_gate, ramp(p))
 
 with the gate's own ramp (:meth:`~sagc.models.gate.ExposureGate.weight_of`). A frame both call
 likely under-exposed is enhanced even where neither is sure alone, and a cue that hesitates
