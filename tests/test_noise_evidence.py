@@ -15,6 +15,7 @@ import torch
 from sagc.models import load_enhancer
 from sagc.models.cue import ContentCue
 from sagc.models.gate import ExposureGate
+from sagc.ops.denoise import noise_level
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame, YuvPlanes
@@ -102,3 +103,14 @@ def test_the_fit_reads_noisier_frames_as_darker():
     assert slope > 0 and math.isfinite(offset)
     even = math.exp(-offset / slope)  # the ratio at even odds
     assert 0.001 < even < 0.5
+
+
+def test_the_cpu_stage_measures_noise_in_the_units_of_the_float_path_with_a_gain():
+    rgb = np.clip(60 + np.random.default_rng(1).normal(0, 6, (120, 160, 3)), 0, 255).round().astype(np.uint8)
+    enhancer = load_enhancer("default", gain=2.0)
+    stage = CpuStage(enhancer)
+    assert stage.rgb is not None
+    fast = stage._relative(stage.rgb, stage.rgb.noise(rgb))
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    slow = float(noise_level(enhancer.prepare(x)))  # what Enhancer.forward measures
+    assert fast == pytest.approx(slow, rel=0.05)

@@ -172,10 +172,10 @@ class CpuStage(Stage):
         with step(self.timer, "estimate"):
             return layout.noise(pixels)
 
-    @staticmethod
-    def _relative(layout: Layout, noise: float | None) -> float | None:
-        """``noise`` in code values as a fraction of the 8-bit RGB range (the thumbnail's units)."""
-        return None if noise is None else layout.levels(noise) / 255.0
+    def _relative(self, layout: Layout, noise: float | None) -> float | None:
+        """``noise`` in code values as a fraction of the 8-bit RGB range, times the run-time
+        gain: the units of the gain-adjusted thumbnail the decision sees."""
+        return None if noise is None else layout.levels(noise) * self.settings.gain / 255.0
 
     def _filter(
         self, layout: Layout, pixels: object, *, weight: float, night: float, noise: float | None = None
