@@ -154,13 +154,7 @@ class ExposureTracker(_SceneFollower):
 
     _IN_STOPS = (1, 3)  # the values the step limit applies to
 
-    def __init__(
-        self,
-        alpha: float = 0.9,
-        *,
-        cut_threshold: float = SCENE_CUT,
-        max_step: float = 0.1,
-    ) -> None:
+    def __init__(self, alpha: float = 0.9, *, cut_threshold: float = SCENE_CUT, max_step: float = 0.1) -> None:
         if not max_step > 0.0:
             raise ValueError(f"exposure max_step must be > 0 stops, got {max_step}")
         self.max_step = max_step
