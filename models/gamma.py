@@ -112,6 +112,12 @@ class Enhancer(nn.Module):
         """The exposure gate when it is on, else None."""
         return self.exposure_gate if self._settings.gate else None
 
+    @property
+    def weighs_noise(self) -> bool:
+        """Whether the exposure decision takes the frame's noise as evidence: the gate is on and
+        has a model for it (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`)."""
+        return self.gate is not None and self.exposure_gate.noise is not None
+
     def gate_weight(self, small: Tensor, *, evidence: Tensor | None = None) -> Tensor:
         """Shape N (float32): the exposure gate's weight for each low-resolution frame, raised
         by the :attr:`content_cue`'s evidence and ``evidence`` (further log-odds per frame: the
@@ -221,6 +227,7 @@ class Enhancer(nn.Module):
         small: Tensor | None = None,
         levels: Levels | None = None,
         night: Tensor | None = None,
+        noise: Tensor | None = None,
     ) -> Tensor:
         """Reduce ``x``'s noise (when ``denoise`` > 0; times the gate's per-image ``weight``),
         put it through its ``levels`` (:meth:`gamma`: the exposure gain, then the toe of the
@@ -231,8 +238,9 @@ class Enhancer(nn.Module):
         ``levels``, already through them). ``night``: each image's nightness
         (:meth:`~sagc.models.gate.ExposureGate.nightness` of its low-resolution frame), how much
         of the night noise reduction it gets (:func:`~sagc.ops.denoise.night_filter`; none
-        when not given)."""
-        filtered = reduce_noise(x, strength=self.denoise, weight=weight, night=night)
+        when not given). ``noise``: ``x``'s :func:`~sagc.ops.denoise.noise_level` where it was
+        measured already."""
+        filtered = reduce_noise(x, strength=self.denoise, weight=weight, night=night, noise=noise)
         if levels is not None:
             filtered = levels(filtered)
         if self.guide > 0.0:
@@ -260,7 +268,7 @@ class Enhancer(nn.Module):
         _check_image(x)
         x = self.prepare(x)
         small = x if self.scale == 1.0 else self.downscale(x)
-        noise = noise_level(x) if self.gate is not None and self.exposure_gate.noise is not None else None
+        noise = noise_level(x) if self.weighs_noise else None
         gamma, weight, levels = self.gamma(small, exposure=exposure, noise=noise)
         night = self.exposure_gate.nightness(small) if self.denoise > 0.0 or smoother is not None else None
         if levels is not None:
@@ -269,4 +277,5 @@ class Enhancer(nn.Module):
             x = prefilter(x, weight)
         if smoother is not None:
             gamma = smoother(gamma, small, night=night)
-        return self.apply(x, gamma, weight, small=small, levels=levels, night=night)
+        measured = noise if prefilter is None else None  # a prefilter changes the noise the filter sees
+        return self.apply(x, gamma, weight, small=small, levels=levels, night=night, noise=measured)

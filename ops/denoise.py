@@ -168,10 +168,18 @@ def noise_level(x: Tensor) -> Tensor:
     return response.abs().mean((1, 2)) * NOISE_SCALE
 
 
-def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None, night: Tensor | None = None) -> Tensor:
+def reduce_noise(
+    x: Tensor,
+    *,
+    strength: float,
+    weight: Tensor | None = None,
+    night: Tensor | None = None,
+    noise: Tensor | None = None,
+) -> Tensor:
     """Bilateral filter of each image with colour σ = ``strength`` × its :func:`noise_level`
-    (× its ``weight``, a tensor of N in [0, 1], when given), then, with ``night`` (each image's
-    nightness, a tensor of N in [0, 1]), :func:`night_filter`.
+    (``noise`` where the caller measured it already; × its ``weight``, a tensor of N in [0, 1],
+    when given), then, with ``night`` (each image's nightness, a tensor of N in [0, 1]),
+    :func:`night_filter`.
 
     ``strength`` 0 returns ``x``; an image with less than :data:`MIN_NOISE_LEVELS` of noise, or
     one of weight 0, comes back unchanged.
@@ -181,7 +189,7 @@ def reduce_noise(x: Tensor, *, strength: float, weight: Tensor | None = None, ni
     if strength == 0:
         return x
     # a clean image gets a σ far below one level: only equal neighbours count, it stays put
-    noise = noise_level(x).float()
+    noise = (noise_level(x) if noise is None else noise).float()
     sigma = torch.where(noise < MIN_NOISE_LEVELS / 255.0, 0.0, strength * noise)
     if weight is not None:
         sigma = sigma * weight.to(sigma)

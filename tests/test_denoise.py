@@ -124,6 +124,9 @@ def test_reduce_noise_scales_with_the_measured_noise():
     x = _tensor(_noisy_scene(sigma=6.0))
     level = float(noise_level(x))
     torch.testing.assert_close(reduce_noise(x, strength=4.0), bilateral_filter(x, sigma_color=4.0 * level))
+    torch.testing.assert_close(
+        reduce_noise(x, strength=4.0, noise=torch.tensor([2 * level])), reduce_noise(x, strength=8.0)
+    )
     assert reduce_noise(x, strength=0.0) is x
     flat = torch.full((1, 3, 16, 16), 0.3)
     torch.testing.assert_close(reduce_noise(flat, strength=4.0), flat)  # noiseless: untouched

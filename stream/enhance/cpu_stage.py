@@ -167,7 +167,7 @@ class CpuStage(Stage):
     def _measure(self, layout: Layout, pixels: object) -> float | None:
         """The frame's noise in its code values where the exposure decision takes it as
         evidence (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`), else None."""
-        if self.enhancer.gate is None or self.enhancer.exposure_gate.noise is None:
+        if not self.enhancer.weighs_noise:
             return None
         with step(self.timer, "estimate"):
             return layout.noise(pixels)
