@@ -29,7 +29,8 @@ a darkened one at the same mean luma differ in it where their brightness statist
 frame's noise level (Immerkær's estimator on its full-resolution luma,
 :func:`~sagc.ops.denoise.noise_level`) over its mean luma is a third piece of evidence, its
 log-odds a straight line in the log of that ratio (``noise``: slope and offset, fitted on CamVid
-train originals against the same frames darkened at dusk and night level;
+train originals against the same frames darkened at dusk and night level, given the gate's own
+log-odds on each frame, so the line weighs what the noise adds to the brightness statistics;
 ``tools/fit_exposure_gate.py``). It joins where the content cue does (:mod:`sagc.models.cue`):
 log-odds add. Fine texture reads as a little noise, so it is evidence, not a decision.
 
@@ -74,7 +75,7 @@ _SUBSAMPLE_FROM = 8192  # thumbnails of this many pixels or more are metered on 
 _MAX_LIFT = 6.0  # stops, either way
 _TINY = 1e-4  # levels are clamped here before the exponent
 _NOISE_FLOOR = 1.0 / 255.0  # the mean luma and the noise ratio are clamped here before the ratio and its log
-NOISE_PACKAGED = (4.2757, 13.2165)  # tools/fit_exposure_gate.py on CamVid train
+NOISE_PACKAGED = (4.7236, 15.4252)  # tools/fit_exposure_gate.py on CamVid train
 
 
 def exposure_features(small: Tensor) -> Tensor:

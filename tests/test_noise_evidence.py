@@ -21,7 +21,7 @@ from sagc.stream.enhance.reference import ReferenceStage
 from sagc.stream.media.frame import Frame, YuvPlanes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from fit_exposure_gate import fit_noise  # noqa: E402
+from fit_exposure_gate import fit_noise, gate_logits, noise_ratios  # noqa: E402
 
 
 def _grey(level: float, size: tuple[int, int] = (45, 60)) -> torch.Tensor:
@@ -93,16 +93,42 @@ def test_the_stage_lifts_a_noisy_frame_and_passes_a_clean_one_at_the_same_level(
     assert noisy_out.astype(float).mean() > noisy_in.astype(float).mean() + 10  # lifted
 
 
-def test_the_fit_reads_noisier_frames_as_darker():
+def _blocky_frames(count: int = 12) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     clean = []
-    for _ in range(12):
+    for _ in range(count):
         x = torch.rand(3, 12, 16, generator=generator).repeat_interleave(16, 1).repeat_interleave(16, 2)
         clean.append((0.15 + 0.7 * x).clamp(0, 1))
+    return clean
+
+
+def test_the_fit_reads_noisier_frames_as_darker():
+    clean = _blocky_frames()
     slope, offset = fit_noise(clean)
     assert slope > 0 and math.isfinite(offset)
     even = math.exp(-offset / slope)  # the ratio at even odds
     assert 0.001 < even < 0.5
+
+
+def test_the_fit_given_the_gate_is_the_line_that_best_adds_to_the_gates_log_odds():
+    from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
+
+    clean = _blocky_frames()
+    gate = ExposureGate()
+    alone = fit_noise(clean)
+    given = fit_noise(clean, gate=gate)
+    assert given != pytest.approx(alone, abs=1e-3)
+    dark = [*darken_sequence(clean, seed=1, light=DAY_LIGHT), *darken_sequence(clean, seed=1, light=NIGHT_LIGHT)]
+    frames = clean + dark
+    labels = torch.tensor([0.0] * len(clean) + [1.0] * len(dark), dtype=torch.float64)
+    base, ratio = gate_logits(frames, gate), noise_ratios(frames)
+
+    def loss(line: tuple[float, float]) -> float:
+        logits = base + line[0] * ratio + line[1]
+        return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+
+    assert loss(given) < loss(alone)  # the decision adds the line to the gate's log-odds
+    assert loss(given) < float(torch.nn.functional.binary_cross_entropy_with_logits(base, labels))
 
 
 def test_the_cpu_stage_measures_noise_in_the_units_of_the_float_path_with_a_gain():

@@ -10,7 +10,7 @@ of the original). Under-exposed: the CamVid train frames darkened with the ISSR 
 at dusk and at night level, and the SICE images darker than 0.2. Prints the coefficients to
 put in ``ExposureGate`` and how each set falls on the decision, and the noise evidence
 (:func:`fit_noise`: the CamVid train originals against the same frames darkened at both
-levels). The content cue is trained on
+levels, given the log-odds of the gate just fitted). The content cue is trained on
 the thumbnails of the same normal sets and of more under-exposed ones (the CamVid frames darkened
 with seeds 1–4 at dusk and 1–2 at night, and the SICE images darker than 0.2;
 :func:`cue_sets`), and written as a checkpoint.
@@ -122,21 +122,39 @@ def noise_ratios(images: Iterable[Tensor]) -> Tensor:
     return torch.cat(rows).double()
 
 
-def fit_noise(clean: list[Tensor], *, seed: int = 1) -> tuple[float, float]:
+def fit_noise(clean: list[Tensor], *, gate: ExposureGate | None = None, seed: int = 1) -> tuple[float, float]:
     """The gate's noise evidence (slope, offset of the log-odds in the log ratio), fitted on
-    ``clean`` normal frames against the same frames darkened at dusk and at night level."""
+    ``clean`` normal frames against the same frames darkened at dusk and at night level.
+
+    With ``gate`` the fit is conditional on what the evidence is added to: each frame's log-odds
+    from the gate's probability on its thumbnail is a fixed offset, so the line says what the
+    noise adds to the frame's brightness statistics, which the noise ratio shares (fitted alone,
+    the line counts that part twice and weighs the rest too little). The content cue's logit is
+    left out of the offset: on the frames it was trained on it is surer than on new footage."""
     dark = [*darken_sequence(clean, seed=seed, light=DAY_LIGHT), *darken_sequence(clean, seed=seed, light=NIGHT_LIGHT)]
+    offset = None if gate is None else torch.cat([gate_logits(clean, gate), gate_logits(dark, gate)])
     with torch.enable_grad():
-        weights, bias = fit(noise_ratios(clean)[:, None], noise_ratios(dark)[:, None])
+        weights, bias = fit(noise_ratios(clean)[:, None], noise_ratios(dark)[:, None], offset=offset)
     return float(weights[0]), bias
+
+
+def gate_logits(images: Iterable[Tensor], gate: ExposureGate) -> Tensor:
+    """Each image's log-odds of being under-exposed from ``gate``'s probability on its thumbnail
+    (float64, shape N)."""
+    p = torch.cat([gate.probability(downscale(x[None], scale=SCALE)) for x in images]).double()
+    p = p.clamp(1e-6, 1.0 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
 
 
 def save_cue(cue: ContentCue, path: str, *, provenance: dict[str, object]) -> None:
     save_checkpoint(path, kind=CUE_KIND, arch={"width": cue.width}, state_dict=cue.state_dict(), provenance=provenance)
 
 
-def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:
+def fit(normal: Tensor, dark: Tensor, *, offset: Tensor | None = None) -> tuple[np.ndarray, float]:
+    """Logistic regression of ``dark`` (1) against ``normal`` (0) rows, ridge on the weights;
+    ``offset``: fixed log-odds per row (normal rows first) the fitted line is added to."""
     x = torch.cat([normal, dark])
+    fixed = torch.zeros(len(x), dtype=torch.float64) if offset is None else offset.double()
     y = torch.cat([torch.zeros(len(normal)), torch.ones(len(dark))]).double()
     weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -144,7 +162,7 @@ def fit(normal: Tensor, dark: Tensor) -> tuple[np.ndarray, float]:
 
     def closure() -> Tensor:
         optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x @ weights + bias, y) + RIDGE * weights.square().sum()
+        loss = F.binary_cross_entropy_with_logits(fixed + x @ weights + bias, y) + RIDGE * weights.square().sum()
         loss.backward()
         return loss
 
@@ -179,9 +197,6 @@ def main() -> None:
     log.info("bias: %.4f", bias)
     exposure, error = fit_exposure(*exposure_pairs(camvid + middle_sice(level, sice)))
     log.info("exposure (slope, offset): (%.4f, %.4f); error %.3f stops", *exposure, error)
-    noise = fit_noise(camvid)
-    even = math.exp(-noise[1] / noise[0])
-    log.info("noise evidence (slope, offset): (%.4f, %.4f); even odds at noise / mean luma %.4f", *noise, even)
     for name in names:
         p = torch.sigmoid(table[name] @ torch.from_numpy(weights) + bias).numpy()
         log.info(
@@ -198,6 +213,16 @@ def main() -> None:
         cue = train_content_cue(*cue_sets(camvid, bright, dim, middle_sice(level, sice)))
         save_cue(cue, args.cue, provenance={"data": "CamVid train, SICE", "tool": "tools/fit_exposure_gate.py"})
         log.info("wrote %s", args.cue)
+    gate = dataclasses.replace(
+        ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
+    )
+    noise = fit_noise(camvid, gate=gate)
+    even = math.exp(-noise[1] / noise[0])
+    log.info(
+        "noise evidence given the gate (slope, offset): (%.4f, %.4f); zero at noise / mean luma %.4f",
+        *noise,
+        even,
+    )
 
 
 if __name__ == "__main__":

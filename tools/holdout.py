@@ -146,12 +146,9 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, Cont
         weights, bias = fit(torch.cat(normal), torch.cat(dark))
     exposure, _ = fit_exposure(*exposure_pairs(camvid + middle))
     gate = dataclasses.replace(
-        ExposureGate(),
-        coefficients=tuple(float(w) for w in weights),
-        bias=bias,
-        exposure=exposure,
-        noise=fit_noise(camvid),
+        ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
     )
+    gate = dataclasses.replace(gate, noise=fit_noise(camvid, gate=gate))
     return gate, train_content_cue(*cue_sets(camvid, small_bright, small_dim, middle))
 
 
