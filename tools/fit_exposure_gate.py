@@ -142,8 +142,7 @@ def gate_logits(images: Iterable[Tensor], gate: ExposureGate) -> Tensor:
     """Each image's log-odds of being under-exposed from ``gate``'s probability on its thumbnail
     (float64, shape N)."""
     p = torch.cat([gate.probability(downscale(x[None], scale=SCALE)) for x in images]).double()
-    p = p.clamp(1e-6, 1.0 - 1e-6)
-    return torch.log(p) - torch.log1p(-p)
+    return torch.logit(p, eps=1e-6)
 
 
 def save_cue(cue: ContentCue, path: str, *, provenance: dict[str, object]) -> None:
