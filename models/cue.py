@@ -11,13 +11,18 @@ pieces of evidence about one question, so the decision adds their log-odds, with
 noise for its level where it was measured
 (:meth:`~sagc.models.gate.ExposureGate.noise_evidence`)::
 
-    p = σ(logit p_gate + logit p_cue + e_noise),    w = max(w_gate, ramp(p))
+    p = σ(logit p_gate + max(0, logit p_cue) + e_noise),    w = max(w_gate, ramp(p))
 
 with the gate's own ramp (:meth:`~sagc.models.gate.ExposureGate.weight_of`). A frame both call
 likely under-exposed is enhanced even where neither is sure alone, and a cue that hesitates
-(``p_cue`` near 0.5) leaves the gate's weight as it is. The cue only raises the weight, and only
-where the gate's own probability is at least :data:`CUE_FLOOR` (the brightest, clearly
-well-exposed frames stay the gate's alone; :meth:`ContentCue.weight`).
+(``p_cue`` near 0.5) leaves the gate's weight as it is. The cue only raises: its evidence that a
+frame is under-exposed adds, its evidence that a frame is normal does not. The gate and the
+noise line are fitted together (the line given the gate's log-odds); the cue, trained on the
+frames of a few scenes, is surest on those scenes, and on a scene it has not seen its call of
+"normal" does not hold (cross-fitted between CamVid sequences, its weight is near 0), where it
+would cancel the noise's evidence. The cue acts only where the gate's own probability is at
+least :data:`CUE_FLOOR` (the brightest, clearly well-exposed frames stay the gate's alone;
+:meth:`ContentCue.weight`).
 """
 
 from __future__ import annotations
@@ -84,8 +89,8 @@ class ContentCue(nn.Module):
         """The decision's weight from the gate's probability and its ramp ``weight_of``
         (:meth:`~sagc.models.gate.ExposureGate.weight_of`): where the probability is at least
         :data:`CUE_FLOOR` and the gate's weight below 1, the larger of the gate's weight and the
-        ramp of the combined probability ``σ(logit gate_probability + logit cue + evidence)``
-        (``evidence``: further log-odds per frame, e.g. the gate's
+        ramp of the combined probability ``σ(logit gate_probability + max(0, logit cue) +
+        evidence)`` (``evidence``: further log-odds per frame, e.g. the gate's
         :meth:`~sagc.models.gate.ExposureGate.noise_evidence`); elsewhere the gate's weight. On
         the CPU outside export and autograd the network runs only where it can change the
         weight: not on a batch whose frames are all below the floor or already at weight 1 (deep
@@ -95,7 +100,7 @@ class ContentCue(nn.Module):
         if host_eager(small, gate_probability, gate_weight) and not bool(undecided.any()):
             return gate_weight
         p = gate_probability.float().clamp(_LOGIT_EPS, 1.0 - _LOGIT_EPS)
-        logit = torch.log(p) - torch.log1p(-p) + self(small).float()
+        logit = torch.log(p) - torch.log1p(-p) + self(small).float().clamp(min=0.0)
         combined = torch.sigmoid(logit if evidence is None else logit + evidence.float())
         raised = torch.maximum(gate_weight, weight_of(combined).to(gate_weight.dtype))
         return torch.where(undecided, raised, gate_weight)

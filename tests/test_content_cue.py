@@ -66,6 +66,24 @@ def test_the_cue_adds_its_evidence_to_the_gate_where_the_gate_hesitates():
     assert float(enhancer.gate_weight(dim)) == 0.0
 
 
+def test_a_cue_that_calls_a_frame_normal_leaves_the_noise_evidence_as_it_is():
+    enhancer = load_enhancer("default")
+    gate = enhancer.exposure_gate
+    dim = _grey(94)
+    p = float(gate.probability(dim))
+    assert CUE_FLOOR <= p < gate.odds[0]
+    for evidence in (2.5, 3.0, 5.0):  # the gate and the noise, with no cue and with a cue sure of "normal"
+        odds = p / (1 - p) * np.exp(evidence)
+        expected = min(1.0, max(0.0, (odds / (1 + odds) - gate.odds[0]) / (gate.odds[1] - gate.odds[0])))
+        assert expected > 0.0
+        for cue_p in (0.5, 0.1, 0.001):
+            enhancer.content_cue = _decided(cue_p)
+            weight = float(enhancer.gate_weight(dim, evidence=torch.tensor([evidence])))
+            assert weight == pytest.approx(expected, abs=1e-5), (evidence, cue_p)
+        enhancer.content_cue = _decided(0.9)  # a cue that calls it dark still adds
+        assert float(enhancer.gate_weight(dim, evidence=torch.tensor([evidence]))) >= expected
+
+
 def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_either_way():
     cue = packaged_cue()
     gate = load_enhancer("default").exposure_gate
@@ -82,7 +100,7 @@ def test_the_cue_runs_only_where_it_can_change_the_weight_and_decides_the_same_e
         fast = cue.weight(small, probability, weight_of=gate.weight_of)
         assert (not calls) == settled, name
         with torch.no_grad():  # the full computation, as export traces it
-            combined = torch.sigmoid(torch.logit(probability.clamp(1e-6, 1 - 1e-6)) + cue(small))
+            combined = torch.sigmoid(torch.logit(probability.clamp(1e-6, 1 - 1e-6)) + cue(small).clamp(min=0))
             undecided = (probability >= CUE_FLOOR) & (weight < 1)
             full = torch.where(undecided, torch.maximum(weight, gate.weight_of(combined)), weight)
         assert torch.allclose(fast, full, atol=1e-6), name
