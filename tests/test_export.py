@@ -26,11 +26,16 @@ def sagc(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, weights) -> Path:
     out = tmp_path_factory.mktemp("export") / "enhancer.onnx"
-    settings = ("--denoise", "4", "--exposure-gate", "on", "--guide", "0.5")
+    settings = ("--denoise", "4", "--exposure-gate", "on", "--guide", "0.5", "--black", "2")
     result = sagc("export", "-o", str(out), "--weights", str(weights), *settings)
     assert result.returncode == 0, result.stderr
     assert "scale 2, gain 1, denoise 4, gate on, guide 0.5" in result.stdout
     return out
+
+
+def _exported_enhancer(weights, **overrides):
+    """The enhancer the module's exported file was made from (``overrides`` changed)."""
+    return load_enhancer(weights, **{"denoise": 4, "gate": True, "guide": 0.5, "black": 2.0, **overrides})
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 48, 64), (3, 3, 37, 90), (1, 3, 16, 16)])
@@ -41,7 +46,7 @@ def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
     x[0, :, : shape[2] // 4] = 0.95  # a bright band: the gate's highlights
     (got,) = session.run(["enhanced"], {"image": x.numpy()})
     with torch.no_grad():
-        want = load_enhancer(weights, denoise=4, gate=True, guide=0.5)(x).numpy()
+        want = _exported_enhancer(weights)(x).numpy()
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 1e-4
 
@@ -50,7 +55,7 @@ def test_metadata_records_the_settings(exported, weights):
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
     runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "ev": "0", "smooth": "0"}
-    assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0", "black": "0"}
+    assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0", "black": "2"}
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -96,15 +101,13 @@ def test_the_default_weights_export_without_their_video_only_settings(tmp_path):
     assert refused.returncode == 1 and "--temporal-denoise 0" in refused.stderr
 
 
-def test_the_black_point_is_part_of_the_exported_graph(tmp_path, weights):
+def test_the_black_point_is_part_of_the_exported_graph(exported, weights):
     """``--black`` presses each dark image's floor down inside the graph, as the enhancer does."""
-    enhancer = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=2.0)
-    path = export_onnx(enhancer, tmp_path / "black.onnx")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     x = 0.02 + 0.1 * torch.rand((2, 3, 48, 64), generator=torch.Generator().manual_seed(3)) ** 2  # night
     (got,) = session.run(["enhanced"], {"image": x.numpy()})
     with torch.no_grad():
-        want = enhancer(x).numpy()
-        plain = load_enhancer(weights, denoise=4, gate=True, guide=0.5, black=0.0)(x).numpy()
+        want = _exported_enhancer(weights)(x).numpy()
+        plain = _exported_enhancer(weights, black=0.0)(x).numpy()
     assert np.abs(got - want).max() < 1e-4
     assert np.quantile(want, 0.01) < np.quantile(plain, 0.01) - 0.02  # the floor moved down

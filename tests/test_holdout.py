@@ -63,6 +63,7 @@ def test_leaves_each_sequence_out_and_prints_one_table(tmp_path, capsys):
     argv += [arg for setting in TINY for arg in ("--set", setting)]
     argv += ["--ladder", "2", "--clips", str(clip), "--clip-frames", "4", "--sice", str(sice), "--sice-count", "2"]
     argv += ["--fade", str(clip), "--fade-frames", "6"]
+    argv += ["--cue-steps", "60"]  # each fold's cue, briefly
     figures = main([*argv, "--json", str(tmp_path / "figures.json")])
     assert set(figures["folds"]) == {"AAA", "BBB"}
     assert (tmp_path / "runs" / "without_AAA" / "final.pt").exists()

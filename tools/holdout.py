@@ -81,7 +81,7 @@ from sagc.stream.enhance.stage import Stage
 from sagc.stream.media.frame import Frame, YuvPlanes, frame_to_tensor, tensor_to_pixels
 from sagc.stream.media.images import list_images
 from sagc.train.config import EnhancerConfig
-from sagc.train.cue import thumbnails, train_content_cue
+from sagc.train.cue import CUE_STEPS, thumbnails, train_content_cue
 from sagc.train.data import load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,19 +103,21 @@ def train_fold(
     sice: Path | None,
     *,
     normal: Sequence[Path] = (),
+    cue_steps: int = CUE_STEPS,
 ) -> Enhancer:
     """The recipe trained on every sequence but ``held_out`` (``tools/holdout_folds.py``, with
     ``normal`` folders as more normal-light references), with the gate refitted on the same
-    frames (and SICE) when ``sice`` is given and the recipe's run-time settings use the gate."""
+    frames (and SICE) when ``sice`` is given and the recipe's run-time settings use the gate
+    (its content cue trained for ``cue_steps``)."""
     enhancer = load_enhancer(folds.train_fold(held_out, frames, config, out, normal=normal))
     enhancer.settings = config.runtime  # the recipe's run-time settings, also where only they changed
     if sice is not None and config.runtime.gate:
         camvid = [load_rgb(p) for p in folds.training_frames(held_out, frames)]
-        enhancer.exposure_gate, enhancer.content_cue = fit_gate(camvid, sice)
+        enhancer.exposure_gate, enhancer.content_cue = fit_gate(camvid, sice, cue_steps=cue_steps)
     return enhancer
 
 
-def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, ContentCue]:
+def fit_gate(camvid: list[torch.Tensor], sice: Path, *, cue_steps: int = CUE_STEPS) -> tuple[ExposureGate, ContentCue]:
     """The exposure gate's logistic model, exposure target and noise evidence, and its content
     cue, refitted as ``tools/fit_exposure_gate.py --cue`` fits them."""
     from fit_exposure_gate import cue_sets, exposure_pairs, features, fit, fit_exposure, fit_noise, flattened
@@ -149,7 +151,7 @@ def fit_gate(camvid: list[torch.Tensor], sice: Path) -> tuple[ExposureGate, Cont
         ExposureGate(), coefficients=tuple(float(w) for w in weights), bias=bias, exposure=exposure
     )
     gate = dataclasses.replace(gate, noise=fit_noise(camvid, gate=gate))
-    return gate, train_content_cue(*cue_sets(camvid, small_bright, small_dim, middle))
+    return gate, train_content_cue(*cue_sets(camvid, small_bright, small_dim, middle), steps=cue_steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -420,6 +422,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--sice-count", type=int, default=60)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--cue-steps",
+        type=int,
+        default=CUE_STEPS,
+        help=f"training steps of each fold's content cue (default {CUE_STEPS}, as the packaged cue)",
+    )
+    parser.add_argument(
         "--gate-exposure",
         nargs=2,
         type=float,
@@ -443,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--yuv420", action="store_true", help="store every input and output as 8-bit 4:2:0, as video files hold them"
     )
     args = parser.parse_args(argv)
+    if args.cue_steps < 1:
+        parser.error(f"--cue-steps must be at least 1, got {args.cue_steps}")
     route = Route(args.path or "rgb", args.yuv420)  # stills
     video = Route(args.path or "planar", args.yuv420)  # clips and the fade
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -459,7 +469,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             enhancer.settings = enhancer.settings.replace(**runtime_overrides(args.set, config))
         else:
             with torch.inference_mode(False):
-                enhancer = train_fold(held_out, frames, config, args.out, args.sice, normal=args.normal)
+                enhancer = train_fold(
+                    held_out, frames, config, args.out, args.sice, normal=args.normal, cue_steps=args.cue_steps
+                )
             seen = False
         if args.gate_exposure is not None or args.no_lift:
             exposure = None if args.no_lift else tuple(args.gate_exposure)

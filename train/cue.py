@@ -13,11 +13,12 @@ from torch import Tensor
 from sagc.models.cue import ContentCue
 from sagc.ops.downscale import downscale
 
-__all__ = ["CUE_SCALE", "thumbnails", "train_content_cue"]
+__all__ = ["CUE_SCALE", "CUE_STEPS", "thumbnails", "train_content_cue"]
 
 log = logging.getLogger(__name__)
 
 CUE_SCALE = 8  # the default weights' estimation scale: the cue sees what the gate sees
+CUE_STEPS = 1500  # training steps of the packaged cue
 
 
 def thumbnails(images: Iterable[Tensor], *, scale: int = CUE_SCALE) -> list[Tensor]:
@@ -44,7 +45,7 @@ def train_content_cue(
     normal: Sequence[Tensor],
     dark: Sequence[Tensor],
     *,
-    steps: int = 1500,
+    steps: int = CUE_STEPS,
     batch: int = 32,
     crop: int = 40,
     seed: int = 0,
