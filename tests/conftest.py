@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from fractions import Fraction
@@ -147,6 +148,26 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint of a seeded, untrained estimator (γ around 0.5: it brightens)."""
     path = tmp_path_factory.mktemp("weights") / "random.pt"
     return save_enhancer(path, _estimator(0), scale=2.0, provenance={"made_by": "tests"})
+
+
+# `sagc export`'s flags for :func:`exported`: every setting a graph holds off its default
+EXPORTED_SETTINGS = {"scale": 3.0, "gain": 1.25, "denoise": 2.5, "gate": True, "guide": 0.3, "ev": 0.5, "black": 2.0}
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory, weights: Path) -> tuple[Path, str]:
+    """:func:`weights` through `sagc export` with :data:`EXPORTED_SETTINGS`: the ONNX file and
+    what the command printed (one export serves every test that reads one)."""
+    pytest.importorskip("onnxscript", reason="onnxscript not installed: export tests skipped")
+    out = tmp_path_factory.mktemp("export") / "enhancer.onnx"
+    flags = []
+    for name, value in EXPORTED_SETTINGS.items():
+        flag = "--exposure-gate" if name == "gate" else f"--{name}"
+        flags += [flag, ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"]
+    command = [sys.executable, "-m", "sagc", "export", "-o", str(out), "--weights", str(weights), *flags]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
 
 
 @pytest.fixture(scope="session")

@@ -18,29 +18,26 @@ from sagc.core.errors import SagcError
 from sagc.models import load_enhancer
 from sagc.models.export import export_onnx
 
+from .conftest import EXPORTED_SETTINGS
+
 
 def sagc(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sagc", *args], capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, weights) -> Path:
-    out = tmp_path_factory.mktemp("export") / "enhancer.onnx"
-    settings = ("--denoise", "4", "--exposure-gate", "on", "--guide", "0.5", "--black", "2")
-    result = sagc("export", "-o", str(out), "--weights", str(weights), *settings)
-    assert result.returncode == 0, result.stderr
-    assert "scale 2, gain 1, denoise 4, gate on, guide 0.5" in result.stdout
-    return out
-
-
 def _exported_enhancer(weights, **overrides):
-    """The enhancer the module's exported file was made from (``overrides`` changed)."""
-    return load_enhancer(weights, **{"denoise": 4, "gate": True, "guide": 0.5, "black": 2.0, **overrides})
+    """The enhancer the shared exported file was made from (``overrides`` changed)."""
+    return load_enhancer(weights, **{**EXPORTED_SETTINGS, **overrides})
+
+
+def test_the_command_says_what_it_exported(exported):
+    _, printed = exported
+    assert "scale 3, gain 1.25, denoise 2.5, gate on, guide 0.3, ev 0.5" in printed
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 48, 64), (3, 3, 37, 90), (1, 3, 16, 16)])
 def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
-    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(sum(shape))
     x = torch.rand(shape, generator=generator) ** 2  # mostly dark, some bright
     x[0, :, : shape[2] // 4] = 0.95  # a bright band: the gate's highlights
@@ -52,9 +49,9 @@ def test_onnxruntime_matches_the_enhancer_at_any_size(exported, weights, shape):
 
 
 def test_metadata_records_the_settings(exported, weights):
-    model = onnx.load(str(exported))
+    model = onnx.load(str(exported[0]))
     props = {p.key: p.value for p in model.metadata_props}
-    runtime = {"scale": "2", "gain": "1", "denoise": "4", "gate": "on", "guide": "0.5", "ev": "0", "smooth": "0"}
+    runtime = {"scale": "3", "gain": "1.25", "denoise": "2.5", "gate": "on", "guide": "0.3", "ev": "0.5", "smooth": "0"}
     assert json.loads(props["sagc_runtime"]) == {**runtime, "temporal_denoise": "0", "black": "2"}
     assert props["sagc_weights"] == Path(weights).name
     assert [i.name for i in model.graph.input] == ["image"]
@@ -103,7 +100,7 @@ def test_the_default_weights_export_without_their_video_only_settings(tmp_path):
 
 def test_the_black_point_is_part_of_the_exported_graph(exported, weights):
     """``--black`` presses each dark image's floor down inside the graph, as the enhancer does."""
-    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(exported[0]), providers=["CPUExecutionProvider"])
     x = 0.02 + 0.1 * torch.rand((2, 3, 48, 64), generator=torch.Generator().manual_seed(3)) ** 2  # night
     (got,) = session.run(["enhanced"], {"image": x.numpy()})
     with torch.no_grad():

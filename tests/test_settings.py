@@ -22,7 +22,7 @@ from sagc.stream.apps.serve import parse_controls
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.media.frame import Frame
 
-from .conftest import scene
+from .conftest import EXPORTED_SETTINGS, scene
 
 # a valid value away from the default for each field; a new field needs an entry here (the
 # first test says so), and nothing else in this file
@@ -139,16 +139,18 @@ def test_field_reaches_the_cuda_stage(weights, name):
     _reaches_stage(lambda: CudaStage(load_enhancer(weights), device="cuda", dtype=torch.float32), name)
 
 
-def test_every_field_reaches_the_onnx_metadata(tmp_path, weights):
+def test_every_field_reaches_the_onnx_metadata(tmp_path, weights, exported):
     pytest.importorskip("onnx", reason="onnx not installed: export surface test skipped")
     import onnx
 
     from sagc.models.export import export_onnx
 
-    stateless = {name: value for name, value in OTHER.items() if name not in ("smooth", "temporal_denoise")}
-    enhancer = load_enhancer(weights, **stateless)
-    path = export_onnx(enhancer, tmp_path / "m.onnx")
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    stateless = [name for name in FIELDS if name not in ("smooth", "temporal_denoise")]
+    assert sorted(EXPORTED_SETTINGS) == sorted(stateless)  # the shared export changes every one
+    enhancer = load_enhancer(weights, **EXPORTED_SETTINGS)
+    for name, default in RuntimeSettings().as_dict().items():
+        assert name not in EXPORTED_SETTINGS or getattr(enhancer.settings, name) != default, name
+    props = {p.key: p.value for p in onnx.load(str(exported[0])).metadata_props}
     assert json.loads(props["sagc_runtime"]) == {
         name: text(value) for name, value in enhancer.settings.as_dict().items()
     }
