@@ -30,8 +30,9 @@ from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 ExposureFilter = Callable[..., tuple[Tensor, ...]]
-"""``(weight, stops, black, room, low-res input) → (weight, stops, black, room)``: a filter of
-the gate's per-image decision, the black point and the headroom in stops."""
+"""``(weight, None, black, room, low-res input, solve=) → (weight, stops, black, room)``: a
+filter of the gate's per-image decision, the black point and the headroom in stops; the exposure
+is ``solve(black, room)`` for the levels it gives."""
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -159,10 +160,11 @@ class Enhancer(nn.Module):
         (:meth:`~sagc.models.gate.ExposureGate.lift`: a gain in the levels, the rest in γ), and
         γ and the gain are scaled by that weight (``γ' = 1 − w · (1 − γ)``, ``gain^w``); then
         γ is compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per
-        stop up; never darker than the input). ``exposure(weight, stops, black, room, small)`` (e.g.
-        a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter the gate's
-        per-image weight, exposure, black point and headroom (in stops) over time before they
-        are applied.
+        stop up; never darker than the input). ``exposure(weight, None, black, room, small,
+        solve=...)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter
+        the gate's per-image weight, black point and headroom (in stops) over time before they
+        are applied, and returns them with the exposure, which ``solve(black, room)`` (the
+        gate's lift) gives for the levels it filtered, and which it may filter too.
         ``estimator`` runs the network in place of :attr:`estimator` (the same network on
         another runtime). ``noise``: each frame's noise level (shape N, the σ of its
         full-resolution luma in the units of ``small``), the gate's further evidence
@@ -180,11 +182,21 @@ class Enhancer(nn.Module):
         if self.gate is not None:
             weight = self.gate_weight(seen, evidence=evidence)
             white = headroom(small)  # the white: metered once, used thrice
-            stops = self.gate.lift(small, gamma, black=black, white=white)
-            room = -torch.log2(white)
-            if exposure is not None:
+            room = own_room = -torch.log2(white)
+            if exposure is None:
+                stops = self.gate.lift(small, gamma, black=black, white=white)
+            else:  # the exposure is solved for the black point and headroom as the filter gives them
+                target = self.gate.target(small, white=white)  # metered on the frame's own white
+                curve, toed = gamma, black is not None  # as they are now (the names are reused below)
+
+                def solve(point: Tensor, headroom_stops: Tensor) -> Tensor:
+                    levels_white = white if headroom_stops is own_room else torch.exp2(-headroom_stops)
+                    return self.gate.lift(
+                        small, curve, black=point if toed else None, target=target, white=levels_white
+                    )
+
                 point = weight.new_zeros(weight.shape) if black is None else black
-                weight, stops, point, room = exposure(weight, stops, point, room, small)
+                weight, stops, point, room = exposure(weight, None, point, room, small, solve=solve)
                 black = None if black is None else point
             gamma, gain = exposure_levels(gamma, small, stops, room=room)
             w = weight.float()

@@ -66,6 +66,63 @@ def test_frames_that_held_the_last_decision_count():
     assert torch.allclose(torch.stack(got), torch.stack(expected))
 
 
+def test_the_exposure_is_solved_for_the_black_point_and_headroom_the_frame_is_given():
+    """With ``solve``, the black point and the headroom are smoothed first and the exposure is
+    solved for the smoothed ones, then smoothed in turn."""
+    asked = []
+
+    def solve(black: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
+        asked.append((float(black), float(room)))
+        return 10.0 * black + room  # any exposure that depends on the levels
+
+    tracker = ExposureTracker(0.5, max_step=10.0)
+    weight, stops, black, room = tracker(
+        torch.tensor([1.0]), None, torch.tensor([0.2]), torch.tensor([2.0]), _thumb(0.05), solve=solve
+    )
+    assert asked == [(pytest.approx(0.2), 2.0)] and float(stops) == pytest.approx(4.0)  # the first as it is
+    weight, stops, black, room = tracker(
+        torch.tensor([1.0]), None, torch.tensor([0.4]), torch.tensor([3.0]), _thumb(0.05), solve=solve
+    )
+    assert (float(black), float(room)) == (pytest.approx(0.3), pytest.approx(2.5))
+    assert asked[-1] == (pytest.approx(0.3), pytest.approx(2.5))  # solved for the smoothed levels
+    assert float(stops) == pytest.approx(0.5 * 4.0 + 0.5 * (10.0 * 0.3 + 2.5))  # 4.75, not the frame's own 7.0
+    plain = ExposureTracker(0.5, max_step=10.0)  # solved for the frame's own levels, as without solve
+    plain(torch.tensor([1.0]), torch.tensor([4.0]), torch.tensor([0.2]), torch.tensor([2.0]), _thumb(0.05))
+    _, unsynced, _, _ = plain(
+        torch.tensor([1.0]), torch.tensor([7.0]), torch.tensor([0.4]), torch.tensor([3.0]), _thumb(0.05)
+    )
+    assert float(unsynced) == pytest.approx(5.5) != float(stops)
+
+
+def test_the_enhancer_solves_the_lift_for_the_levels_the_tracker_gives_the_frame():
+    enhancer = load_enhancer("default")
+    generator = torch.Generator().manual_seed(0)
+    clip = [0.02 + 0.06 * torch.rand(1, 3, 45, 60, generator=generator) ** 2 for _ in range(2)]
+    clip[1][..., :9, :] = 0.004  # a darker band: the black point and the white move
+    tracker = ExposureTracker(0.5, max_step=10.0)
+    calls = []
+
+    def recording(*decision, frames=1, solve=None):
+        assert decision[1] is None and solve is not None  # the exposure is left to the levels
+        calls.append({"raw": decision, "solve": solve})
+        out = tracker(*decision, frames=frames, solve=solve)
+        calls[-1]["out"] = out
+        return out
+
+    with torch.no_grad():
+        for x in clip:
+            enhancer.gamma(x, exposure=recording)
+        last = calls[-1]
+        _, stops, black, room = last["out"]
+        _, _, raw_black, raw_room, _ = last["raw"]
+        assert float(black) > 0 and not torch.allclose(black, raw_black)  # the tracker moved the black point
+        past = calls[0]["out"][1]
+        solved = last["solve"](black, room)  # the lift for the levels the frame is given
+        assert torch.allclose(stops, 0.5 * past + 0.5 * solved)
+        own = last["solve"](raw_black, raw_room)  # for the frame's own levels it would differ
+        assert not torch.allclose(own, solved, atol=1e-3)
+
+
 def _night(patch: bool = False) -> Frame:
     rng = np.random.default_rng(0)
     rgb = np.clip(10 + rng.normal(0, 2, (64, 96, 3)), 0, 255)

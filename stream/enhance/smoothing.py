@@ -19,7 +19,7 @@ raising the exposure decision's weight of the past at night as well (0.95, 0.98)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -166,26 +166,43 @@ class ExposureTracker(_SceneFollower):
             if index < len(values):
                 values[index] = start[index] + (values[index] - start[index]).clamp(-step, step)
 
-    def __call__(self, *decision: Tensor, frames: int = 1) -> tuple[Tensor, ...]:
+    def __call__(
+        self, *decision: Tensor | None, frames: int = 1, solve: Callable[[Tensor, Tensor], Tensor] | None = None
+    ) -> tuple[Tensor, ...]:
         """The smoothed per-image decision (``weight, stops, black, room, thumbnail``: the
         enhancement weight, the exposure, the black point and the headroom in stops, each of
         shape N, then
         the low-res frame ``thumbnail`` they were made for; any number of such shape-N values
         before it). ``frames`` > 1: the frames between the last call and this one held the last
         decision (a stage that reuses an estimate), and the state moved towards it on each, so
-        the decision follows a change in the same time either way."""
+        the decision follows a change in the same time either way.
+
+        ``solve(black, room)``: the exposure for a black point and headroom (e.g. the gate's
+        :meth:`~sagc.models.gate.ExposureGate.lift`); ``stops`` may then be None. The black point
+        and headroom are smoothed first and the frame's exposure is solved for the smoothed ones,
+        the levels it is given, before it is smoothed in turn: solved for the frame's own levels
+        and smoothed apart from them, the exposure drifts out of step with them while they move
+        (a night road whose black point rises over a second brightened frame after frame)."""
         *values, thumbnail = decision
-        decision = tuple(values)
+        decision = list(values)
         state = self._state
         fresh = state is None or len(state) != len(decision) or state[0].shape != decision[0].shape
         if self._continuing(thumbnail, fresh=fresh) is None:
-            self._state = self._held = decision
+            if solve is not None:
+                decision[1] = solve(decision[2], decision[3])
+            self._state = self._held = tuple(decision)
             return self._state
         a = self.alpha
         caught = [self._caught_up(s, h, frames, a) for s, h in zip(state, self._held, strict=True)]
         self._limit(caught, state, self.max_step * (frames - 1))  # the frames that held the last decision
+        if solve is not None:
+            decision[1] = caught[1]  # until the levels it is solved for are known
         moved = [a * past + (1 - a) * now for past, now in zip(caught, decision, strict=True)]
         self._limit(moved, caught, self.max_step)
+        if solve is not None:
+            decision[1] = solve(moved[2], moved[3])
+            moved[1] = a * caught[1] + (1 - a) * decision[1]
+            self._limit(moved, caught, self.max_step)
         self._state = tuple(moved)
-        self._held = decision
+        self._held = tuple(decision)
         return self._state
