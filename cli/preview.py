@@ -11,7 +11,7 @@ import time
 from sagc.cli.options import add_enhancer_options, enhancer_from_args, parse_device, stop_on_signals
 from sagc.core.errors import SagcError
 
-from .options import add_device_option, add_overwrite_option
+from .options import add_device_option, add_overwrite_option, add_threads_option, set_threads
 
 __all__ = ["add_preview"]
 
@@ -41,6 +41,7 @@ def add_preview(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true", help="pace a file at its frame rate (default: every frame)")
     add_enhancer_options(p)
     add_device_option(p)
+    add_threads_option(p)
     p.add_argument("--view", choices=("side", "split"), default="side", help="before|after layout (default side)")
     p.add_argument("--serve", metavar="[HOST:]PORT", help="serve the browser page (host defaults to 127.0.0.1)")
     p.add_argument("--record", metavar="OUT", help="also write what is shown to this video file")
@@ -81,6 +82,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         container_for(Path(args.record))
         source = [args.source] if Path(args.source).is_file() else []
         check_outputs([args.record], source, overwrite=args.overwrite)
+    set_threads(args.threads)
     spec = parse_live_source(args.source, size=args.size)
     stage = make_stage(enhancer_from_args(args, smooth=preview_smooth()), device=parse_device(args.device))
     capture = LiveCapture(spec, realtime=args.realtime, retries=args.retries, planar=stage.planar)

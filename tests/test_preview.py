@@ -20,6 +20,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from sagc.cli import main
 from sagc.core.errors import SagcError
@@ -286,8 +287,16 @@ def test_page_in_headless_chromium(session: PreviewSession) -> None:
 @needs_ffmpeg
 def test_cli_preview_records_what_is_shown(tmp_path: Path, weights: Path, capsys) -> None:
     out = tmp_path / "live.mp4"
-    code = main(["preview", "--source", LAVFI, "--weights", str(weights), "--no-window", "--record", str(out),
-                 "--frames", "20"])  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        code = main(["preview", "--source", LAVFI, "--weights", str(weights), "--no-window", "--record", str(out),
+                     "--frames", "20"])  # fmt: skip
+        # the model runs on one thread unless --threads says otherwise, as in enhance and bench:
+        # thumbnail-size work gains nothing from a second thread the decoder and encoder need
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0
     assert "shown 20 frames" in capsys.readouterr().out
     assert FFPROBE is not None
@@ -306,6 +315,7 @@ def test_cli_preview_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) ->
         (["--source", "/dev/video97", "--no-window", "--serve", "0"], "camera /dev/video97 not found"),
         (["--source", LAVFI, "--window"], "no display here"),
         (["--source", LAVFI, "--smooth", "1.5", "--serve", "0"], "smooth must be a finite number in [0, 1)"),
+        (["--source", LAVFI, "--threads", "0", "--serve", "0"], "--threads must be between 1 and"),
     ]
     for argv, message in cases:
         assert main(["preview", *argv]) == 1, argv
