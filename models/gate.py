@@ -35,17 +35,20 @@ log-odds on each frame, so the line weighs what the noise adds to the brightness
 log-odds add. Fine texture reads as a little noise, so it is evidence, not a decision.
 
 **Where to expose it.** Less light scales a capture's values down (the camera's power-law tone
-curve keeps a scale a scale), so a frame's mean luma over its white — the 99th percentile of
-its low-resolution largest channel (:func:`~sagc.ops.exposure.headroom`; a blue sky's luma is
-far below its blue) — is nearly the same at dusk and at deep night: it says what the scene is,
-not how much light there was. A bright overcast street has a high ratio, a dusk street under a
-bright sky a low one. The target mean luma of the output is a power law of that ratio::
+curve keeps a scale a scale), so a frame's luma statistics over its white — the 99th percentile
+of its low-resolution largest channel (:func:`~sagc.ops.exposure.headroom`; a blue sky's luma is
+far below its blue) — are nearly the same at dusk and at deep night: they say what the scene is,
+not how much light there was. A bright overcast street has a high mean over its white, a dusk
+street under a bright sky a low one; how the levels spread below the white (its 5th to 95th
+percentiles over it) tells a scene lit throughout from one whose white is a small bright part.
+The target mean luma of the output is a log-linear model of those ratios
+(:func:`target_features`, :data:`TARGET_FEATURES`)::
 
-    target = clamp(2^(a · log₂(mean Y / white) + b), low, high)
+    target = clamp(2^(a · log₂(statistics of Y / white) + b), low, high)
 
-with ``a`` and ``b`` fitted by least squares on training frames (CamVid and mid-exposure SICE
-images) darkened at dusk and night levels against their clean mean luma
-(``tools/fit_exposure_gate.py``). The network's γ sets the shape of the tone curve; the frame
+with the coefficients ``a`` and the offset ``b`` fitted by least squares on training frames
+(CamVid and mid-exposure SICE images) darkened at dusk and night levels against their clean mean
+luma (``tools/fit_exposure_gate.py``). The network's γ sets the shape of the tone curve; the frame
 is exposed by ``s`` stops (found by bisection; never darker than the input) until the output's
 mean luma reaches the target — a camera's auto-exposure, metered by content, on top of the
 learned curve. Up to the white the stops are a gain before the exponent, which keeps shadows
@@ -66,9 +69,14 @@ from sagc.ops.black import toe
 from sagc.ops.colour import LUMA_WEIGHTS, luma
 from sagc.ops.exposure import exposure_levels, headroom, host_eager, quantiles
 
-__all__ = ["FEATURES", "ExposureGate", "exposure_features", "white_ratio"]
+__all__ = ["FEATURES", "TARGET_FEATURES", "TARGET_QUANTILES", "ExposureGate", "exposure_features", "target_features"]
 
 FEATURES = ("log2 mean luma", "log2 median luma", "log2 95th-percentile luma")
+TARGET_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+TARGET_FEATURES = (
+    "log2 mean luma / white",
+    *(f"log2 {round(100 * q)}th-percentile luma / white" for q in TARGET_QUANTILES),
+)
 _LOG_FLOOR = 1e-3  # luma is clamped here before the log
 _LIFT_STEPS = 11  # bisection steps for the lift: 2^-11 of its range (12 stops / 2048)
 _SUBSAMPLE_FROM = 8192  # thumbnails of this many pixels or more are metered on every 2nd row and column
@@ -76,6 +84,8 @@ _MAX_LIFT = 6.0  # stops, either way
 _TINY = 1e-4  # levels are clamped here before the exponent
 _NOISE_FLOOR = 1.0 / 255.0  # the mean luma and the noise ratio are clamped here before the ratio and its log
 NOISE_PACKAGED = (4.7236, 15.4252)  # tools/fit_exposure_gate.py on CamVid train
+# tools/fit_exposure_gate.py on CamVid train and SICE: coefficients of TARGET_FEATURES, offset
+EXPOSURE_PACKAGED = (0.3271, -0.1389, 0.2091, 0.0700, 0.1333, 0.4113, -0.2024)
 
 
 def exposure_features(small: Tensor) -> Tensor:
@@ -85,12 +95,15 @@ def exposure_features(small: Tensor) -> Tensor:
     return torch.log2(stats.clamp(min=_LOG_FLOOR))
 
 
-def white_ratio(small: Tensor, *, white: Tensor | None = None) -> Tensor:
-    """Shape N: each low-resolution N×3×h×w frame's mean luma over its white
-    (:func:`~sagc.ops.exposure.headroom`, or ``white`` where the caller has it; float32, in
-    (0, 1]): nearly independent of the light the frame was captured in."""
+def target_features(small: Tensor, *, white: Tensor | None = None) -> Tensor:
+    """N×k (float32): :data:`TARGET_FEATURES` of each low-resolution N×3×h×w frame, its mean
+    luma and luma quantiles over its white (:func:`~sagc.ops.exposure.headroom`, or ``white``
+    where the caller has it), each within [10⁻³, 1] before the log: nearly independent of the
+    light the frame was captured in."""
     white = headroom(small) if white is None else white
-    return (luma(small.float()).mean((1, 2, 3)) / white).clamp(_LOG_FLOOR, 1.0)
+    values = luma(small.float()).flatten(1)
+    stats = torch.stack([values.mean(1), *quantiles(values, TARGET_QUANTILES)], dim=1)
+    return torch.log2((stats / white.float().view(-1, 1)).clamp(_LOG_FLOOR, 1.0))
 
 
 def _ramp(value: Tensor, low: float, high: float) -> Tensor:
@@ -102,18 +115,18 @@ class ExposureGate:
     """Per-image enhancement weight and lift from a low-resolution N×3×h×w image in [0, 1].
 
     ``coefficients`` and ``bias`` are the logistic model over :data:`FEATURES`; ``odds`` the
-    probabilities where enhancement starts and becomes full; ``exposure`` the slope and offset
-    ``(a, b)`` of the target mean luma's log₂ on the log₂ of :func:`white_ratio` (None: γ is
-    used as the network gives it, no lift) and ``limits`` the range the target is kept in;
-    ``night`` the mean-luma range over which
-    :meth:`nightness` falls from 1 to 0; ``noise`` the slope and offset of the log-odds of the
-    frame's noise over its mean luma (:meth:`noise_evidence`; None: no such evidence).
+    probabilities where enhancement starts and becomes full; ``exposure`` the coefficients of
+    the target mean luma's log₂ on :data:`TARGET_FEATURES` and its offset (:meth:`target`;
+    None: γ is used as the network gives it, no lift) and ``limits`` the range the target is
+    kept in; ``night`` the mean-luma range over which :meth:`nightness` falls from 1 to 0;
+    ``noise`` the slope and offset of the log-odds of the frame's noise over its mean luma
+    (:meth:`noise_evidence`; None: no such evidence).
     """
 
     coefficients: tuple[float, float, float] = (-0.9689, -2.3857, -0.7967)
     bias: float = -8.1912
     odds: tuple[float, float] = (0.5, 0.8)
-    exposure: tuple[float, float] | None = (0.8646, 0.1567)
+    exposure: tuple[float, ...] | None = EXPOSURE_PACKAGED
     limits: tuple[float, float] = (0.1, 0.6)
     night: tuple[float, float] = (0.08, 0.16)
     noise: tuple[float, float] | None = NOISE_PACKAGED
@@ -126,8 +139,13 @@ class ExposureGate:
             raise ValueError(f"gate needs {len(FEATURES)} coefficients ({', '.join(FEATURES)})")
         if not 0.0 <= self.night[0] < self.night[1] <= 1.0:
             raise ValueError(f"gate night must be a mean-luma range within [0, 1] (full < off), got {self.night}")
-        if self.exposure is not None and (len(self.exposure) != 2 or not 0.0 <= self.exposure[0] <= 4.0):
-            raise ValueError(f"gate exposure must be (slope in [0, 4], offset), got {self.exposure}")
+        if self.exposure is not None and (
+            len(self.exposure) != len(TARGET_FEATURES) + 1 or not all(math.isfinite(v) for v in self.exposure)
+        ):
+            raise ValueError(
+                f"gate exposure must be {len(TARGET_FEATURES)} coefficients ({', '.join(TARGET_FEATURES)}) "
+                f"and an offset, finite, got {self.exposure}"
+            )
         if self.noise is not None and (len(self.noise) != 2 or not all(math.isfinite(v) for v in self.noise)):
             raise ValueError(f"gate noise must be (slope, offset), finite, got {self.noise}")
         if not 0.0 < self.limits[0] <= self.limits[1] < 1.0:
@@ -165,13 +183,13 @@ class ExposureGate:
 
     def target(self, small: Tensor, *, white: Tensor | None = None) -> Tensor:
         """Shape N (float32): the mean luma each low-resolution frame's output is exposed to,
-        from its :func:`white_ratio` (``white``: its headroom, where the caller has it; see the
-        module); zeros without ``exposure``."""
+        ``2^(a · f + b)`` of its :func:`target_features` ``f`` (``white``: its headroom, where
+        the caller has it; see the module), within ``limits``; zeros without ``exposure``."""
         if self.exposure is None:
             return small.new_zeros(small.shape[0], dtype=torch.float32)
-        slope, offset = self.exposure
-        level = torch.exp2(slope * torch.log2(white_ratio(small, white=white)) + offset)
-        return level.clamp(*self.limits)
+        *weights, offset = self.exposure
+        features = target_features(small, white=white)
+        return torch.exp2(features @ features.new_tensor(weights) + offset).clamp(*self.limits)
 
     def lift(
         self,

@@ -11,7 +11,7 @@ import torch
 from sagc.core.errors import SagcError
 from sagc.eval.metrics import luma
 from sagc.models import Enhancer, ExposureGate, GammaEstimator, load_checkpoint, load_enhancer, save_enhancer
-from sagc.models.gate import exposure_features, white_ratio
+from sagc.models.gate import TARGET_FEATURES, TARGET_QUANTILES, exposure_features, target_features
 from sagc.ops.black import Levels
 from sagc.ops.exposure import exposure_levels, headroom, host_eager
 from sagc.stream.enhance.cpu_stage import CpuStage
@@ -69,20 +69,31 @@ def _scene(size: tuple[int, int] = (12, 16)) -> torch.Tensor:
     return x
 
 
-def test_the_white_ratio_and_the_target_do_not_depend_on_the_light():
+def test_the_target_features_and_the_target_do_not_depend_on_the_light():
     gate = ExposureGate()
     scene = _scene()
-    ratios = [float(white_ratio(scene * level)) for level in (1.0, 0.3, 0.05)]
-    assert max(ratios) - min(ratios) < 1e-5
-    slope, offset = gate.exposure
-    want = min(max(2.0 ** (slope * math.log2(ratios[0]) + offset), gate.limits[0]), gate.limits[1])
-    for level in (1.0, 0.3, 0.05):
-        assert float(gate.target(scene * level)) == pytest.approx(want, rel=1e-4)
+    features = [target_features(scene * level) for level in (1.0, 0.3, 0.05)]
+    assert features[0].shape == (1, len(TARGET_FEATURES))
+    for other in features[1:]:
+        torch.testing.assert_close(other, features[0], atol=1e-5, rtol=0)
+    # each a statistic of the luma over the white, the 99th percentile of the largest channel
+    values = luma(scene).flatten()
+    stats = [values.mean(), *(values.quantile(q) for q in TARGET_QUANTILES)]
+    want = torch.log2(torch.stack(stats) / headroom(scene)[0])
+    torch.testing.assert_close(features[0][0], want, atol=1e-5, rtol=0)
+    *weights, offset = gate.exposure
+    level = 2.0 ** (sum(w * float(f) for w, f in zip(weights, want, strict=True)) + offset)
+    level = min(max(level, gate.limits[0]), gate.limits[1])
+    for value in (1.0, 0.3, 0.05):
+        assert float(gate.target(scene * value)) == pytest.approx(level, rel=1e-4)
     # a blue sky is white in its blue channel: the white is the largest channel's, not luma's
     blue = scene.clone()
     blue[:, :2, :3, :] = 0.3
     assert float(headroom(blue)) == pytest.approx(0.95, abs=1e-6)
     assert float(ExposureGate(limits=(0.2, 0.25)).target(scene)) == 0.25  # within the limits
+    # a scene whose light sits nearer its white is exposed brighter
+    flat = 0.5 + 0.5 * (scene - 0.5)
+    assert float(gate.target(flat)) > float(gate.target(scene))
 
 
 def test_exposure_levels_are_a_gain_up_to_the_white_and_a_power_beyond():
@@ -144,7 +155,9 @@ def test_rejects_bad_settings():
     with pytest.raises(ValueError, match="night"):
         ExposureGate(night=(0.2, 0.1))
     with pytest.raises(ValueError, match="exposure"):
-        ExposureGate(exposure=(-1.0, 0.0))
+        ExposureGate(exposure=(0.8, 0.1))  # one coefficient per target feature and an offset
+    with pytest.raises(ValueError, match="exposure"):
+        ExposureGate(exposure=(float("nan"),) * (len(TARGET_FEATURES) + 1))
     with pytest.raises(ValueError, match="limits"):
         ExposureGate(limits=(0.5, 0.2))
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from sagc.core.synth import DAY_LIGHT, NIGHT_LIGHT, darken_sequence
 from sagc.models.checkpoint import save_checkpoint
 from sagc.models.cue import CUE_KIND, ContentCue
-from sagc.models.gate import FEATURES, ExposureGate, exposure_features, white_ratio
+from sagc.models.gate import FEATURES, TARGET_FEATURES, ExposureGate, exposure_features, target_features
 from sagc.ops.colour import luma
 from sagc.ops.denoise import noise_level
 from sagc.ops.downscale import downscale
@@ -71,25 +71,23 @@ def middle_sice(levels: dict[int, float], images: list[Tensor]) -> list[Tensor]:
 
 def exposure_pairs(clean: list[Tensor], *, seed: int = 1) -> tuple[Tensor, Tensor]:
     """For each image darkened at dusk and at night level (one ISSR draw each, seeded): the
-    log₂ white ratio of the darkened frame's thumbnail and the log₂ mean luma of the clean one."""
-    ratios, levels = [], []
+    target features (:data:`~sagc.models.gate.TARGET_FEATURES`) of the darkened frame's
+    thumbnail, N×3, and the log₂ mean luma of the clean one (float64)."""
+    features, levels = [], []
     for light in (DAY_LIGHT, NIGHT_LIGHT):
         for image, dark in zip(clean, darken_sequence(clean, seed=seed, light=light), strict=True):
-            ratios.append(torch.log2(white_ratio(downscale(dark[None], scale=SCALE)))[0])
+            features.append(target_features(downscale(dark[None], scale=SCALE))[0])
             levels.append(torch.log2(luma(image).mean()))
-    return torch.stack(ratios).double(), torch.stack(levels).double()
+    return torch.stack(features).double(), torch.stack(levels).double()
 
 
-def fit_exposure(ratios: Tensor, levels: Tensor) -> tuple[tuple[float, float], float]:
-    """``(slope, offset)`` of ``levels`` on ``ratios`` by least squares, the slope kept within
-    [0, 4] (a scene with more of its light near the white is not exposed darker; with the slope
-    at a bound the offset is refitted), and the root mean square error in stops."""
-    design = torch.stack([ratios, torch.ones_like(ratios)], dim=1)
-    slope = float(torch.linalg.lstsq(design, levels[:, None]).solution[0, 0])
-    slope = min(max(slope, 0.0), 4.0)
-    offset = float((levels - slope * ratios).mean())
-    error = float((slope * ratios + offset - levels).square().mean().sqrt())
-    return (slope, offset), error
+def fit_exposure(features: Tensor, levels: Tensor) -> tuple[tuple[float, ...], float]:
+    """The coefficients of ``levels`` on the N×k ``features`` and the offset (the gate's
+    ``exposure``) by least squares, and the root mean square error in stops."""
+    design = torch.cat([features, torch.ones_like(levels)[:, None]], dim=1)
+    solution = torch.linalg.lstsq(design, levels[:, None]).solution[:, 0]
+    error = float((design @ solution - levels).square().mean().sqrt())
+    return tuple(float(v) for v in solution), error
 
 
 CUE_DUSK_SEEDS = (1, 2, 3, 4)
@@ -195,7 +193,12 @@ def main() -> None:
     log.info("coefficients (%s): (%s)", ", ".join(FEATURES), ", ".join(f"{w:.4f}" for w in weights))
     log.info("bias: %.4f", bias)
     exposure, error = fit_exposure(*exposure_pairs(camvid + middle_sice(level, sice)))
-    log.info("exposure (slope, offset): (%.4f, %.4f); error %.3f stops", *exposure, error)
+    log.info(
+        "exposure (%s, offset): (%s); error %.3f stops",
+        ", ".join(TARGET_FEATURES),
+        ", ".join(f"{v:.4f}" for v in exposure),
+        error,
+    )
     for name in names:
         p = torch.sigmoid(table[name] @ torch.from_numpy(weights) + bias).numpy()
         log.info(

@@ -73,7 +73,7 @@ from sagc.eval.niqe import niqe
 from sagc.eval.temporal import TemporalMeter
 from sagc.models import Enhancer, load_enhancer
 from sagc.models.cue import ContentCue
-from sagc.models.gate import ExposureGate
+from sagc.models.gate import TARGET_FEATURES, ExposureGate
 from sagc.ops.colour import luma
 from sagc.stream.enhance.cpu_stage import CpuStage
 from sagc.stream.enhance.reference import ReferenceStage
@@ -429,10 +429,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--gate-exposure",
-        nargs=2,
+        nargs=len(TARGET_FEATURES) + 1,
         type=float,
-        metavar=("SLOPE", "OFFSET"),
-        help="the gate's exposure target model (default: the gate's, or as refitted)",
+        metavar="C",
+        help=f"the gate's exposure target model: the coefficients of {', '.join(TARGET_FEATURES)} and the offset "
+        "(default: the gate's, or as refitted)",
     )
     parser.add_argument("--no-lift", action="store_true", help="use γ as the network gives it (no exposure target)")
     parser.add_argument(
