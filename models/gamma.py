@@ -30,9 +30,10 @@ from .settings import RuntimeSettings
 
 __all__ = ["DEFAULT_EPS", "GammaEstimator", "ApplyGamma", "Enhancer", "apply_gamma"]
 ExposureFilter = Callable[..., tuple[Tensor, ...]]
-"""``(weight, None, black, room, low-res input, solve=) → (weight, stops, black, room)``: a
-filter of the gate's per-image decision, the black point and the headroom in stops; the exposure
-is ``solve(black, room)`` for the levels it gives."""
+"""``(weight, None, black, room, log₂ target, low-res input, solve=) → (weight, stops, black,
+room, log₂ target)``: a filter of the gate's per-image decision, the black point, the headroom in
+stops and the log₂ of the exposure target; the exposure is ``solve(black, room, log₂ target)``
+for the levels it gives."""
 
 
 def _check_image(x: Tensor, name: str = "x") -> None:
@@ -160,11 +161,12 @@ class Enhancer(nn.Module):
         (:meth:`~sagc.models.gate.ExposureGate.lift`: a gain in the levels, the rest in γ), and
         γ and the gain are scaled by that weight (``γ' = 1 − w · (1 − γ)``, ``gain^w``); then
         γ is compensated by ``ev`` stops: ``min(1, γ · 2^−ev)`` (the output's log halves per
-        stop up; never darker than the input). ``exposure(weight, None, black, room, small,
-        solve=...)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`) may filter
-        the gate's per-image weight, black point and headroom (in stops) over time before they
-        are applied, and returns them with the exposure, which ``solve(black, room)`` (the
-        gate's lift) gives for the levels it filtered, and which it may filter too.
+        stop up; never darker than the input). ``exposure(weight, None, black, room, log₂
+        target, small, solve=...)`` (e.g. a :class:`~sagc.stream.enhance.smoothing.ExposureTracker`)
+        may filter the gate's per-image weight, black point, headroom (in stops) and the log₂ of
+        its exposure target over time before they are applied, and returns them with the
+        exposure, which ``solve(black, room, log₂ target)`` (the gate's lift) gives for the
+        values it filtered, and which it may filter too.
         ``estimator`` runs the network in place of :attr:`estimator` (the same network on
         another runtime). ``noise``: each frame's noise level (shape N, the σ of its
         full-resolution luma in the units of ``small``), the gate's further evidence
@@ -186,17 +188,19 @@ class Enhancer(nn.Module):
             if exposure is None:
                 stops = self.gate.lift(small, gamma, black=black, white=white)
             else:  # the exposure is solved for the black point and headroom as the filter gives them
-                target = self.gate.target(small, white=white)  # metered on the frame's own white
+                # metered on the frame's own white; a level of the scene, not of the light, so the
+                # filter may smooth it as it smooths the levels
+                target = self.gate.target(small, white=white)
+                own_target = torch.log2(target)
                 curve, toed = gamma, black is not None  # as they are now (the names are reused below)
 
-                def solve(point: Tensor, headroom_stops: Tensor) -> Tensor:
+                def solve(point: Tensor, headroom_stops: Tensor, log_target: Tensor) -> Tensor:
                     levels_white = white if headroom_stops is own_room else torch.exp2(-headroom_stops)
-                    return self.gate.lift(
-                        small, curve, black=point if toed else None, target=target, white=levels_white
-                    )
+                    level = target if log_target is own_target else torch.exp2(log_target)
+                    return self.gate.lift(small, curve, black=point if toed else None, target=level, white=levels_white)
 
                 point = weight.new_zeros(weight.shape) if black is None else black
-                weight, stops, point, room = exposure(weight, None, point, room, small, solve=solve)
+                weight, stops, point, room, _ = exposure(weight, None, point, room, own_target, small, solve=solve)
                 black = None if black is None else point
             gamma, gain = exposure_levels(gamma, small, stops, room=room)
             w = weight.float()

@@ -94,7 +94,7 @@ def test_the_exposure_is_solved_for_the_black_point_and_headroom_the_frame_is_gi
     assert float(unsynced) == pytest.approx(5.5) != float(stops)
 
 
-def test_the_enhancer_solves_the_lift_for_the_levels_the_tracker_gives_the_frame():
+def test_the_enhancer_solves_the_lift_for_the_levels_and_target_the_tracker_gives_the_frame():
     enhancer = load_enhancer("default")
     generator = torch.Generator().manual_seed(0)
     clip = [0.02 + 0.06 * torch.rand(1, 3, 45, 60, generator=generator) ** 2 for _ in range(2)]
@@ -113,14 +113,18 @@ def test_the_enhancer_solves_the_lift_for_the_levels_the_tracker_gives_the_frame
         for x in clip:
             enhancer.gamma(x, exposure=recording)
         last = calls[-1]
-        _, stops, black, room = last["out"]
-        _, _, raw_black, raw_room, _ = last["raw"]
+        _, stops, black, room, target = last["out"]
+        _, _, raw_black, raw_room, raw_target, _ = last["raw"]
         assert float(black) > 0 and not torch.allclose(black, raw_black)  # the tracker moved the black point
+        # the log2 target is smoothed with the levels: a level of the scene, not of the light
+        assert torch.allclose(target, 0.5 * calls[0]["out"][4] + 0.5 * raw_target)
+        assert not torch.allclose(target, raw_target)
         past = calls[0]["out"][1]
-        solved = last["solve"](black, room)  # the lift for the levels the frame is given
+        solved = last["solve"](black, room, target)  # the lift for the levels the frame is given
         assert torch.allclose(stops, 0.5 * past + 0.5 * solved)
-        own = last["solve"](raw_black, raw_room)  # for the frame's own levels it would differ
+        own = last["solve"](raw_black, raw_room, raw_target)  # for the frame's own levels it would differ
         assert not torch.allclose(own, solved, atol=1e-3)
+        assert not torch.allclose(last["solve"](black, room, raw_target), solved, atol=1e-3)
 
 
 def _night(patch: bool = False) -> Frame:

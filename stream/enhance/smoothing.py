@@ -140,8 +140,11 @@ class ExposureTracker(_SceneFollower):
     """The exposure decision smoothed over time: an exponential moving average of the gate's
     per-frame enhancement weight, exposure and headroom (:class:`~sagc.models.gate.ExposureGate`;
     the headroom decides how much of the exposure is a gain, so a headlight that takes it away
-    is followed as slowly as the exposure) and of the black point (:mod:`sagc.ops.black`), reset
-    when the scene cuts.
+    is followed as slowly as the exposure), of the black point (:mod:`sagc.ops.black`) and of
+    the log₂ of the exposure target, reset when the scene cuts. The target is metered from
+    light-invariant statistics of the thumbnail (:meth:`~sagc.models.gate.ExposureGate.target`):
+    it says what the scene is, so a fade leaves it nearly where it is while the noise in a night
+    thumbnail's darkest levels moves it from frame to frame.
 
     ``alpha`` is the weight of the past per frame: 0.9 follows a lasting change within about ten
     frames (a third of a second at 30 frames/s; a tunnel exit is usually also a cut and is
@@ -167,7 +170,7 @@ class ExposureTracker(_SceneFollower):
                 values[index] = start[index] + (values[index] - start[index]).clamp(-step, step)
 
     def __call__(
-        self, *decision: Tensor | None, frames: int = 1, solve: Callable[[Tensor, Tensor], Tensor] | None = None
+        self, *decision: Tensor | None, frames: int = 1, solve: Callable[..., Tensor] | None = None
     ) -> tuple[Tensor, ...]:
         """The smoothed per-image decision (``weight, stops, black, room, thumbnail``: the
         enhancement weight, the exposure, the black point and the headroom in stops, each of
@@ -177,19 +180,20 @@ class ExposureTracker(_SceneFollower):
         decision (a stage that reuses an estimate), and the state moved towards it on each, so
         the decision follows a change in the same time either way.
 
-        ``solve(black, room)``: the exposure for a black point and headroom (e.g. the gate's
-        :meth:`~sagc.models.gate.ExposureGate.lift`); ``stops`` may then be None. The black point
-        and headroom are smoothed first and the frame's exposure is solved for the smoothed ones,
-        the levels it is given, before it is smoothed in turn: solved for the frame's own levels
-        and smoothed apart from them, the exposure drifts out of step with them while they move
-        (a night road whose black point rises over a second brightened frame after frame)."""
+        ``solve(black, room, *rest)``: the exposure for a black point, a headroom and the values
+        after them (e.g. the gate's :meth:`~sagc.models.gate.ExposureGate.lift` for the log₂ of
+        its target); ``stops`` may then be None. Those values are smoothed first and the frame's
+        exposure is solved for the smoothed ones, the levels it is given, before it is smoothed
+        in turn: solved for the frame's own levels and smoothed apart from them, the exposure
+        drifts out of step with them while they move (a night road whose black point rises over
+        a second brightened frame after frame)."""
         *values, thumbnail = decision
         decision = list(values)
         state = self._state
         fresh = state is None or len(state) != len(decision) or state[0].shape != decision[0].shape
         if self._continuing(thumbnail, fresh=fresh) is None:
             if solve is not None:
-                decision[1] = solve(decision[2], decision[3])
+                decision[1] = solve(*decision[2:])
             self._state = self._held = tuple(decision)
             return self._state
         a = self.alpha
@@ -200,7 +204,7 @@ class ExposureTracker(_SceneFollower):
         moved = [a * past + (1 - a) * now for past, now in zip(caught, decision, strict=True)]
         self._limit(moved, caught, self.max_step)
         if solve is not None:
-            decision[1] = solve(moved[2], moved[3])
+            decision[1] = solve(*moved[2:])
             moved[1] = a * caught[1] + (1 - a) * decision[1]
             self._limit(moved, caught, self.max_step)
         self._state = tuple(moved)
