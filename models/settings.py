@@ -140,7 +140,8 @@ class RuntimeSettings:
         key="g",
         on=True,
         help="exposure decision: leave frames a model of whole-frame brightness calls well exposed alone, "
-        "enhance them less in between, and expose dark ones to a level metered by content (mean luma over the white)",
+        "enhance them less in between, and expose dark ones to a level metered by content (luma statistics "
+        "over the white)",
     )
     guide: float = _setting(
         0.0,
