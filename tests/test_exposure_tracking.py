@@ -36,6 +36,8 @@ def test_moving_average_of_weight_lift_and_black_point():
         ExposureTracker(1.0)
     with pytest.raises(ValueError, match="max_step"):
         ExposureTracker(0.9, max_step=0.0)
+    with pytest.raises(ValueError, match="target_alpha"):
+        ExposureTracker(0.9, target_alpha=1.0)
 
 
 def test_the_exposure_and_the_headroom_move_a_limited_number_of_stops_per_frame():
@@ -99,7 +101,7 @@ def test_the_enhancer_solves_the_lift_for_the_levels_and_target_the_tracker_give
     generator = torch.Generator().manual_seed(0)
     clip = [0.02 + 0.06 * torch.rand(1, 3, 45, 60, generator=generator) ** 2 for _ in range(2)]
     clip[1][..., :9, :] = 0.004  # a darker band: the black point and the white move
-    tracker = ExposureTracker(0.5, max_step=10.0)
+    tracker = ExposureTracker(0.5, max_step=10.0, target_alpha=0.25)
     calls = []
 
     def recording(*decision, frames=1, solve=None):
@@ -116,8 +118,8 @@ def test_the_enhancer_solves_the_lift_for_the_levels_and_target_the_tracker_give
         _, stops, black, room, target = last["out"]
         _, _, raw_black, raw_room, raw_target, _ = last["raw"]
         assert float(black) > 0 and not torch.allclose(black, raw_black)  # the tracker moved the black point
-        # the log2 target is smoothed with the levels: a level of the scene, not of the light
-        assert torch.allclose(target, 0.5 * calls[0]["out"][4] + 0.5 * raw_target)
+        # the log2 target is smoothed with the levels (at its own weight): a level of the scene
+        assert torch.allclose(target, 0.25 * calls[0]["out"][4] + 0.75 * raw_target)
         assert not torch.allclose(target, raw_target)
         past = calls[0]["out"][1]
         solved = last["solve"](black, room, target)  # the lift for the levels the frame is given
