@@ -88,11 +88,16 @@ NOISE_PACKAGED = (4.7236, 15.4252)  # tools/fit_exposure_gate.py on CamVid train
 EXPOSURE_PACKAGED = (0.3271, -0.1389, 0.2091, 0.0700, 0.1333, 0.4113, -0.2024)
 
 
+def _luma_statistics(small: Tensor, qs: tuple[float, ...]) -> Tensor:
+    """N×(1 + len(qs)) (float32): each low-resolution frame's mean luma and its luma ``qs``
+    quantiles."""
+    values = luma(small.float()).flatten(1)
+    return torch.stack([values.mean(1), *quantiles(values, qs)], dim=1)
+
+
 def exposure_features(small: Tensor) -> Tensor:
     """N×3 features of an N×3×h×w low-resolution RGB frame in [0, 1]: :data:`FEATURES`."""
-    values = luma(small.float()).flatten(1)
-    stats = torch.stack([values.mean(1), *quantiles(values, (0.5, 0.95))], dim=1)
-    return torch.log2(stats.clamp(min=_LOG_FLOOR))
+    return torch.log2(_luma_statistics(small, (0.5, 0.95)).clamp(min=_LOG_FLOOR))
 
 
 def target_features(small: Tensor, *, white: Tensor | None = None) -> Tensor:
@@ -101,8 +106,7 @@ def target_features(small: Tensor, *, white: Tensor | None = None) -> Tensor:
     where the caller has it), each within [10⁻³, 1] before the log: nearly independent of the
     light the frame was captured in."""
     white = headroom(small) if white is None else white
-    values = luma(small.float()).flatten(1)
-    stats = torch.stack([values.mean(1), *quantiles(values, TARGET_QUANTILES)], dim=1)
+    stats = _luma_statistics(small, TARGET_QUANTILES)
     return torch.log2((stats / white.float().view(-1, 1)).clamp(_LOG_FLOOR, 1.0))
 
 

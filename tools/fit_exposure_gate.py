@@ -72,7 +72,7 @@ def middle_sice(levels: dict[int, float], images: list[Tensor]) -> list[Tensor]:
 def exposure_pairs(clean: list[Tensor], *, seed: int = 1) -> tuple[Tensor, Tensor]:
     """For each image darkened at dusk and at night level (one ISSR draw each, seeded): the
     target features (:data:`~sagc.models.gate.TARGET_FEATURES`) of the darkened frame's
-    thumbnail, N×3, and the log₂ mean luma of the clean one (float64)."""
+    thumbnail, N×k, and the log₂ mean luma of the clean one (float64)."""
     features, levels = [], []
     for light in (DAY_LIGHT, NIGHT_LIGHT):
         for image, dark in zip(clean, darken_sequence(clean, seed=seed, light=light), strict=True):
